@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "maildex",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "maildex", targets: ["maildex"]),
+        .library(name: "MaildexCore", targets: ["MaildexCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // libzstd, from the system (Debian: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        // SHA-256 from OpenSSL's libcrypto (Debian: libssl-dev); uses SHA-NI where the CPU has it.
+        .systemLibrary(
+            name: "CSHA",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl"])]
+        ),
+        // The engine: reading, parsing, sessions, index, queries. No heavy dependencies.
+        .target(
+            name: "MaildexCore",
+            dependencies: ["CZstd", "CSHA"]
+        ),
+        .executableTarget(
+            name: "maildex",
+            dependencies: [
+                "MaildexCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "MaildexCoreTests",
+            dependencies: ["MaildexCore"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

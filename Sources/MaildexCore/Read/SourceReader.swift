@@ -1,0 +1,324 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
+/// How to read input files.
+public struct ReadOptions: Sendable {
+    /// Memory-map plain files (else `read(2)` them in windows).
+    public var useMmap = true
+    /// Bytes of log text handed to the parser at once.
+    public var windowSize = 64 << 20
+    /// Worker threads for parallel frame decompression.
+    public var threads = 2
+    public init() {}
+}
+
+/// What reading one file produced besides its windows.
+public struct ReadSummary: Sendable {
+    /// Uncompressed bytes of log text.
+    public var plainBytes: UInt64 = 0
+    /// SHA-256 of the file's bytes as stored (compressed bytes for `.zst`).
+    public var sha256: [UInt8] = []
+    /// The zstd layout: 0 for plain files, else the number of frames.
+    public var frames = 0
+    /// A problem that stopped reading part-way: everything before it was read.
+    public var error: IOError? = nil
+}
+
+/// Reads one input file as a series of windows of log text, each ending at a record
+/// boundary (or the file's end), and hashes the file's bytes on the way.
+///
+/// - Plain files are memory-mapped and cut into windows in place (no copy), or read
+///   with `read(2)` under `--no-mmap`.
+/// - A zstd archive with several frames is split at frame boundaries and its frames
+///   are decompressed in parallel, a batch at a time.
+/// - A single-frame zstd archive is streamed: one thread decompresses while the
+///   caller parses the previous window.
+public enum SourceReader {
+    /// Calls `body` with each window; `body` returns the number of lines in it.
+    public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions,
+                            body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
+        let isZstd = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
+        if !isZstd && !options.useMmap { return try readPlainStreaming(path, source, date, options, body) }
+        let file = try MappedFile(path: path)
+        if isZstd { return try readZstd(file, source, date, options, body) }
+        return try readPlainMapped(file, source, date, options, body)
+    }
+
+    /// Runs `hash` on another thread while `work` runs here.
+    static func overlapped(_ hash: @escaping @Sendable () -> Void, _ work: () throws -> Void) rethrows {
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group, execute: hash)
+        defer { group.wait() }
+        try work()
+    }
+
+    static func readPlainMapped(_ file: MappedFile, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
+                                _ body: (Window) throws -> UInt64) throws -> ReadSummary {
+        let all = file.bytes
+        let hasher = SHA256Hasher()
+        var summary = ReadSummary()
+        var at = 0
+        var line: UInt64 = 1
+        while at < all.count {
+            var end = all.count
+            if all.count - at > options.windowSize,
+               let cut = ChunkParser.nextRecordStart(all, from: at + options.windowSize) {
+                end = cut
+            }
+            let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
+            let window = Window(bytes: piece, owner: file, source: source, date: date,
+                                streamOffset: UInt64(at), firstLineNumber: line)
+            let hashBox = UncheckedBox((hasher, piece))
+            try overlapped({ hashBox.value.0.update(hashBox.value.1) }) {
+                line += try body(window)
+            }
+            file.release(at..<end)
+            at = end
+        }
+        summary.plainBytes = UInt64(all.count)
+        summary.sha256 = hasher.finish()
+        return summary
+    }
+
+    /// Feeds pieces of a stream to `body` as windows that end at record boundaries,
+    /// carrying each piece's unfinished last record over to the next window.
+    final class WindowAssembler {
+        let source: UInt32
+        let date: CivilDate
+        let body: (Window) throws -> UInt64
+        var carry: [UInt8] = []
+        var offset: UInt64 = 0
+        var line: UInt64 = 1
+
+        init(source: UInt32, date: CivilDate, body: @escaping (Window) throws -> UInt64) {
+            self.source = source; self.date = date; self.body = body
+        }
+
+        /// Adds the next pieces of the stream, in order.
+        func add(_ pieces: [UnsafeRawBufferPointer]) throws {
+            let total = carry.count + pieces.reduce(0) { $0 + $1.count }
+            guard total > 0 else { return }
+            let buffer = OwnedBytes(count: total)
+            var at = 0
+            carry.withUnsafeBytes { c in
+                if c.count > 0 { buffer.pointer.copyMemory(from: c.baseAddress!, byteCount: c.count) }
+            }
+            at = carry.count
+            for p in pieces where p.count > 0 {
+                (buffer.pointer + at).copyMemory(from: p.baseAddress!, byteCount: p.count)
+                at += p.count
+            }
+            let all = buffer.buffer
+            let cut = ChunkParser.lastRecordStart(all) ?? 0
+            carry = Array(all[cut...])
+            if cut > 0 { try emit(UnsafeRawBufferPointer(rebasing: all[0..<cut]), owner: buffer) }
+        }
+
+        /// The stream has ended: the carried bytes are the last window.
+        func finish() throws {
+            guard !carry.isEmpty else { return }
+            let buffer = OwnedBytes(count: carry.count)
+            carry.withUnsafeBytes { buffer.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            carry = []
+            try emit(buffer.buffer, owner: buffer)
+        }
+
+        private func emit(_ bytes: UnsafeRawBufferPointer, owner: OwnedBytes) throws {
+            let window = Window(bytes: bytes, owner: owner, source: source, date: date,
+                                streamOffset: offset, firstLineNumber: line)
+            line += try body(window)
+            offset += UInt64(bytes.count)
+        }
+    }
+
+    static func readPlainStreaming(_ path: String, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
+                                   _ body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let hasher = SHA256Hasher()
+        let assembler = WindowAssembler(source: source, date: date, body: body)
+        var buffer = [UInt8](repeating: 0, count: options.windowSize)
+        var summary = ReadSummary()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                summary.error = IOError(path: path, offset: summary.plainBytes, message: String(cString: strerror(errno)))
+                break
+            }
+            if n == 0 { break }
+            try buffer.withUnsafeBytes { b in
+                let piece = UnsafeRawBufferPointer(rebasing: b[0..<n])
+                hasher.update(piece)
+                try assembler.add([piece])
+            }
+            summary.plainBytes += UInt64(n)
+        }
+        try assembler.finish()
+        summary.sha256 = hasher.finish()
+        return summary
+    }
+
+    static func readZstd(_ file: MappedFile, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
+                         _ body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
+        let all = file.bytes
+        var summary = ReadSummary()
+        let hasher = SHA256Hasher()
+        let hashBox = UncheckedBox((hasher, all))
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { hashBox.value.0.update(hashBox.value.1) }
+        defer { group.wait(); summary.sha256 = hasher.finish() }
+
+        let (frames, scanError) = Zstd.frames(all)
+        let dataFrames = frames.filter { !$0.skippable }
+        summary.frames = dataFrames.count
+        let assembler = WindowAssembler(source: source, date: date, body: body)
+        if dataFrames.count >= 2 {
+            // Batches of frames, decompressed in parallel, then parsed in parallel.
+            var i = 0
+            while i < dataFrames.count {
+                var j = i, compressed = 0
+                while j < dataFrames.count, j - i < max(2, options.threads * 4),
+                      compressed < options.windowSize / 4 || j - i < options.threads {
+                    compressed += dataFrames[j].compressedSize; j += 1
+                }
+                let batch = Array(dataFrames[i..<j])
+                let results = Parallel.map(batch.count, threads: options.threads) { k -> Result<[UInt8], Error> in
+                    Result { try Zstd.decompressFrame(all, batch[k]) }
+                }
+                var pieces = [[UInt8]]()
+                for (k, r) in results.enumerated() {
+                    switch r {
+                    case .success(let bytes): pieces.append(bytes)
+                    case .failure(let e):
+                        summary.error = IOError(path: file.path, offset: UInt64(batch[k].offset),
+                                                message: "corrupt zstd frame: \(e)")
+                    }
+                    if summary.error != nil { break }
+                }
+                try withBuffers(pieces) { try assembler.add($0) }
+                summary.plainBytes += pieces.reduce(0) { $0 + UInt64($1.count) }
+                if summary.error != nil { break }
+                i = j
+            }
+        } else if dataFrames.count == 1 || (frames.isEmpty && scanError != nil) {
+            // One frame (or an unreadable header): stream it, decompressing on another
+            // thread while this one parses.
+            let end = scanError != nil && frames.isEmpty ? all.count : dataFrames[0].offset + dataFrames[0].compressedSize
+            let start = frames.isEmpty ? 0 : dataFrames[0].offset
+            summary.error = try streamFrame(file, start..<end, options, assembler, &summary.plainBytes)
+        }
+        if summary.error == nil, let scanError {
+            summary.error = IOError(path: file.path, offset: UInt64(scanError.offset),
+                                    message: "not a valid zstd frame (\(scanError.message))")
+        }
+        try assembler.finish()
+        return summary
+    }
+
+    static func withBuffers(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) throws -> Void) rethrows {
+        var pointers = [UnsafeRawBufferPointer]()
+        func nest(_ k: Int) throws {
+            if k == arrays.count { try body(pointers); return }
+            try arrays[k].withUnsafeBytes { p in pointers.append(p); try nest(k + 1) }
+        }
+        try nest(0)
+    }
+
+    /// Streams one frame: a producer thread decompresses pieces into a small queue.
+    static func streamFrame(_ file: MappedFile, _ range: Range<Int>, _ options: ReadOptions,
+                            _ assembler: WindowAssembler, _ plainBytes: inout UInt64) throws -> IOError? {
+        let queue = PieceQueue(capacity: 2)
+        let pieceSize = max(1 << 20, options.windowSize / 2)
+        let input = UncheckedBox(UnsafeRawBufferPointer(rebasing: file.bytes[range]))
+        let path = file.path, base = range.lowerBound
+        let producer = DispatchGroup()
+        DispatchQueue.global().async(group: producer) {
+            let stream = Zstd.StreamDecompressor()
+            var inPos = 0
+            var error: IOError? = nil
+            while true {
+                var piece = [UInt8](repeating: 0, count: pieceSize)
+                var filled = 0
+                do {
+                    filled = try piece.withUnsafeMutableBytes { try stream.fill($0, from: input.value, inputPosition: &inPos) }
+                } catch {
+                    queue.put(.failure(IOError(path: path, offset: UInt64(base + inPos), message: "corrupt zstd data: \(error)")))
+                    break
+                }
+                if filled == 0 {
+                    if !stream.atFrameEnd {
+                        error = IOError(path: path, offset: UInt64(base + inPos), message: "zstd frame is truncated")
+                    }
+                    break
+                }
+                piece.removeLast(pieceSize - filled)
+                if queue.put(.success(piece)) == false { return }
+            }
+            if let error { queue.put(.failure(error)) }
+            queue.put(nil)
+        }
+        defer { queue.cancel(); producer.wait() }
+        while let next = queue.take() {
+            switch next {
+            case .success(let piece):
+                try piece.withUnsafeBytes { try assembler.add([$0]) }
+                plainBytes += UInt64(piece.count)
+            case .failure(let e):
+                return e
+            }
+        }
+        return nil
+    }
+}
+
+/// A bounded hand-off between the decompressing thread and the parsing one.
+final class PieceQueue: @unchecked Sendable {
+    private var items: [Result<[UInt8], IOError>?] = []
+    private let lock = NSLockLite()
+    private let slots: DispatchSemaphore
+    private let filled = DispatchSemaphore(value: 0)
+    private var cancelled = false
+
+    init(capacity: Int) { slots = DispatchSemaphore(value: capacity) }
+
+    /// Adds an item (nil marks the end); false once the consumer has gone.
+    @discardableResult
+    func put(_ item: Result<[UInt8], IOError>?) -> Bool {
+        slots.wait()
+        lock.lock(); defer { lock.unlock() }
+        if cancelled { slots.signal(); return false }
+        items.append(item)
+        filled.signal()
+        return true
+    }
+
+    /// The next item; nil at the end.
+    func take() -> Result<[UInt8], IOError>? {
+        filled.wait()
+        lock.lock()
+        let item = items.removeFirst()
+        lock.unlock()
+        slots.signal()
+        return item
+    }
+
+    /// The consumer stops: wake the producer if it waits for room.
+    func cancel() {
+        lock.lock(); cancelled = true; items.removeAll(); lock.unlock()
+        slots.signal(); slots.signal()
+    }
+}
+
+/// A mutex without Foundation.
+final class NSLockLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func lock() { pthread_mutex_lock(&mutex) }
+    func unlock() { pthread_mutex_unlock(&mutex) }
+}

@@ -1,0 +1,173 @@
+import CZstd
+
+/// The one place maildex calls libzstd: frame scanning, frame and stream
+/// decompression, block and stream compression.
+public enum Zstd {
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    static func check(_ code: Int, _ what: String) throws -> Int {
+        if ZSTD_isError(code) != 0 {
+            throw Failure(message: "\(what): \(String(cString: ZSTD_getErrorName(code)))")
+        }
+        return code
+    }
+
+    /// One frame in a compressed buffer.
+    public struct Frame: Sendable {
+        public var offset: Int
+        public var compressedSize: Int
+        /// Decompressed size when the frame header says it; nil when it doesn't.
+        public var contentSize: Int?
+        /// Skippable frames (for example the seekable format's seek table) hold no log text.
+        public var skippable: Bool
+    }
+
+    /// The frames of `data`, in order. Stops with an error at the first bytes that
+    /// are not a valid frame (`offset` says where).
+    public static func frames(_ data: UnsafeRawBufferPointer) -> (frames: [Frame], error: (offset: Int, message: String)?) {
+        var out = [Frame]()
+        var at = 0
+        let base = data.baseAddress
+        while at < data.count {
+            let remaining = data.count - at
+            let size = ZSTD_findFrameCompressedSize(base! + at, remaining)
+            if ZSTD_isError(size) != 0 {
+                return (out, (at, String(cString: ZSTD_getErrorName(size))))
+            }
+            let skippable = ZSTD_isSkippableFrame(base! + at, remaining) != 0
+            var content: Int? = nil
+            if !skippable {
+                let c = ZSTD_getFrameContentSize(base! + at, remaining)
+                if c != ZSTD_CONTENTSIZE_UNKNOWN && c != ZSTD_CONTENTSIZE_ERROR { content = Int(c) }
+            }
+            out.append(Frame(offset: at, compressedSize: size, contentSize: content, skippable: skippable))
+            at += size
+        }
+        return (out, nil)
+    }
+
+    /// Decompresses one frame whole. Works whether or not the frame records its size.
+    public static func decompressFrame(_ src: UnsafeRawBufferPointer, _ frame: Frame) throws -> [UInt8] {
+        if frame.skippable { return [] }
+        let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
+        if let size = frame.contentSize {
+            var out = [UInt8](repeating: 0, count: size)
+            let dctx = ZSTD_createDCtx()
+            defer { ZSTD_freeDCtx(dctx) }
+            let n = try out.withUnsafeMutableBytes { o in
+                try check(ZSTD_decompressDCtx(dctx, o.baseAddress, size, input.baseAddress, input.count), "zstd frame")
+            }
+            if n != size { throw Failure(message: "zstd frame: \(n) bytes, header says \(size)") }
+            return out
+        }
+        let stream = StreamDecompressor()
+        var out = [UInt8]()
+        try stream.decompress(input) { out.append(contentsOf: $0) }
+        if !stream.atFrameEnd { throw Failure(message: "zstd frame is truncated") }
+        return out
+    }
+
+    /// Streaming decompression of any number of concatenated frames.
+    public final class StreamDecompressor {
+        private let dctx: OpaquePointer
+        private var scratch: [UInt8]
+        public private(set) var atFrameEnd = true
+
+        public init(outputChunk: Int = 1 << 20) {
+            dctx = ZSTD_createDStream()
+            scratch = [UInt8](repeating: 0, count: outputChunk)
+        }
+        deinit { ZSTD_freeDStream(dctx) }
+
+        /// Decompresses from `input[inputPosition...]` into `output` until `output` is full
+        /// or the input is used up; returns the bytes written and advances `inputPosition`.
+        public func fill(_ output: UnsafeMutableRawBufferPointer, from input: UnsafeRawBufferPointer,
+                         inputPosition: inout Int) throws -> Int {
+            var outBuf = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
+            while outBuf.pos < outBuf.size {
+                var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: inputPosition)
+                let before = (inBuf.pos, outBuf.pos)
+                let r = try check(ZSTD_decompressStream(dctx, &outBuf, &inBuf), "zstd")
+                inputPosition = inBuf.pos
+                if (inBuf.pos, outBuf.pos) == before { break }  // no progress: input used up
+                atFrameEnd = r == 0
+            }
+            return outBuf.pos
+        }
+
+        /// Feeds `input`, calling `sink` with each piece of output.
+        public func decompress(_ input: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
+            let cap = scratch.count
+            while true {
+                let (ret, produced) = try scratch.withUnsafeMutableBytes { o -> (Int, Int) in
+                    var outBuf = ZSTD_outBuffer(dst: o.baseAddress, size: cap, pos: 0)
+                    let r = try check(ZSTD_decompressStream(dctx, &outBuf, &inBuf), "zstd")
+                    return (r, outBuf.pos)
+                }
+                atFrameEnd = ret == 0
+                if produced > 0 { try scratch.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+                if inBuf.pos == inBuf.size && produced < cap { break }
+            }
+        }
+    }
+
+    /// Compresses `src` as one frame that records its content size.
+    public static func compress(_ src: UnsafeRawBufferPointer, level: Int32 = 3) -> [UInt8] {
+        let bound = ZSTD_compressBound(src.count)
+        var out = [UInt8](repeating: 0, count: bound)
+        let n = out.withUnsafeMutableBytes { o in ZSTD_compress(o.baseAddress, bound, src.baseAddress, src.count, level) }
+        precondition(ZSTD_isError(n) == 0, "ZSTD_compress cannot fail with a bound-sized output")
+        out.removeLast(bound - n)
+        return out
+    }
+
+    public static func decompress(_ src: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: expectedSize)
+        let n = try out.withUnsafeMutableBytes { o in
+            try check(ZSTD_decompress(o.baseAddress, expectedSize, src.baseAddress, src.count), "zstd block")
+        }
+        guard n == expectedSize else { throw Failure(message: "zstd block: \(n) bytes, expected \(expectedSize)") }
+        return out
+    }
+
+    /// Streaming compression; each `endFrame()` closes a frame (written without a
+    /// content size, as a streaming writer like `zstd -` does).
+    public final class StreamCompressor {
+        private let cctx: OpaquePointer
+        private var scratch = [UInt8](repeating: 0, count: 1 << 20)
+
+        public init(level: Int32 = 3, workers: Int32 = 0) {
+            cctx = ZSTD_createCCtx()
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+            if workers > 0 { ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, workers) }
+        }
+        deinit { ZSTD_freeCCtx(cctx) }
+
+        public func write(_ input: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            try run(input, ZSTD_e_continue, sink)
+        }
+
+        public func endFrame(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            try run(UnsafeRawBufferPointer(start: nil, count: 0), ZSTD_e_end, sink)
+        }
+
+        private func run(_ input: UnsafeRawBufferPointer, _ mode: ZSTD_EndDirective,
+                         _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
+            let cap = scratch.count
+            while true {
+                let (remaining, produced) = try scratch.withUnsafeMutableBytes { o -> (Int, Int) in
+                    var outBuf = ZSTD_outBuffer(dst: o.baseAddress, size: cap, pos: 0)
+                    let r = try check(ZSTD_compressStream2(cctx, &outBuf, &inBuf, mode), "zstd compress")
+                    return (r, outBuf.pos)
+                }
+                if produced > 0 { try scratch.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+                if mode == ZSTD_e_continue ? inBuf.pos == inBuf.size : remaining == 0 { break }
+            }
+        }
+    }
+}

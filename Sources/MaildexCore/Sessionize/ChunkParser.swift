@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What one chunk yields: its SMTP fragments in order of first appearance, and counts.
+final class ChunkResult {
+    var fragments: [Fragment] = []
+    var lines = 0
+    var records = 0
+    /// Lines that are no record and follow no record (only possible at a file's start).
+    var unparsed = 0
+    /// Byte offsets (in the window) of the unparsed lines, for the error report.
+    var firstUnparsedOffset = -1
+}
+
+/// Splits a window into chunks at record boundaries and parses one chunk.
+public enum ChunkParser {
+    /// Cuts `window[0..<count]` into ranges of about `target` bytes, each starting at a
+    /// record (a line that begins with a timestamp), so a continuation line always
+    /// stays in the chunk of its record. The first range starts at 0 whatever is there.
+    public static func split(_ p: UnsafeRawBufferPointer, target: Int) -> [Range<Int>] {
+        let n = p.count
+        var cuts = [0]
+        var next = target
+        while next < n {
+            guard let cut = nextRecordStart(p, from: next) else { break }
+            cuts.append(cut)
+            next = cut + target
+        }
+        var out = [Range<Int>]()
+        for i in cuts.indices { out.append(cuts[i]..<(i + 1 < cuts.count ? cuts[i + 1] : n)) }
+        return out
+    }
+
+    /// The start of the first record whose line begins after `from` (not at it).
+    public static func nextRecordStart(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
+        let n = p.count
+        let base = p.baseAddress!
+        var i = from
+        while i < n {
+            guard let nl = memchr(base + i, 10, n - i) else { return nil }
+            let lineStart = base.distance(to: UnsafeRawPointer(nl)) + 1
+            if lineStart >= n { return nil }
+            var lineEnd = n
+            if let e = memchr(base + lineStart, 10, min(n - lineStart, 64)) {
+                lineEnd = base.distance(to: UnsafeRawPointer(e))
+            } else {
+                lineEnd = min(n, lineStart + 64)
+            }
+            if RecordParser.startsRecord(p, lineStart, lineEnd) { return lineStart }
+            i = lineStart
+        }
+        return nil
+    }
+
+    /// The start of the last record in `p` that begins after offset 0, if any.
+    public static func lastRecordStart(_ p: UnsafeRawBufferPointer) -> Int? {
+        let base = p.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = p.count - 1
+        while i > 0 {
+            if base[i - 1] == 10 {
+                var e = i
+                while e < p.count, e < i + 64, base[e] != 10 { e += 1 }
+                if RecordParser.startsRecord(p, i, e) { return i }
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// Parses `window[range]` into fragments. `atFileStart` says whether lines before
+    /// the first record are orphans (counted as unparsed) — elsewhere a chunk starts at a record.
+    static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>) -> ChunkResult {
+        let result = ChunkResult()
+        var open = ChannelTable()
+        var last: Fragment? = nil
+        var seenRecord = false
+        let base = p.baseAddress!
+        var pos = range.lowerBound
+        let end = range.upperBound
+        var lineIndex: UInt32 = 0
+        while pos < end {
+            let lineEnd: Int
+            if let nl = memchr(base + pos, 10, end - pos) {
+                lineEnd = base.distance(to: UnsafeRawPointer(nl))
+            } else {
+                lineEnd = end
+            }
+            if let h = RecordParser.parse(p, pos, lineEnd) {
+                seenRecord = true
+                result.records += 1
+                if let (key, marker) = SessionRules.channel(p, h) {
+                    var fragment: Fragment
+                    if marker == .opens {
+                        open.remove(key)
+                        fragment = Fragment(key: key)
+                        fragment.opens = true
+                        fragment.firstTime = h.time
+                        open.set(key, fragment)
+                        result.fragments.append(fragment)
+                    } else if let f = open.get(key) {
+                        fragment = f
+                    } else {
+                        fragment = Fragment(key: key)
+                        fragment.firstTime = h.time
+                        open.set(key, fragment)
+                        result.fragments.append(fragment)
+                    }
+                    fragment.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
+                                                  length: UInt32(lineEnd - pos)))
+                    fragment.lastTime = h.time
+                    SessionRules.observe(p, h, fragment)
+                    if marker == .closes {
+                        fragment.closes = true
+                        open.remove(key)
+                    }
+                    last = fragment
+                } else {
+                    last = nil
+                }
+            } else if let f = last {
+                f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
+            } else if !seenRecord {
+                result.unparsed += 1
+                if result.firstUnparsedOffset < 0 { result.firstUnparsedOffset = pos }
+            }
+            lineIndex &+= 1
+            pos = lineEnd + 1
+        }
+        result.lines = Int(lineIndex)
+        return result
+    }
+}
+
+/// A small open-addressing map from channel to its open fragment; the chunk
+/// parser's only per-record lookup, so it avoids hashing through `Hasher`.
+struct ChannelTable {
+    private var keys: [UInt64]
+    private var values: [Fragment?]
+    private var count = 0
+    private var mask: Int
+
+    init() { keys = [UInt64](repeating: 0, count: 256); values = [Fragment?](repeating: nil, count: 256); mask = 255 }
+
+    @inline(__always) private func slot(_ k: UInt64) -> Int {
+        Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
+    }
+
+    @inline(__always) func get(_ key: ChannelKey) -> Fragment? {
+        let k = key.raw
+        var i = slot(k)
+        while true {
+            if keys[i] == 0 { return nil }
+            if keys[i] == k { return values[i] }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Sets or clears (`nil`) the fragment of `key`. Cleared slots keep the key
+    /// (a tombstone with a nil value), so probing stays correct.
+    @inline(__always) mutating func set(_ key: ChannelKey, _ value: Fragment?) {
+        let k = key.raw
+        var i = slot(k)
+        while true {
+            if keys[i] == k { values[i] = value; return }
+            if keys[i] == 0 {
+                guard value != nil else { return }
+                keys[i] = k; values[i] = value; count += 1
+                if count * 2 > mask { grow() }
+                return
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    @inline(__always) mutating func remove(_ key: ChannelKey) { set(key, nil) }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldValues = values
+        mask = mask * 2 + 1
+        keys = [UInt64](repeating: 0, count: mask + 1)
+        values = [Fragment?](repeating: nil, count: mask + 1)
+        count = 0
+        for i in oldKeys.indices where oldKeys[i] != 0 && oldValues[i] != nil {
+            set(ChannelKey(raw: oldKeys[i]), oldValues[i])
+        }
+    }
+}
+
+extension ChannelKey {
+    init(raw: UInt64) { self.raw = raw }
+}

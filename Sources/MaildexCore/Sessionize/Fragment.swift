@@ -1,0 +1,118 @@
+/// A stretch of the uncompressed log held in memory: a whole memory-mapped file,
+/// or a buffer of decompressed zstd frames. Fragments point into it until their
+/// session is written or copied out.
+public final class Window: @unchecked Sendable {
+    /// The bytes. Valid for the life of this object (and `owner`).
+    public let bytes: UnsafeRawBufferPointer
+    /// Keeps the memory alive (a mapped file, or a heap buffer).
+    let owner: AnyObject?
+    /// Index of the source file in the index's source table.
+    public let source: UInt32
+    public let date: CivilDate
+    /// Offset of `bytes[0]` in the file's uncompressed stream.
+    public let streamOffset: UInt64
+    /// 1-based line number of the line that starts at `bytes[0]`.
+    public let firstLineNumber: UInt64
+
+    public init(bytes: UnsafeRawBufferPointer, owner: AnyObject?, source: UInt32, date: CivilDate,
+                streamOffset: UInt64, firstLineNumber: UInt64) {
+        self.bytes = bytes; self.owner = owner; self.source = source; self.date = date
+        self.streamOffset = streamOffset; self.firstLineNumber = firstLineNumber
+    }
+}
+
+/// Heap memory that frees itself.
+final class OwnedBytes: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+    }
+    deinit { pointer.deallocate() }
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+}
+
+/// One line of a session, relative to its chunk and window.
+struct LineRef {
+    /// Line index within the chunk.
+    var lineInChunk: UInt32
+    /// Byte offset of the line in the window.
+    var offset: UInt32
+    /// Length without the `\n`.
+    var length: UInt32
+}
+
+/// The records of one channel inside one chunk, between session boundaries.
+/// The stitcher joins fragments, in order, into sessions.
+final class Fragment {
+    let key: ChannelKey
+    /// Began with the channel's opening record.
+    var opens = false
+    /// Ended with the channel's closing record.
+    var closes = false
+    var lines: [LineRef] = []
+    var facts = SessionFacts()
+    /// The reply code seen before any command in this fragment: it answers a
+    /// command left pending by the session's previous fragment.
+    var leadingResponse = -1
+    var sawCommand = false
+    var pending: PendingCommand? = nil
+    /// Window offsets of the first and last record's timestamp.
+    var firstTime: Range<Int> = 0..<0
+    var lastTime: Range<Int> = 0..<0
+
+    // Set when the chunk is stitched:
+    var window: Window! = nil
+    /// Line number (1-based) of the chunk's first line.
+    var chunkFirstLine: UInt64 = 0
+
+    init(key: ChannelKey) { self.key = key }
+
+    func text(_ r: Range<Int>) -> [UInt8] { Array(window.bytes[r]) }
+
+    /// Copies the fragment's lines out of its window into memory of its own, so the
+    /// window can be released while the session stays open.
+    func detach() {
+        if window.owner is OwnedBytesTag { return }
+        var total = 0
+        for l in lines { total += Int(l.length) }
+        total += firstTime.count + lastTime.count
+        let owned = OwnedBytes(count: total)
+        var at = 0
+        let src = window.bytes.baseAddress!
+        func copy(_ from: Int, _ n: Int) -> Int {
+            if n > 0 { owned.pointer.advanced(by: at).copyMemory(from: src + from, byteCount: n) }
+            defer { at += n }
+            return at
+        }
+        // Provenance is kept: offsets in `lines` become offsets in the copy, and the
+        // stream offset of each line is rebuilt from `streamOffsets`.
+        var offsets = [UInt64](); offsets.reserveCapacity(lines.count)
+        for i in lines.indices {
+            offsets.append(window.streamOffset + UInt64(lines[i].offset))
+            lines[i].offset = UInt32(copy(Int(lines[i].offset), Int(lines[i].length)))
+        }
+        let ft = copy(firstTime.lowerBound, firstTime.count)
+        firstTime = ft..<(ft + firstTime.count)
+        let lt = copy(lastTime.lowerBound, lastTime.count)
+        lastTime = lt..<(lt + lastTime.count)
+        detachedStreamOffsets = offsets
+        window = Window(bytes: owned.buffer, owner: OwnedBytesTag(owned), source: window.source,
+                        date: window.date, streamOffset: 0, firstLineNumber: window.firstLineNumber)
+    }
+
+    /// Stream offsets of the lines, once detached.
+    var detachedStreamOffsets: [UInt64]? = nil
+
+    func streamOffset(ofLine i: Int) -> UInt64 {
+        if let d = detachedStreamOffsets { return d[i] }
+        return window.streamOffset + UInt64(lines[i].offset)
+    }
+}
+
+/// Marks a window whose bytes are a fragment's private copy.
+final class OwnedBytesTag {
+    let bytes: OwnedBytes
+    init(_ b: OwnedBytes) { bytes = b }
+}

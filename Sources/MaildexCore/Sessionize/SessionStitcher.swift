@@ -1,0 +1,102 @@
+/// Joins the fragments of parsed chunks, in stream order, into whole sessions,
+/// across chunk, window and file boundaries.
+///
+/// Chunks are parsed in parallel, each without knowing what was open before it;
+/// the stitcher replays their fragments in order, so the sessions equal those of
+/// one sequential read. It does little per fragment (no per-line work); turning a
+/// finished session into a `Session` value (`SessionStitcher.build`) is separate
+/// and can run in parallel.
+public final class SessionStitcher {
+    /// A session still being assembled.
+    final class Pending {
+        let number: UInt64
+        let date: CivilDate
+        var fragments: [Fragment]
+        init(number: UInt64, date: CivilDate, first: Fragment) {
+            self.number = number; self.date = date; fragments = [first]
+        }
+    }
+
+    private var open: [ChannelKey: Pending] = [:]
+    public private(set) var nextNumber: UInt64
+    /// Sessions finished since the last `takeFinished()`, in order of finishing.
+    private var finished: [Pending] = []
+
+    public init(firstNumber: UInt64 = 0) { nextNumber = firstNumber }
+
+    public var openCount: Int { open.count }
+
+    /// Adds one parsed chunk (its fragments in order) from `window`.
+    func add(_ chunk: ChunkResult, window: Window, chunkFirstLine: UInt64) {
+        for f in chunk.fragments {
+            f.window = window
+            f.chunkFirstLine = chunkFirstLine
+            if f.opens {
+                if let previous = open.removeValue(forKey: f.key) { finished.append(previous) }
+                start(f, window)
+            } else if let s = open[f.key] {
+                s.fragments.append(f)
+            } else {
+                start(f, window)
+            }
+            if f.closes, let s = open.removeValue(forKey: f.key) { finished.append(s) }
+        }
+    }
+
+    private func start(_ f: Fragment, _ window: Window) {
+        let s = Pending(number: nextNumber, date: window.date, first: f)
+        nextNumber += 1
+        open[f.key] = s
+    }
+
+    /// Sessions that ended since the last call.
+    func takeFinished() -> [Pending] {
+        defer { finished.removeAll(keepingCapacity: true) }
+        return finished
+    }
+
+    /// Ends every open session (incomplete): the file set is over.
+    func finishAll() -> [Pending] {
+        var all = takeFinished()
+        all += open.values.sorted { $0.number < $1.number }
+        open.removeAll()
+        return all
+    }
+
+    /// Copies the bytes of open sessions out of their windows, so that the windows
+    /// can be released; call before a window's memory goes away.
+    func detachOpen() {
+        for s in open.values { for f in s.fragments where f.detachedStreamOffsets == nil { f.detach() } }
+    }
+
+    /// Builds the `Session` value of a finished session.
+    static func build(_ s: Pending) -> Session {
+        let first = s.fragments[0], last = s.fragments[s.fragments.count - 1]
+        var facts = SessionFacts()
+        var pending: PendingCommand? = nil
+        var total = 0, count = 0
+        for f in s.fragments {
+            if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
+            facts.append(f.facts)
+            if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
+            for l in f.lines { total += Int(l.length) }
+            count += f.lines.count
+        }
+        var text = [UInt8](); text.reserveCapacity(total)
+        var lines = [SessionLine](); lines.reserveCapacity(count)
+        for f in s.fragments {
+            let w = f.window!
+            for (i, l) in f.lines.enumerated() {
+                let at = UInt32(text.count)
+                let o = Int(l.offset)
+                text.append(contentsOf: w.bytes[o..<(o + Int(l.length))])
+                lines.append(SessionLine(source: w.source, lineNumber: f.chunkFirstLine + UInt64(l.lineInChunk),
+                                         byteOffset: f.streamOffset(ofLine: i), length: l.length, textOffset: at))
+            }
+        }
+        let complete = first.opens && last.closes
+        return Session(number: s.number, date: s.date, channel: first.key, start: first.text(first.firstTime),
+                       end: complete ? last.text(last.lastTime) : nil, complete: complete, facts: facts,
+                       text: text, lines: lines)
+    }
+}

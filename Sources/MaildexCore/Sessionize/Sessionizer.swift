@@ -1,0 +1,77 @@
+/// Counts of what was read.
+public struct ParseCounts: Sendable, Equatable {
+    public var bytes: UInt64 = 0
+    public var lines: UInt64 = 0
+    public var records: UInt64 = 0
+    public var unparsed: UInt64 = 0
+    public init() {}
+}
+
+/// Turns windows of log text into sessions: cuts each window into chunks at record
+/// boundaries, parses the chunks in parallel, stitches their fragments in order,
+/// and builds finished sessions in parallel.
+public final class Sessionizer {
+    public let threads: Int
+    public let chunkSize: Int
+    let stitcher: SessionStitcher
+    public private(set) var counts = ParseCounts()
+    /// Lines that were no record and followed none: (source, byte offset of the first).
+    public private(set) var unparsedReports: [(source: UInt32, offset: UInt64, lines: Int)] = []
+
+    public init(threads: Int, chunkSize: Int = 1 << 20, firstSessionNumber: UInt64 = 0) {
+        self.threads = max(1, threads)
+        self.chunkSize = max(256, chunkSize)
+        stitcher = SessionStitcher(firstNumber: firstSessionNumber)
+    }
+
+    public var nextSessionNumber: UInt64 { stitcher.nextNumber }
+    public var openSessions: Int { stitcher.openCount }
+
+    /// Parses a window (which must start at a record or at its file's start and end
+    /// at a record boundary or its file's end) and returns the sessions it finished.
+    public func feed(_ window: Window) -> [Session] {
+        let p = window.bytes
+        guard p.count > 0 else { return [] }
+        let ranges = ChunkParser.split(p, target: chunkSize)
+        let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0]) }
+        var line = window.firstLineNumber
+        for (i, r) in results.enumerated() {
+            stitcher.add(r, window: window, chunkFirstLine: line)
+            line += UInt64(r.lines)
+            counts.lines += UInt64(r.lines)
+            counts.records += UInt64(r.records)
+            if r.unparsed > 0 {
+                counts.unparsed += UInt64(r.unparsed)
+                unparsedReports.append((window.source, window.streamOffset + UInt64(r.firstUnparsedOffset), r.unparsed))
+            }
+            _ = i
+        }
+        counts.bytes += UInt64(p.count)
+        let done = stitcher.takeFinished()
+        // Sessions still open may point into this window: give them their own copy.
+        stitcher.detachOpen()
+        return build(done)
+    }
+
+    /// Ends the file set: every session still open is finished, incomplete.
+    public func finish() -> [Session] { build(stitcher.finishAll()) }
+
+    private func build(_ done: [SessionStitcher.Pending]) -> [Session] {
+        var sessions = Parallel.map(done.count, threads: threads) { SessionStitcher.build(done[$0]) }
+        sessions.sort { $0.number < $1.number }
+        return sessions
+    }
+
+    /// Sessions of one in-memory log text (a single file), for tests and tools.
+    public static func sessions(of text: [UInt8], source: UInt32 = 0, date: CivilDate, threads: Int = 1,
+                                chunkSize: Int = 1 << 20) -> (sessions: [Session], counts: ParseCounts) {
+        let s = Sessionizer(threads: threads, chunkSize: chunkSize)
+        var out = [Session]()
+        text.withUnsafeBytes { p in
+            let w = Window(bytes: p, owner: nil, source: source, date: date, streamOffset: 0, firstLineNumber: 1)
+            out += s.feed(w)
+        }
+        out += s.finish()
+        return (out, s.counts)
+    }
+}

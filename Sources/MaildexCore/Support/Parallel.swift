@@ -1,0 +1,38 @@
+import Dispatch
+
+/// Runs loop bodies on worker threads with `DispatchQueue.concurrentPerform`.
+public enum Parallel {
+    /// Calls `body(i)` for every `i` in `0..<count`, on at most `threads` threads
+    /// (serially when `threads` is 1). Bodies must touch disjoint state.
+    public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+        if count == 0 { return }
+        if threads <= 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let workers = min(threads, count)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var i = w
+                while i < count { box.value(i); i += workers }
+            }
+        }
+    }
+
+    /// `map` over `0..<count` in parallel, results in index order.
+    public static func map<T>(_ count: Int, threads: Int, _ body: (Int) -> T) -> [T] {
+        var out = [T?](repeating: nil, count: count)
+        out.withUnsafeMutableBufferPointer { buf in
+            let slots = UncheckedBox(buf)
+            forEach(count, threads: threads) { i in slots.value[i] = body(i) }
+        }
+        return out.map { $0! }
+    }
+}
+
+/// Carries a value into `concurrentPerform`; the caller guarantees disjoint use.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}

@@ -1,0 +1,36 @@
+import CSHA
+
+/// Incremental SHA-256 of a source file's bytes, through OpenSSL's libcrypto
+/// (SHA-NI where the processor has it). The only place maildex calls libcrypto.
+public final class SHA256Hasher {
+    private let context: OpaquePointer
+
+    public init() {
+        context = EVP_MD_CTX_new()!
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public func update(_ buffer: UnsafeRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        EVP_DigestUpdate(context, base, buffer.count)
+    }
+
+    public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+
+    /// The digest; the hasher must not be used afterwards.
+    public func finish() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        out.withUnsafeMutableBufferPointer { _ = EVP_DigestFinal_ex(context, $0.baseAddress, &len) }
+        return out
+    }
+
+    public static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var s = [UInt8](); s.reserveCapacity(digest.count * 2)
+        for b in digest { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
+        return String(decoding: s, as: UTF8.self)
+    }
+}

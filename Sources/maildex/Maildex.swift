@@ -1,0 +1,28 @@
+import ArgumentParser
+import MaildexCore
+
+@main
+struct Maildex: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maildex",
+        abstract: "Index and search SMTP logs of Stalker Internet Mail Server and CommuniGate Pro.",
+        discussion: """
+        Index years of daily logs (plain or zstd) once, add each new day as it comes,
+        then get every SMTP session of an IP, subnet, address, domain, message id or
+        line id, whole and verbatim, with where each line came from.
+
+        Example, end to end:
+          maildex generate --out corpus --days 3 --sessions-per-day 2000 --seed 1
+          maildex index --index idx corpus
+          maildex query --index idx ip:203.0.113.0/24
+        """,
+        version: "0.1.0",
+        subcommands: [Generate.self, Sessions.self]
+    )
+}
+
+/// Writes a line to standard error.
+func warn(_ message: String) {
+    ByteOutput.standardOutput.flush()
+    ByteOutput.standardError.line(message)
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import MaildexCore
+
+/// Compares parsed sessions with the generator's ground truth, field by field.
+func compare(_ parsed: [Session], _ truth: [TruthSession], files: [GeneratedFile], sourceOf: (UInt32) -> Int,
+             checkLines: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(parsed.count == truth.count, "session count", sourceLocation: sourceLocation)
+    let ordered = truth.sorted { ($0.firstLine.file, $0.firstLine.line) < ($1.firstLine.file, $1.firstLine.line) }
+    var failures = 0
+    for (p, t) in zip(parsed, ordered) where failures < 5 {
+        func check(_ ok: Bool, _ what: String) {
+            if !ok { failures += 1; Issue.record("session \(p.number) (line \(t.channel.id), \(t.date) \(t.start)): \(what)", sourceLocation: sourceLocation) }
+        }
+        func strings(_ a: [[UInt8]]) -> [String] { a.map { String(bytes: $0) } }
+        check(p.channel == t.channel, "channel \(p.channel.id) vs \(t.channel.id)")
+        check(p.date == t.date, "date \(p.date) vs \(t.date)")
+        check(String(bytes: p.start) == t.start, "start \(String(bytes: p.start)) vs \(t.start)")
+        check(p.end.map { String(bytes: $0) } == t.end, "end")
+        check(p.complete == t.complete, "complete \(p.complete) vs \(t.complete)")
+        check(p.facts.peer == t.peer, "peer \(String(describing: p.facts.peer)) vs \(String(describing: t.peer))")
+        check(p.facts.port == t.port, "port \(String(describing: p.facts.port)) vs \(String(describing: t.port))")
+        check(p.facts.helo.map { String(bytes: $0) } == t.helo, "helo")
+        check(strings(p.facts.from) == t.from, "from \(strings(p.facts.from)) vs \(t.from)")
+        check(strings(p.facts.to) == t.to, "to \(strings(p.facts.to)) vs \(t.to)")
+        check(strings(p.facts.rejected) == t.rejected, "rejected \(strings(p.facts.rejected)) vs \(t.rejected)")
+        check(strings(p.facts.messages) == t.messages, "messages")
+        check(p.facts.auth.map { String(bytes: $0) } == t.auth, "auth")
+        check(p.facts.tls == t.tls, "tls \(p.facts.tls) vs \(t.tls)")
+        if checkLines {
+            let lines = p.lines.map { TruthLine(file: sourceOf($0.source), line: $0.lineNumber) }
+            check(lines == t.lines, "lines: \(lines.count) vs \(t.lines.count), first difference at \(String(describing: Array(zip(lines, t.lines)).firstIndex { $0.0 != $0.1 }))")
+        }
+    }
+}
+
+@Suite struct GeneratedCorpusTests {
+    @Test(arguments: Dialect.allCases)
+    func sessionsEqualGroundTruth(dialect: Dialect) throws {
+        let (dir, corpus) = try TestData.generate("truth-\(dialect)", dialect: dialect)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (files, errors) = InputFiles.discover([dir])
+        #expect(errors.isEmpty)
+        #expect(files.map(\.name) == corpus.files.map(\.name))
+        // Edge cases the corpus must hold for the comparison to mean something.
+        #expect(corpus.sessions.contains { !$0.complete && $0.end == nil })
+        #expect(corpus.sessions.contains { $0.from.contains("") }, "null sender")
+        #expect(corpus.sessions.contains { !$0.rejected.isEmpty })
+        #expect(corpus.sessions.contains { $0.messages.count >= 2 })
+        #expect(corpus.sessions.contains { $0.complete && $0.messages.isEmpty })
+        #expect(corpus.sessions.contains { t in t.lines.first!.file != t.lines.last!.file }, "a session crosses files")
+        let ids = corpus.sessions.map(\.channel)
+        if dialect == .stalker { #expect(Set(ids).count < ids.count, "line ids are reused") }
+
+        var read = ReadOptions()
+        read.windowSize = 200_000  // many windows per file
+        let result = FileSetReader.sessions(of: files, threads: 2, chunkSize: 16_384, read: read)
+        #expect(result.errors.isEmpty)
+        #expect(result.counts.unparsed == 0)
+        #expect(result.counts.lines == corpus.lines)
+        compare(result.sessions, corpus.sessions, files: corpus.files, sourceOf: { Int($0) })
+    }
+
+    @Test(arguments: CorpusCompression.allCases)
+    func compressedCorporaGiveTheSameSessions(compression: CorpusCompression) throws {
+        let (dir, corpus) = try TestData.generate("zst-\(compression)", dialect: .cgp, compression: compression,
+                                                  days: 1, sessionsPerDay: 300)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (files, _) = InputFiles.discover([dir])
+        var read = ReadOptions()
+        read.windowSize = 100_000
+        let result = FileSetReader.sessions(of: files, threads: 2, chunkSize: 8192, read: read)
+        #expect(result.errors.isEmpty, "\(result.errors)")
+        if compression == .zstdFrames { #expect(result.summaries.allSatisfy { $0.frames > 2 }) }
+        if compression == .zstd { #expect(result.summaries.allSatisfy { $0.frames == 1 }) }
+        compare(result.sessions, corpus.sessions, files: corpus.files, sourceOf: { Int($0) })
+    }
+
+    @Test func oneThreadAndManyChunksAgree() throws {
+        let (dir, _) = try TestData.generate("threads", dialect: .stalker, days: 1, sessionsPerDay: 300, recordLines: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (files, _) = InputFiles.discover([dir])
+        let one = FileSetReader.sessions(of: files, threads: 1, chunkSize: 1 << 22)
+        var small = ReadOptions(); small.windowSize = 50_000
+        let many = FileSetReader.sessions(of: files, threads: 2, chunkSize: 1000, read: small)
+        #expect(one.sessions.count > 100)
+        #expect(one.sessions == many.sessions)
+    }
+
+    @Test func generatorIsDeterministic() throws {
+        let (a, ca) = try TestData.generate("det-a", dialect: .cgp, days: 1, sessionsPerDay: 200, seed: 42)
+        let (b, cb) = try TestData.generate("det-b", dialect: .cgp, days: 1, sessionsPerDay: 200, seed: 42)
+        let (c, _) = try TestData.generate("det-c", dialect: .cgp, days: 1, sessionsPerDay: 200, seed: 43)
+        defer { for d in [a, b, c] { try? FileManager.default.removeItem(atPath: d) } }
+        let name = ca.files[0].name
+        let fa = try Data(contentsOf: URL(fileURLWithPath: a + "/" + name))
+        let fb = try Data(contentsOf: URL(fileURLWithPath: b + "/" + name))
+        let fc = try Data(contentsOf: URL(fileURLWithPath: c + "/" + name))
+        #expect(fa == fb)
+        #expect(fa != fc)
+        #expect(ca.sessions == cb.sessions)
+    }
+}

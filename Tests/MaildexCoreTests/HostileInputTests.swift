@@ -1,0 +1,113 @@
+import Testing
+@testable import MaildexCore
+
+@Suite struct HostileInputTests {
+    func run(_ bytes: [UInt8], chunkSize: Int = 64) -> (sessions: [Session], counts: ParseCounts) {
+        var best: (sessions: [Session], counts: ParseCounts)? = nil
+        for threads in [1, 2] {
+            let r = Sessionizer.sessions(of: bytes, date: CivilDate(iso: "2020-01-01")!, threads: threads, chunkSize: chunkSize)
+            if let b = best { #expect(r.sessions == b.sessions); #expect(r.counts == b.counts) }
+            best = r
+        }
+        let newlines = bytes.filter { $0 == 10 }.count
+        let expectedLines = newlines + ((bytes.last.map { $0 != 10 } ?? false) ? 1 : 0)
+        #expect(best!.counts.lines == UInt64(expectedLines))
+        #expect(best!.counts.bytes == UInt64(bytes.count))
+        return best!
+    }
+
+    @Test func randomBytesNeverCrash() {
+        var random = SeededRandom(seed: 99)
+        let alphabet = Array("0123456789:. -()[]<>@SMTPIline\r\n\0\u{FF}".utf8) + [0xC3, 0x28, 0xFF, 0x00]
+        for round in 0..<300 {
+            let n = random.below(3000)
+            var bytes = [UInt8]()
+            for _ in 0..<n {
+                bytes.append(round % 2 == 0 ? UInt8(truncatingIfNeeded: random.next()) : alphabet[random.below(alphabet.count)])
+            }
+            _ = run(bytes, chunkSize: 256 + random.below(512))
+        }
+    }
+
+    @Test func mutatedFixtureNeverCrashes() throws {
+        let original = try TestData.fixture("1999-04-28.log")
+        var random = SeededRandom(seed: 5)
+        for _ in 0..<300 {
+            var bytes = original
+            for _ in 0..<(1 + random.below(20)) {
+                let i = random.below(bytes.count)
+                switch random.below(4) {
+                case 0: bytes[i] = UInt8(truncatingIfNeeded: random.next())
+                case 1: bytes.remove(at: i)
+                case 2: bytes.insert(contentsOf: Array("\n21:30:41 5 SMTP-509(".utf8), at: i)
+                default: bytes.insert(0, at: i)
+                }
+            }
+            _ = run(bytes, chunkSize: 300)
+        }
+    }
+
+    @Test func lineWithoutRecordBeforeIsUnparsed() {
+        let text = Array("garbage first\n\n21:30:41 5 SMTP-509() Stream Created\n21:30:41 5 SMTP-509() Stream Disposed".utf8)
+        let r = run(text)
+        #expect(r.counts.unparsed == 2)
+        #expect(r.counts.records == 2)
+        #expect(r.sessions.count == 1)
+        #expect(r.sessions[0].complete)
+    }
+
+    @Test func crlfLineEnds() throws {
+        let lf = try TestData.fixture("1999-04-28.log")
+        var crlf = [UInt8]()
+        for b in lf { if b == 10 { crlf.append(13) }; crlf.append(b) }
+        let a = run(lf).sessions, b = run(crlf).sessions
+        #expect(a.count == 1 && b.count == 1)
+        #expect(a[0].facts == b[0].facts)
+        #expect(b[0].complete)
+        // Lines stay verbatim: the carriage return is part of each stored line.
+        #expect(b[0].bytes(ofLine: 0).last == 13)
+    }
+
+    @Test func hugeLinesAndNul() {
+        var text = Array("10:00:00 5 SMTP-1() Stream Created\n10:00:01 4 SMTP-1([1.2.3.4]) Input Line: HELO ".utf8)
+        text += [UInt8](repeating: 0x41, count: 400_000)
+        text += Array("\0\\r\n".utf8)
+        text += [UInt8](repeating: 0, count: 1000) + [10]
+        text += Array("10:00:02 5 SMTP-1([1.2.3.4]) Stream Disposed".utf8)  // no final newline
+        let r = run(text, chunkSize: 4096)
+        #expect(r.sessions.count == 1)
+        #expect(r.sessions[0].lines.count == 4)
+        #expect(r.sessions[0].complete)
+        #expect(r.sessions[0].facts.peer == IPAddress("1.2.3.4"))
+    }
+
+    @Test func orphanRecordsStartAnIncompleteSessionAndIdsAreReused() {
+        let text = Array("""
+        10:00:00 4 SMTP-7([1.2.3.4]) Input Line: QUIT\\r
+        10:00:00 5 SMTP-7([1.2.3.4]) Stream Disposed
+        10:00:01 5 SMTP-7() Stream Created
+        10:00:01 4 SMTP-7() Got connection from [5.6.7.8:25]
+        10:00:02 5 SMTP-7() Stream Created
+        10:00:03 5 SMTP-7([9.9.9.9]) Stream Disposed
+
+        """.utf8)
+        let r = run(text)
+        #expect(r.sessions.count == 3)
+        #expect(r.sessions.map(\.complete) == [false, false, true])
+        #expect(r.sessions[0].end == nil)
+        #expect(r.sessions[1].facts.peer == IPAddress("5.6.7.8"))
+        #expect(r.sessions[1].facts.port == 25)
+        #expect(r.sessions[2].facts.peer == IPAddress("9.9.9.9"))
+    }
+
+    @Test func ipAddressesParseAndPrint() {
+        for (text, out) in [("1.2.3.4", "1.2.3.4"), ("2001:db8::1", "2001:db8::1"), ("::", "::"), ("::1", "::1"),
+                            ("2001:DB8:0:0:1:0:0:1", "2001:db8::1:0:0:1"), ("::ffff:1.2.3.4", "1.2.3.4"),
+                            ("fe80::1:2:3:4", "fe80::1:2:3:4")] {
+            #expect(IPAddress(text)?.description == out, "\(text)")
+        }
+        for bad in ["1.2.3", "1.2.3.256", "1.2.3.4.5", "2001:db8:::1", "1::2::3", "g::1", "", "1.2.3.4:5"] {
+            #expect(IPAddress(bad) == nil, "\(bad)")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+@testable import MaildexCore
+
+enum TestData {
+    /// A fixture file's bytes (copied from `../shared/fixtures/` so the repository stands alone).
+    static func fixture(_ name: String) throws -> [UInt8] {
+        guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
+            throw GeneratorError(message: "missing fixture \(name)")
+        }
+        return Array(try Data(contentsOf: url))
+    }
+
+    static func fixturePath(_ name: String) -> String {
+        Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path
+    }
+
+    /// A new empty directory under the system's temporary directory.
+    static func temporaryDirectory(_ label: String) -> String {
+        let path = NSTemporaryDirectory() + "maildex-\(label)-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func generate(_ label: String, dialect: Dialect, compression: CorpusCompression = .none, days: Int = 2,
+                         sessionsPerDay: Int = 400, seed: UInt64 = 7, recordLines: Bool = true) throws -> (String, GeneratedCorpus) {
+        let dir = temporaryDirectory(label)
+        var o = GeneratorOptions()
+        o.days = days
+        o.sessionsPerDay = sessionsPerDay
+        o.seed = seed
+        o.dialect = dialect
+        o.compression = compression
+        o.recordLines = recordLines
+        o.frameSize = 64 << 10
+        o.startDate = CivilDate(year: 2026, month: 3, day: 28)!
+        let corpus = try CorpusGenerator(options: o).run(directory: dir)
+        return (dir, corpus)
+    }
+}
+
+extension String {
+    init(bytes: some Sequence<UInt8>) { self = String(decoding: Array(bytes), as: UTF8.self) }
+}
