@@ -1,0 +1,88 @@
+/// An open index: the manifest's segments, oldest first, read as one.
+///
+/// A session's number is the same in every segment; when a later segment holds a
+/// newer copy of a session (continued in a later run), the older copy is ignored.
+public final class IndexReader {
+    public let directory: String
+    public let manifest: Manifest
+    public let segments: [SegmentReader]
+    /// Per segment: numbers that later segments replace.
+    let shadowed: [Set<UInt64>]
+    public private(set) var sources: [UInt32: SourceRecord] = [:]
+
+    /// Opens the index in `directory`. A segment that a concurrent `compact`
+    /// removed after the manifest was read is handled by reading the manifest again.
+    public init(directory: String) throws {
+        self.directory = directory
+        var attempt = 0
+        while true {
+            guard let m = try Manifest.load(directory: directory) else {
+                throw IndexError("\(directory): no maildex index here (no MANIFEST); create one with `maildex index --index \(directory) LOGS...`")
+            }
+            do {
+                segments = try m.segments.map { try SegmentReader(path: directory + "/" + $0) }
+                manifest = m
+                break
+            } catch let e as IOError where attempt < 3 {
+                attempt += 1
+                _ = e
+                continue
+            }
+        }
+        var shadows = [Set<UInt64>](repeating: [], count: segments.count)
+        var later = Set<UInt64>()
+        for i in segments.indices.reversed() {
+            shadows[i] = later
+            later.formUnion(try segments[i].replaced())
+        }
+        shadowed = shadows
+        for s in segments { for src in try s.sources() { sources[src.id] = src } }
+    }
+
+    public var sessionCount: Int {
+        var n = 0
+        for (i, s) in segments.enumerated() { n += s.sessionCount - shadowed[i].count }
+        return n
+    }
+
+    func visible(_ list: [UInt64], _ segment: Int) -> [UInt64] {
+        shadowed[segment].isEmpty ? list : list.filter { !shadowed[segment].contains($0) }
+    }
+
+    /// Sessions with term `key`, sorted.
+    public func lookup(_ key: [UInt8]) throws -> [UInt64] {
+        var lists = [[UInt64]]()
+        for (i, s) in segments.enumerated() {
+            let l = try s.lookup(key)
+            if !l.isEmpty { lists.append(visible(l, i)) }
+        }
+        return PostingList.union(lists)
+    }
+
+    /// Sessions with any term in `[lower, upper]`, sorted.
+    public func lookupRange(_ lower: [UInt8], _ upper: [UInt8]) throws -> [UInt64] {
+        var lists = [[UInt64]]()
+        for (i, s) in segments.enumerated() {
+            try s.lookupRange(lower, upper) { _, l in lists.append(visible(l, i)) }
+        }
+        return PostingList.union(lists)
+    }
+
+    /// The table row of a session (from the newest segment that has it).
+    public func entry(_ number: UInt64) throws -> (segment: Int, entry: SessionEntry)? {
+        for i in segments.indices.reversed() {
+            if let e = try segments[i].findEntry(number) { return (i, e) }
+        }
+        return nil
+    }
+
+    public func session(_ number: UInt64) throws -> Session {
+        guard let (i, e) = try entry(number) else { throw IndexError("session \(number) is not in the index") }
+        return try segments[i].session(e)
+    }
+
+    public func sourceName(_ id: UInt32) -> String { sources[id]?.name ?? "source-\(id)" }
+
+    /// Reads and checks every byte of every segment.
+    public func verifyAll() throws { for s in segments { try s.verifyAll() } }
+}

@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Indexes log files into an index directory: reads them in name order, parses
+/// and stitches sessions in parallel, and writes new segments and a new manifest.
+/// Files already indexed (same name and size, and same mtime or same SHA-256) are
+/// skipped, so the same command can run every night.
+public final class Indexer {
+    public struct Options: Sendable {
+        public var threads = 2
+        public var chunkSize = 1 << 20
+        public var read = ReadOptions()
+        /// A date for files whose name has none.
+        public var defaultDate: CivilDate? = nil
+        /// Start a new segment once this many postings are held in memory.
+        public var segmentPostingsLimit = 24_000_000
+        public init() {}
+    }
+
+    public struct Progress: Sendable {
+        public var file: String
+        public var fileIndex: Int
+        public var fileCount: Int
+        /// Log text read so far in this run.
+        public var plainBytes: UInt64
+        /// Bytes on disk of the files finished, and of all files of the run.
+        public var diskBytesDone: UInt64
+        public var diskBytesTotal: UInt64
+        public var seconds: Double
+    }
+
+    public struct Report: Sendable {
+        public var files = 0
+        public var skipped = 0
+        public var plainBytes: UInt64 = 0
+        public var diskBytes: UInt64 = 0
+        public var lines: UInt64 = 0
+        public var unparsed: UInt64 = 0
+        public var sessions: UInt64 = 0
+        public var messages: UInt64 = 0
+        public var seconds: Double = 0
+        public var indexBytes: UInt64 = 0
+        public var segmentsWritten = 0
+        public var errors: [IOError] = []
+        public var notes: [String] = []
+    }
+
+    public static func run(directory: String, paths: [String], options: Options,
+                           progress: ((Progress) -> Void)? = nil) throws -> Report {
+        let clock = Stopwatch()
+        mkdir(directory, 0o755)
+        let lock = try IndexLock(directory: directory)
+        defer { withExtendedLifetime(lock) {} }
+        var manifest = try Manifest.load(directory: directory) ?? Manifest()
+        removeStaleFiles(directory, manifest)
+        var report = Report()
+
+        // What is indexed already.
+        var known: [String: SourceRecord] = [:]
+        for seg in manifest.segments {
+            let reader = try SegmentReader(path: directory + "/" + seg)
+            for s in try reader.sources() { known[s.name] = s }
+        }
+
+        let found = InputFiles.discover(paths, defaultDate: options.defaultDate)
+        report.errors += found.errors
+        var todo = [InputFile]()
+        for f in found.files {
+            guard f.stamp != nil else {
+                report.errors.append(IOError(path: f.path, offset: nil, message: "no date in the file name (YYYY-MM-DD...); give one with --date"))
+                continue
+            }
+            if let k = known[f.name] {
+                if k.size == f.size && k.mtime == f.mtime { report.skipped += 1; continue }
+                let digest = try? sha256(of: f.path)
+                if k.size == f.size, digest == k.sha256 { report.skipped += 1; continue }
+                report.errors.append(IOError(path: f.path, offset: nil,
+                    message: "a file of this name was indexed with different content (SHA-256 \(SHA256Hasher.hex(k.sha256))); not indexed again"))
+                continue
+            }
+            todo.append(f)
+        }
+        if todo.isEmpty {
+            report.seconds = clock.seconds
+            report.indexBytes = indexSize(directory, manifest)
+            return report
+        }
+
+        let diskTotal = todo.reduce(0) { $0 + $1.size }
+        let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
+                                      firstSessionNumber: manifest.nextSession)
+        var generation = manifest.generation
+        var newSegments = [String]()
+        func newWriter() throws -> SegmentWriter {
+            generation += 1
+            return try SegmentWriter(directory: directory, name: segmentName(generation), threads: options.threads)
+        }
+        var writer = try newWriter()
+        var readOptions = options.read
+        readOptions.threads = options.threads
+        var nextSource = manifest.nextSource
+        var diskDone: UInt64 = 0
+        var plainDone: UInt64 = 0
+        var sourcePaths: [UInt32: String] = [:]
+
+        for (i, file) in todo.enumerated() {
+            let id = nextSource
+            sourcePaths[id] = file.path
+            let linesBefore = sessionizer.counts.lines
+            let stamp = file.stamp!
+            do {
+                let summary = try SourceReader.read(path: file.path, source: id, date: stamp.date, options: readOptions) { window in
+                    let before = sessionizer.counts.lines
+                    let finished = sessionizer.feed(window)
+                    try writer.add(finished)
+                    plainDone += UInt64(window.bytes.count)
+                    progress?(Progress(file: file.name, fileIndex: i, fileCount: todo.count, plainBytes: plainDone,
+                                       diskBytesDone: diskDone, diskBytesTotal: diskTotal, seconds: clock.seconds))
+                    return sessionizer.counts.lines - before
+                }
+                if let e = summary.error { report.errors.append(e) }
+                nextSource += 1
+                writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
+                                                mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
+                                                frames: UInt32(summary.frames), indexedAt: Int64(time(nil))),
+                           lines: sessionizer.counts.lines - linesBefore)
+                report.files += 1
+                report.diskBytes += file.size
+                if manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
+            } catch let e as IOError {
+                report.errors.append(e)
+            } catch let e as IndexError {
+                throw e
+            } catch {
+                report.errors.append(IOError(path: file.path, offset: nil, message: "\(error)"))
+            }
+            diskDone += file.size
+            // Bound memory: a segment holds at most so many postings.
+            if writer.postingsCount > options.segmentPostingsLimit {
+                report.indexBytes += try writer.finish()
+                newSegments.append(writer.name)
+                writer = try newWriter()
+            }
+        }
+        try writer.add(sessionizer.finish())
+        report.indexBytes += try writer.finish()
+        newSegments.append(writer.name)
+
+        for r in sessionizer.unparsedReports {
+            let name = sourcePaths[r.source] ?? "?"
+            report.notes.append("\(name): at byte \(r.offset): \(r.lines) line(s) before the first record (counted as unparsed)")
+        }
+        manifest.generation = generation
+        manifest.nextSession = sessionizer.nextSessionNumber
+        manifest.nextSource = nextSource
+        manifest.segments += newSegments
+        try manifest.store(directory: directory)
+
+        report.segmentsWritten = newSegments.count
+        report.plainBytes = sessionizer.counts.bytes
+        report.lines = sessionizer.counts.lines
+        report.unparsed = sessionizer.counts.unparsed
+        for seg in newSegments {
+            let r = try SegmentReader(path: directory + "/" + seg)
+            let stats = try r.statsJSON()
+            report.sessions += UInt64(r.sessionCount)
+            report.messages += jsonNumber(stats, "messages")
+        }
+        report.indexBytes = indexSize(directory, manifest)
+        report.seconds = clock.seconds
+        return report
+    }
+
+    static func segmentName(_ generation: UInt64) -> String {
+        let s = String(generation)
+        return "seg-" + String(repeating: "0", count: max(0, 6 - s.count)) + s + ".mdx"
+    }
+
+    /// Total bytes of the manifest and the live segments.
+    public static func indexSize(_ directory: String, _ manifest: Manifest) -> UInt64 {
+        var total: UInt64 = 0
+        for f in manifest.segments + [Manifest.fileName] {
+            var st = stat()
+            if stat(directory + "/" + f, &st) == 0 { total += UInt64(st.st_size) }
+        }
+        return total
+    }
+
+    /// Deletes segment files no manifest lists (left by an interrupted run).
+    static func removeStaleFiles(_ directory: String, _ manifest: Manifest) {
+        guard let dir = opendir(directory) else { return }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            names.append(name)
+        }
+        closedir(dir)
+        let live = Set(manifest.segments)
+        for n in names where n.hasPrefix("seg-") && !live.contains(n) { unlink(directory + "/" + n) }
+        for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
+    }
+
+    static func sha256(of path: String) throws -> [UInt8] {
+        let h = SHA256Hasher()
+        let f = try MappedFile(path: path)
+        h.update(f.bytes)
+        return h.finish()
+    }
+
+    static func jsonNumber(_ json: String, _ key: String) -> UInt64 {
+        guard let r = json.utf8.firstRange(of: Array("\"\(key)\":".utf8)) else { return 0 }
+        var v: UInt64 = 0
+        for c in json.utf8[r.upperBound...] { guard c >= 48 && c <= 57 else { break }; v = v * 10 + UInt64(c - 48) }
+        return v
+    }
+}

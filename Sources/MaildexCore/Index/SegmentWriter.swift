@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a segment holds, for `--json` summaries and `stats`.
+public struct SegmentStats: Sendable, Equatable {
+    public var files: UInt64 = 0
+    public var plainBytes: UInt64 = 0
+    public var lines: UInt64 = 0
+    public var sessions: UInt64 = 0
+    public var messages: UInt64 = 0
+    public init() {}
+
+    func json() -> String {
+        var o = JSONObjectWriter()
+        o.uint("files", files); o.uint("plainBytes", plainBytes); o.uint("lines", lines)
+        o.uint("sessions", sessions); o.uint("messages", messages)
+        return o.finish()
+    }
+}
+
+/// Writes one segment: the session store (zstd blocks), the session table, the
+/// sources, the term dictionary and the postings. Sessions may arrive in any
+/// order; the tables are sorted when the segment is finished.
+///
+/// Memory: postings are held until `finish()` as one growing array per term; the
+/// indexer starts a new segment when `postingsCount` passes its limit, which
+/// bounds memory however large the input.
+public final class SegmentWriter {
+    public let name: String
+    let file: AtomicFile
+    let threads: Int
+    let blockTarget: Int
+    let level: Int32
+
+    var blocks: [(offset: UInt64, compressed: UInt32, plain: UInt32, crc: UInt32, sessions: UInt32)] = []
+    var entries: [SessionEntry] = []
+    var termIndex: [[UInt8]: Int] = [:]
+    var lists: [[UInt64]] = []
+    public private(set) var postingsCount = 0
+    var sources: [SourceRecord] = []
+    var replaced: [UInt64] = []
+    public var stats = SegmentStats()
+
+    public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3) throws {
+        self.name = name
+        self.threads = max(1, threads)
+        self.blockTarget = blockTarget
+        self.level = level
+        file = try AtomicFile(path: directory + "/" + name)
+        var w = ByteWriter()
+        w.raw(SegmentFormat.headerMagic); w.u32(SegmentFormat.version); w.u32(0)
+        try file.write(w.bytes)
+    }
+
+    public var sessionCount: Int { entries.count }
+
+    /// Adds finished sessions: blocks are encoded and compressed in parallel, then
+    /// written in order; terms go to the postings.
+    public func add(_ sessions: [Session]) throws {
+        guard !sessions.isEmpty else { return }
+        // Cut the batch into blocks of about `blockTarget` bytes.
+        var groups = [Range<Int>]()
+        var start = 0, fill = 0
+        for (i, s) in sessions.enumerated() {
+            fill += s.text.count + 16 * s.lines.count + 64
+            if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
+        }
+        if start < sessions.count { groups.append(start..<sessions.count) }
+        let level = self.level
+        let encoded = Parallel.map(groups.count, threads: threads) { g -> (block: [UInt8], plain: Int, offsets: [UInt32], terms: [[[UInt8]]]) in
+            let (payload, offsets) = SessionCodec.encodeBlock(sessions[groups[g]])
+            let terms = groups[g].map { Terms.of(sessions[$0]) }
+            let block = payload.withUnsafeBytes { Zstd.compress($0, level: level) }
+            return (block, payload.count, offsets, terms)
+        }
+        for (g, e) in encoded.enumerated() {
+            let blockNumber = UInt32(blocks.count)
+            blocks.append((file.position, UInt32(e.block.count), UInt32(e.plain), CRC32C.checksum(e.block), UInt32(groups[g].count)))
+            try file.write(e.block)
+            for (k, i) in groups[g].enumerated() {
+                let s = sessions[i]
+                entries.append(SessionEntry(number: s.number, block: blockNumber, offsetInBlock: e.offsets[k], date: s.date,
+                                            startSecond: Self.secondOfDay(s.start), lineID: s.lineID,
+                                            flags: (s.complete ? 1 : 0) | UInt32(s.channel.kind & 0xFF) << 8
+                                                | UInt32(min(255, s.facts.messages.count)) << 16
+                                                | UInt32(min(255, s.facts.rejected.count)) << 24))
+                for t in e.terms[k] { addPosting(t, s.number) }
+                stats.messages += UInt64(s.facts.messages.count)
+            }
+        }
+        stats.sessions += UInt64(sessions.count)
+    }
+
+    @inline(__always) func addPosting(_ term: [UInt8], _ number: UInt64) {
+        if let i = termIndex[term] {
+            if lists[i].last != number { lists[i].append(number); postingsCount += 1 }
+        } else {
+            termIndex[term] = lists.count
+            lists.append([number])
+            postingsCount += 1
+        }
+    }
+
+    static func secondOfDay(_ t: [UInt8]) -> Int32 {
+        guard t.count >= 8 else { return 0 }
+        func d(_ i: Int) -> Int32 { Int32(t[i] &- 48) }
+        return d(0) * 36000 + d(1) * 3600 + d(3) * 600 + d(4) * 60 + d(6) * 10 + d(7)
+    }
+
+    public func add(source: SourceRecord, lines: UInt64) {
+        sources.append(source)
+        stats.files += 1
+        stats.plainBytes += source.plainBytes
+        stats.lines += lines
+    }
+
+    /// Session numbers this segment holds newer versions of (sessions continued from
+    /// a previous run): readers ignore the older segments' copies.
+    public func replaces(_ numbers: [UInt64]) { replaced += numbers }
+
+    /// Writes the tables and the footer, then fsyncs and renames the file into place.
+    /// Returns the file's size.
+    public func finish() throws -> UInt64 {
+        var sections = [SegmentFormat.SectionInfo](repeating: .init(), count: SegmentFormat.Section.allCases.count)
+        sections[SegmentFormat.Section.store.rawValue] = .init(
+            offset: UInt64(SegmentFormat.headerSize), length: file.position - UInt64(SegmentFormat.headerSize),
+            crcTableOffset: 0, crcTableCRC: 0)
+
+        func section(_ s: SegmentFormat.Section, _ body: (inout PagedSectionWriter) throws -> Void) throws {
+            var p = PagedSectionWriter(offset: file.position)
+            try body(&p)
+            sections[s.rawValue] = try p.finish(to: file)
+        }
+
+        try section(.blockIndex) { p in
+            var w = ByteWriter(capacity: blocks.count * SegmentFormat.blockEntrySize)
+            for b in blocks { w.u64(b.offset); w.u32(b.compressed); w.u32(b.plain); w.u32(b.crc); w.u32(b.sessions) }
+            try p.write(w.bytes, to: file)
+        }
+        entries.sort { $0.number < $1.number }
+        try section(.sessionTable) { p in
+            var w = ByteWriter(capacity: entries.count * SegmentFormat.sessionEntrySize)
+            for e in entries {
+                w.u64(e.number); w.u32(e.block); w.u32(e.offsetInBlock); w.i32(e.date.daysSinceEpoch)
+                w.i32(e.startSecond); w.u32(e.lineID); w.u32(e.flags)
+            }
+            try p.write(w.bytes, to: file)
+        }
+        try section(.sources) { p in
+            var w = ByteWriter()
+            w.u32(UInt32(sources.count))
+            for s in sources { s.encode(into: &w) }
+            try p.write(w.bytes, to: file)
+        }
+        // Postings first (streamed), then the term entries and bytes that point into them.
+        let order = termIndex.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        termIndex = [:]
+        var termEntries = ByteWriter(capacity: order.count * SegmentFormat.termEntrySize)
+        var termBytes = ByteWriter()
+        try section(.postings) { p in
+            var offset: UInt64 = 0
+            var w = ByteWriter(capacity: 1 << 20)
+            for (term, index) in order {
+                var list = lists[index]
+                lists[index] = []
+                list.sort()
+                list = PostingList.dedupeSorted(list)
+                let before = w.bytes.count
+                PostingList.encode(list, into: &w)
+                let length = w.bytes.count - before
+                termEntries.u64(UInt64(termBytes.bytes.count)); termEntries.u32(UInt32(term.count))
+                termEntries.u64(offset); termEntries.u32(UInt32(length)); termEntries.u32(UInt32(list.count))
+                termEntries.u32(0)
+                termBytes.raw(term)
+                offset += UInt64(length)
+                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            try p.write(w.bytes, to: file)
+        }
+        lists = []
+        try section(.termEntries) { p in try p.write(termEntries.bytes, to: file) }
+        try section(.termBytes) { p in try p.write(termBytes.bytes, to: file) }
+        try section(.replaces) { p in
+            var w = ByteWriter()
+            for n in replaced.sorted() { w.u64(n) }
+            try p.write(w.bytes, to: file)
+        }
+        try section(.stats) { p in try p.write(Array(stats.json().utf8), to: file) }
+
+        var footer = ByteWriter()
+        footer.u32(SegmentFormat.version)
+        footer.u32(UInt32(sections.count))
+        for s in sections { footer.u64(s.offset); footer.u64(s.length); footer.u64(s.crcTableOffset); footer.u32(s.crcTableCRC); footer.u32(0) }
+        try file.write(footer.bytes)
+        var trailer = ByteWriter()
+        trailer.u32(UInt32(footer.bytes.count))
+        trailer.u32(CRC32C.checksum(footer.bytes))
+        trailer.raw(SegmentFormat.footerMagic)
+        try file.write(trailer.bytes)
+        let size = file.position
+        try file.commit()
+        return size
+    }
+}

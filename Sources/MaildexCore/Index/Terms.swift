@@ -1,0 +1,68 @@
+/// The keys of the inverted index. A term is one kind byte followed by the
+/// key's bytes; terms sort as bytes, so every range a query needs (a CIDR block,
+/// a span of dates, one line id on every date) is one contiguous run of terms.
+public enum TermKind: UInt8, CaseIterable, Sendable {
+    /// Peer address: 16 bytes, IPv4 mapped into IPv6 (`::ffff:a.b.c.d`).
+    case peer = 0x49          // "I"
+    /// Address in any role (sender, accepted or rejected recipient).
+    case address = 0x41       // "A"
+    case sender = 0x46        // "F"
+    /// Accepted recipient.
+    case recipient = 0x54     // "T"
+    case rejected = 0x52      // "R"
+    /// The domain of an address in any role.
+    case domain = 0x44        // "D"
+    /// HELO/EHLO name, lowercased.
+    case helo = 0x48          // "H"
+    /// Message id (`S.0000014724`, CommuniGate queue ids), lowercased.
+    case message = 0x4D       // "M"
+    /// Line id (u32 big-endian) then date (u32 big-endian, days since 1970 + 2^31).
+    case line = 0x4C          // "L"
+    /// Date of the session's first line (u32 big-endian, as for `line`).
+    case date = 0x59          // "Y"
+}
+
+public enum Terms {
+    @inline(__always) static func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+    }
+
+    public static func dateKey(_ d: CivilDate) -> [UInt8] { be32(UInt32(bitPattern: d.daysSinceEpoch) ^ 0x8000_0000) }
+
+    public static func peer(_ a: IPAddress) -> [UInt8] { [TermKind.peer.rawValue] + a.bytes }
+    public static func date(_ d: CivilDate) -> [UInt8] { [TermKind.date.rawValue] + dateKey(d) }
+    public static func line(_ id: UInt32) -> [UInt8] { [TermKind.line.rawValue] + be32(id) }
+    public static func line(_ id: UInt32, _ d: CivilDate) -> [UInt8] { line(id) + dateKey(d) }
+
+    public static func lowered(_ kind: TermKind, _ bytes: some Sequence<UInt8>) -> [UInt8] {
+        [kind.rawValue] + bytes.map(Bytes.lower)
+    }
+
+    /// The domain part of a normalised address (after the last `@`), or nil.
+    public static func domain(of address: [UInt8]) -> ArraySlice<UInt8>? {
+        guard let at = address.lastIndex(of: 64), at + 1 < address.count else { return nil }
+        return address[(at + 1)...]
+    }
+
+    /// Every term of a session (duplicates possible; the writer removes them).
+    public static func of(_ s: Session) -> [[UInt8]] {
+        var out = [[UInt8]]()
+        out.reserveCapacity(8 + 3 * (s.facts.from.count + s.facts.to.count + s.facts.rejected.count))
+        if let p = s.facts.peer { out.append(peer(p)) }
+        out.append(date(s.date))
+        out.append(line(s.lineID, s.date))
+        if let h = s.facts.helo { out.append(lowered(.helo, h)) }
+        for m in s.facts.messages { out.append(lowered(.message, m)) }
+        func add(_ role: TermKind, _ list: [[UInt8]]) {
+            for a in list {
+                out.append([role.rawValue] + a)
+                out.append([TermKind.address.rawValue] + a)
+                if let d = domain(of: a) { out.append([TermKind.domain.rawValue] + d) }
+            }
+        }
+        add(.sender, s.facts.from)
+        add(.recipient, s.facts.to)
+        add(.rejected, s.facts.rejected)
+        return out
+    }
+}

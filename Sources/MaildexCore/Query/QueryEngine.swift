@@ -1,0 +1,65 @@
+/// Answers a `Query` from an index: looks up each predicate's posting list (a
+/// range scan of terms for CIDR blocks and date spans), intersects them smallest
+/// first, and applies time bounds from the session table.
+public struct QueryEngine {
+    public let index: IndexReader
+
+    public init(index: IndexReader) { self.index = index }
+
+    /// Session numbers matching every predicate, oldest first.
+    public func matches(_ q: Query) throws -> [UInt64] {
+        var lists = [[UInt64]]()
+        let singleDate = q.fromDate != nil && q.fromDate == q.toDate ? q.fromDate : nil
+        for p in q.predicates {
+            switch p {
+            case .peer(let r):
+                lists.append(try index.lookupRange(Terms.peer(r.lower), Terms.peer(r.upper)))
+            case .address(let a): lists.append(try index.lookup([TermKind.address.rawValue] + a))
+            case .sender(let a): lists.append(try index.lookup([TermKind.sender.rawValue] + a))
+            case .recipient(let a):
+                lists.append(PostingList.union([try index.lookup([TermKind.recipient.rawValue] + a),
+                                                try index.lookup([TermKind.rejected.rawValue] + a)]))
+            case .domain(let d): lists.append(try index.lookup([TermKind.domain.rawValue] + d))
+            case .helo(let h): lists.append(try index.lookup([TermKind.helo.rawValue] + h))
+            case .message(let m): lists.append(try index.lookup([TermKind.message.rawValue] + m))
+            case .line(let n):
+                if let d = singleDate {
+                    lists.append(try index.lookup(Terms.line(n, d)))
+                } else {
+                    lists.append(try index.lookupRange(Terms.line(n), Terms.line(n) + [0xFF, 0xFF, 0xFF, 0xFF]))
+                }
+            }
+            if lists.last!.isEmpty { return [] }
+        }
+        lists.sort { $0.count < $1.count }
+        let hasDates = q.fromDate != nil || q.toDate != nil
+        if hasDates && (lists.isEmpty || lists[0].count > 200_000) {
+            let lower = q.fromDate ?? CivilDate(daysSinceEpoch: Int32.min + 1)
+            let upper = q.toDate ?? CivilDate(daysSinceEpoch: Int32.max - 1)
+            if lower > upper { return [] }
+            lists.append(try index.lookupRange(Terms.date(lower), Terms.date(upper)))
+            lists.sort { $0.count < $1.count }
+        }
+        guard var result = lists.first else { return [] }
+        for l in lists.dropFirst() {
+            result = PostingList.intersect(result, l)
+            if result.isEmpty { return [] }
+        }
+        if hasDates { result = try result.filter { try inDateBounds($0, q) } }
+        return result
+    }
+
+    /// Whether session `n` starts within the query's dates and times.
+    func inDateBounds(_ n: UInt64, _ q: Query) throws -> Bool {
+        guard let (_, e) = try index.entry(n) else { return false }
+        if let f = q.fromDate {
+            if e.date < f { return false }
+            if e.date == f, let s = q.fromSecond, e.startSecond < s { return false }
+        }
+        if let t = q.toDate {
+            if e.date > t { return false }
+            if e.date == t, let s = q.toSecond, e.startSecond > s { return false }
+        }
+        return true
+    }
+}

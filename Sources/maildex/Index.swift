@@ -1,0 +1,121 @@
+import ArgumentParser
+import MaildexCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Index: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Index log files (plain or zstd) into an index directory; run again to add new files.",
+        discussion: """
+        Takes files and directories (searched recursively for *.log, *.log.zst, *.zst),
+        orders them by the date and time in their names, and indexes them. Files already
+        in the index (same name and size, and same modification time or SHA-256) are
+        skipped, so a nightly run over the whole log directory is safe to repeat.
+
+        Exit status: 0 when every file was indexed; 1 when a file could not be read in
+        full (the others are still indexed, the message names the file and byte
+        offset); 2 for bad usage or an index that cannot be written.
+
+        Examples:
+          maildex index --index /srv/maildex /var/log/mail/
+          maildex index --index idx --json corpus/2026-01-*.log.zst
+          maildex index --index idx --date 2026-01-27 /tmp/current.log
+        """
+    )
+
+    @Option(help: "Index directory (created if missing).")
+    var index: String
+
+    @Argument(help: "Log files and directories.")
+    var paths: [String]
+
+    @Option(help: "Date (YYYY-MM-DD) for files whose name has none.")
+    var date: String? = nil
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
+    @Option(help: "Bytes per parse chunk.")
+    var chunkSize: Int = 1 << 20
+
+    @Flag(help: "Read plain files with read(2) instead of mapping them (for logs still being written).")
+    var noMmap = false
+
+    @Flag(help: "Print a machine-readable summary on stdout.")
+    var json = false
+
+    func run() throws {
+        var o = Indexer.Options()
+        o.threads = max(1, threads)
+        o.chunkSize = max(4096, chunkSize)
+        o.read.useMmap = !noMmap
+        if let date {
+            guard let d = CivilDate(iso: date) else { throw ValidationError("--date must be YYYY-MM-DD") }
+            o.defaultDate = d
+        }
+        let bar = ProgressBar()
+        let report: Indexer.Report
+        do {
+            report = try Indexer.run(directory: index, paths: paths, options: o) { bar.update($0) }
+        } catch {
+            bar.finish()
+            warn("maildex: \(error)")
+            throw ExitCode(2)
+        }
+        bar.finish()
+        for e in report.errors { warn("maildex: error: \(e)") }
+        for n in report.notes { warn("maildex: note: \(n)") }
+        let rate = Double(report.plainBytes) / max(report.seconds, 1e-9)
+        if json {
+            var j = JSONObjectWriter()
+            j.int("files", report.files)
+            j.int("skipped", report.skipped)
+            j.uint("bytes", report.plainBytes)
+            j.uint("diskBytes", report.diskBytes)
+            j.uint("lines", report.lines)
+            j.uint("unparsedLines", report.unparsed)
+            j.uint("sessions", report.sessions)
+            j.uint("messages", report.messages)
+            j.double("seconds", report.seconds)
+            j.double("bytesPerSecond", rate)
+            j.uint("indexBytes", report.indexBytes)
+            j.int("segmentsWritten", report.segmentsWritten)
+            j.int("errors", report.errors.count)
+            ByteOutput.standardOutput.line(j.finish())
+        } else {
+            warn("indexed \(report.files) files (\(report.skipped) skipped), \(formatBytes(report.plainBytes)) of log text, \(report.lines) lines, \(report.sessions) sessions, \(report.messages) messages in \(formatDouble(report.seconds, digits: 2)) s (\(formatBytes(UInt64(rate)))/s); index now \(formatBytes(report.indexBytes))")
+        }
+        ByteOutput.standardOutput.flush()
+        if !report.errors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; a plain line per file otherwise.
+final class ProgressBar {
+    let tty = isatty(2) != 0
+    var lastFile = -1
+    var lastDraw = 0.0
+
+    func update(_ p: Indexer.Progress) {
+        if tty {
+            guard p.seconds - lastDraw > 0.1 else { return }
+            lastDraw = p.seconds
+            let rate = Double(p.plainBytes) / max(p.seconds, 1e-9)
+            let frac = p.diskBytesTotal > 0 ? min(1, Double(p.diskBytesDone) / Double(p.diskBytesTotal)) : 0
+            let eta = frac > 0.01 ? p.seconds * (1 - frac) / frac : 0
+            let width = 30
+            let filled = Int(frac * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            ByteOutput.standardError.write("\r[\(bar)] \(p.fileIndex + 1)/\(p.fileCount) files, \(formatBytes(p.plainBytes)), \(formatBytes(UInt64(rate)))/s, ETA \(Int(eta)) s   ")
+            ByteOutput.standardError.flush()
+        } else if p.fileIndex != lastFile {
+            lastFile = p.fileIndex
+            warn("indexing \(p.fileIndex + 1)/\(p.fileCount): \(p.file)")
+        }
+    }
+
+    func finish() {
+        if tty && lastDraw > 0 { ByteOutput.standardError.write("\r\u{1B}[K"); ByteOutput.standardError.flush() }
+    }
+}

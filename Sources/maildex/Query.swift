@@ -1,0 +1,111 @@
+import ArgumentParser
+import MaildexCore
+
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Print every session that matches all the terms, oldest first.",
+        discussion: Query.syntax + """
+
+
+        Output: a transcript per session (a header line, then its lines exactly as in
+        the log), --summary (a line per session), --count, --json (NDJSON: date, line,
+        start, end, complete, peer, port, helo, from, to, rejected, messages, source,
+        lines) or --evidence (transcript with file, line number and byte offset of every
+        line, and the SHA-256 of each source file recorded when it was indexed).
+
+        Exit status: 0 with matches; 1 with none (a note on stderr, nothing on stdout);
+        2 for bad syntax or a missing or corrupt index.
+
+        Examples:
+          maildex query --index idx ip:209.162.104.65
+          maildex query --index idx --summary ip:203.0.113.0/24 since:2026-01-01 until:2026-01-31
+          maildex query --index idx --json to:recipes@hypertouch.com | jq .peer
+          maildex query --index idx --evidence msg:S.0000014724
+          maildex query --index idx --count domain:example.com
+          maildex query --index idx line:509 date:1999-04-28 --provenance
+        """
+    )
+
+    @Option(help: "Index directory.")
+    var index: String
+
+    @Argument(help: "Query terms (all must match).")
+    var terms: [String] = []
+
+    @Flag(help: "One line per session.")
+    var summary = false
+
+    @Flag(help: "Only the number of matching sessions.")
+    var count = false
+
+    @Flag(help: "NDJSON, one object per session.")
+    var json = false
+
+    @Flag(help: "Prefix each line with file:line-number:.")
+    var provenance = false
+
+    @Flag(help: "Transcript with file:line-number:byte-offset: on every line and the SHA-256 of each source file.")
+    var evidence = false
+
+    @Option(help: "At most this many sessions.")
+    var limit: Int? = nil
+
+    func run() throws {
+        let q: Query
+        do { q = try Query.parse(terms) } catch {
+            warn("maildex: \(error)")
+            throw ExitCode(2)
+        }
+        let reader: IndexReader
+        do { reader = try IndexReader(directory: index) } catch {
+            warn("maildex: \(error)")
+            throw ExitCode(2)
+        }
+        do {
+            var numbers = try QueryEngine(index: reader).matches(q)
+            if let limit, limit >= 0, numbers.count > limit { numbers = Array(numbers.prefix(limit)) }
+            let out = ByteOutput.standardOutput
+            if count {
+                out.line(String(numbers.count))
+                out.flush()
+                if numbers.isEmpty { throw ExitCode(1) }
+                return
+            }
+            if numbers.isEmpty {
+                warn("maildex: no session matches")
+                throw ExitCode(1)
+            }
+            for (i, n) in numbers.enumerated() {
+                let s = try reader.session(n)
+                let view = SessionView(session: s, sourceName: reader.sourceName)
+                if json {
+                    out.line(view.json())
+                } else if summary {
+                    out.line(view.summaryLine())
+                } else {
+                    if i > 0 { out.write([10]) }
+                    var bytes = [UInt8]()
+                    view.appendTranscript(to: &bytes, provenance: provenance || evidence, offsets: evidence)
+                    out.write(bytes)
+                    out.write([10])
+                    if evidence {
+                        var seen = Set<UInt32>()
+                        for l in s.lines where seen.insert(l.source).inserted {
+                            if let src = reader.sources[l.source] {
+                                out.line("# source \(src.name): sha256 \(SHA256Hasher.hex(src.sha256)), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)")
+                            }
+                        }
+                    }
+                }
+            }
+            out.flush()
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            ByteOutput.standardOutput.flush()
+            warn("maildex: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
