@@ -56,12 +56,12 @@ public enum SessionCodec {
             lineNumber = l.lineNumber
             offset = l.byteOffset
         }
-        // The text: where it starts in the block's text column; lines are separated
-        // by `\n`, which no line contains, so their lengths need not be stored.
+        // The text: where it starts in the block's text column; each line ends with
+        // `\n`, which no line contains, so their lengths need not be stored.
         w.varint(UInt64(text.bytes.count))
-        for (i, _) in s.lines.enumerated() {
-            if i > 0 { text.u8(10) }
+        for i in s.lines.indices {
             text.raw(s.bytes(ofLine: i))
+            text.u8(10)
         }
     }
 
@@ -122,7 +122,7 @@ public enum SessionCodec {
                 offset = offset &+ UInt64(bitPattern: try r.zigzag())
                 lines.append(SessionLine(source: src, lineNumber: lineNumber, byteOffset: offset, length: 0, textOffset: 0))
             }
-            // The lines' text: `count` lines separated by `\n` from `textStart`.
+            // The lines' text: `count` lines, each ending in `\n`, from `textStart`.
             let textStart = try r.varint()
             guard textStart <= UInt64(column.count) else { throw Corrupt() }
             var at = Int(textStart)
@@ -130,7 +130,8 @@ public enum SessionCodec {
             for i in 0..<lines.count {
                 var end = at
                 while end < column.count && column[end] != 10 { end += 1 }
-                if end == column.count && i + 1 < lines.count { throw Corrupt() }
+                if end == column.count { throw Corrupt() }
+                _ = i
                 lines[i].textOffset = UInt32(text.count)
                 lines[i].length = UInt32(end - at)
                 text.append(contentsOf: column[at..<end])

@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+@testable import MaildexCore
+
+/// Every session of an index, by number.
+func allSessions(_ dir: String) throws -> [Session] {
+    let r = try IndexReader(directory: dir)
+    var out = [Session]()
+    for seg in r.segments { for b in 0..<seg.blockCount { out += try seg.sessions(inBlock: b) } }
+    return out.sorted { $0.number < $1.number }
+}
+
+/// Sessions with source ids replaced by file names, so indexes of differently named
+/// copies of the same logs compare equal.
+func comparable(_ sessions: [Session], _ dir: String) throws -> [String] {
+    let r = try IndexReader(directory: dir)
+    return sessions.map { s in
+        let view = SessionView(session: s, sourceName: { r.sourceName($0).replacingOccurrences(of: ".zst", with: "") })
+        return view.json() + view.transcript(provenance: true)
+    }
+}
+
+func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int = 1 << 20, windowSize: Int = 64 << 20,
+           postingsLimit: Int = 24_000_000, date: CivilDate? = nil) throws -> Indexer.Report {
+    var o = Indexer.Options()
+    o.threads = threads
+    o.chunkSize = chunkSize
+    o.read.windowSize = windowSize
+    o.segmentPostingsLimit = postingsLimit
+    o.defaultDate = date
+    return try Indexer.run(directory: dir, paths: paths, options: o)
+}
+
+/// Expects two lists to be equal, reporting only the first difference (short).
+func expectSame(_ a: [String], _ b: [String], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    if a == b { return }
+    if a.count != b.count { Issue.record("\(what): \(a.count) vs \(b.count) items", sourceLocation: sourceLocation); return }
+    let i = a.indices.first { a[$0] != b[$0] }!
+    let x = Array(a[i].utf8), y = Array(b[i].utf8)
+    let j = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(x.count, y.count)
+    func around(_ v: [UInt8]) -> String { String(decoding: v[max(0, j - 150)..<min(v.count, j + 150)], as: UTF8.self) }
+    Issue.record("\(what): item \(i) differs at byte \(j):\n\(around(x))\n---\n\(around(y))", sourceLocation: sourceLocation)
+}
+
+let probeQueries: [[String]] = [
+    ["ip:0.0.0.0/0"], ["ip:::/0"], ["ip:64.0.0.0/2"], ["domain:example.com"], ["to:user1@example.com"],
+    ["from:<>"], ["date:2026-03-29"], ["since:2026-03-28T12:00:00", "until:2026-03-29T06:00"], ["line:120"],
+]
+
+@Suite(.serialized) struct IndexTests {
+    @Test func plainSingleFrameAndMultiFrameGiveIdenticalIndexes() throws {
+        var results = [[String]]()
+        var answers = [[[UInt64]]]()
+        var dirs = [String]()
+        defer { for d in dirs { try? FileManager.default.removeItem(atPath: d) } }
+        for (compression, threads, chunk, window) in [(CorpusCompression.none, 2, 1 << 20, 64 << 20),
+                                                      (.none, 1, 1 << 22, 64 << 20),
+                                                      (.none, 2, 2048, 100_000),
+                                                      (.zstd, 2, 8192, 150_000),
+                                                      (.zstdFrames, 2, 4096, 64 << 20)] {
+            let (logs, corpus) = try TestData.generate("idx-\(compression)", dialect: .cgp, compression: compression,
+                                                       days: 2, sessionsPerDay: 300, recordLines: false)
+            let dir = TestData.temporaryDirectory("index")
+            dirs += [logs, dir]
+            let report = try index([logs], into: dir, threads: threads, chunkSize: chunk, windowSize: window)
+            #expect(report.errors.isEmpty, "\(report.errors)")
+            #expect(report.files == corpus.files.count)
+            #expect(report.sessions == UInt64(corpus.sessions.count))
+            results.append(try comparable(try allSessions(dir), dir))
+            let engine = QueryEngine(index: try IndexReader(directory: dir))
+            answers.append(try probeQueries.map { try engine.matches(try Query.parse($0)) })
+        }
+        for (k, r) in results.enumerated().dropFirst() { expectSame(results[0], r, "configuration \(k)") }
+        for a in answers.dropFirst() { #expect(a == answers[0]) }
+        #expect(answers[0].contains { $0.count > 100 })
+    }
+
+    @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
+        let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("rerun-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        let first = corpus.files.prefix(2).map(\.path)
+        let r1 = try index(first, into: dir)
+        #expect(r1.files == 2)
+        let again = try index(first, into: dir)
+        #expect(again.files == 0 && again.skipped == 2)
+        let r2 = try index([logs], into: dir)
+        #expect(r2.files == 1 && r2.skipped == 2)
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.segments.count == 2)
+        #expect(reader.sources.count == 3)
+        // Numbers continue across runs, and each session is in the index once.
+        let numbers = try allSessions(dir).map(\.number)
+        #expect(numbers == Array(0..<UInt64(numbers.count)))
+        // Compaction keeps every session and answer.
+        let before = try comparable(try allSessions(dir), dir)
+        let engine = QueryEngine(index: reader)
+        let answers = try probeQueries.map { try engine.matches(try Query.parse($0)) }
+        let c = try Compactor.run(directory: dir)
+        #expect(c.segmentsBefore == 2 && c.segmentsAfter == 1)
+        expectSame(before, try comparable(try allSessions(dir), dir), "after compaction")
+        let compacted = QueryEngine(index: try IndexReader(directory: dir))
+        #expect(try probeQueries.map { try compacted.matches(try Query.parse($0)) } == answers)
+        try IndexReader(directory: dir).verifyAll()
+    }
+
+    @Test func smallSegmentLimitSplitsSegmentsWithTheSameAnswers() throws {
+        let (logs, _) = try TestData.generate("split", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
+        let one = TestData.temporaryDirectory("one"), many = TestData.temporaryDirectory("many")
+        defer { for d in [logs, one, many] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try index([logs], into: one)
+        _ = try index([logs], into: many, postingsLimit: 1000)
+        #expect(try IndexReader(directory: many).segments.count > 1)
+        expectSame(try comparable(try allSessions(one), one), try comparable(try allSessions(many), many), "split segments")
+    }
+
+    @Test func readersSeeTheOldOrTheNewStateWhileARunAddsFiles() throws {
+        let (logs, corpus) = try TestData.generate("concurrent", dialect: .stalker, days: 3, sessionsPerDay: 400, recordLines: false)
+        let dir = TestData.temporaryDirectory("concurrent-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([corpus.files[0].path], into: dir)
+        let old = try IndexReader(directory: dir)
+        let oldCount = old.sessionCount
+        let everything = try Query.parse(["since:2000-01-01"])
+        let oldAnswer = try QueryEngine(index: old).matches(everything)
+        let done = DispatchSemaphore(value: 0)
+        let box = UncheckedBox(dir)
+        let paths = UncheckedBox(corpus.files.map(\.path))
+        DispatchQueue.global().async {
+            _ = try? index(paths.value, into: box.value, threads: 1, chunkSize: 4096)
+            done.signal()
+        }
+        var seen = Set<Int>()
+        var finished = false
+        while !finished {
+            finished = done.wait(timeout: .now()) == .success
+            let r = try IndexReader(directory: dir)
+            seen.insert(r.sessionCount)
+            #expect(try QueryEngine(index: r).matches(everything).count == r.sessionCount)
+        }
+        let final = try IndexReader(directory: dir).sessionCount
+        #expect(final > oldCount)
+        #expect(seen.isSubset(of: [oldCount, final]), "\(seen)")
+        // The reader opened before the run still answers from the old state.
+        #expect(try QueryEngine(index: old).matches(everything) == oldAnswer)
+    }
+
+    @Test func aFlippedByteIsRefused() throws {
+        let (logs, _) = try TestData.generate("flip", dialect: .cgp, days: 1, sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("flip-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir)
+        let reader = try IndexReader(directory: dir)
+        try reader.verifyAll()
+        let segment = dir + "/" + reader.manifest.segments[0]
+        let original = try Data(contentsOf: URL(fileURLWithPath: segment))
+        var random = SeededRandom(seed: 3)
+        var positions = [0, 9, original.count - 1, original.count - 20, original.count / 2]
+        for _ in 0..<25 { positions.append(random.below(original.count)) }
+        for pos in positions {
+            var bytes = original
+            bytes[pos] ^= UInt8(1 << random.below(8))
+            try bytes.write(to: URL(fileURLWithPath: segment))
+            var refused = false
+            do {
+                let r = try IndexReader(directory: dir)
+                try r.verifyAll()
+            } catch let e as IndexError {
+                refused = true
+                #expect(e.description.contains(segment) || e.description.contains("seg-"), "\(e)")
+            }
+            #expect(refused, "byte \(pos) of \(original.count)")
+        }
+        try original.write(to: URL(fileURLWithPath: segment))
+        try IndexReader(directory: dir).verifyAll()
+        // The manifest too.
+        let manifest = dir + "/MANIFEST"
+        var m = try Data(contentsOf: URL(fileURLWithPath: manifest))
+        m[20] ^= 4
+        try m.write(to: URL(fileURLWithPath: manifest))
+        #expect(throws: IndexError.self) { try IndexReader(directory: dir) }
+    }
+
+    @Test func badFilesAreReportedAndTheRestIndexed() throws {
+        let (logs, corpus) = try TestData.generate("bad", dialect: .stalker, compression: .zstdFrames, days: 2,
+                                                   sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("bad-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        // Truncate the second day's archive in the middle of a frame.
+        let victim = corpus.files[1].path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+        bytes = bytes.prefix(bytes.count * 2 / 3)
+        try bytes.write(to: URL(fileURLWithPath: victim))
+        // A file whose name has no date, and one that is not zstd at all.
+        try Data("10:00:00 5 SMTP-1() Stream Created\n".utf8).write(to: URL(fileURLWithPath: logs + "/current.log"))
+        try Data("not zstd".utf8).write(to: URL(fileURLWithPath: logs + "/2026-03-30.log.zst"))
+        let report = try index([logs], into: dir)
+        let text = report.errors.map(\.description)
+        #expect(text.contains { $0.contains(victim) && $0.contains("at byte") }, "\(text)")
+        #expect(text.contains { $0.contains("current.log") && $0.contains("no date") }, "\(text)")
+        #expect(text.contains { $0.contains("2026-03-30.log.zst") }, "\(text)")
+        #expect(report.files >= 2)
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.sessionCount > 200)
+        // With --date, the undated file is indexed.
+        let again = try index([logs + "/current.log"], into: dir, date: CivilDate(iso: "2026-04-01"))
+        #expect(again.errors.isEmpty && again.files == 1)
+    }
+}
