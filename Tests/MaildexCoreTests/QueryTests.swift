@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+@testable import MaildexCore
+
+/// The slow, obviously correct answer: scan the generator's ground truth.
+struct TruthScan {
+    let sessions: [TruthSession]  // in session-number order
+
+    init(_ corpus: GeneratedCorpus) {
+        sessions = corpus.sessions.sorted { ($0.firstLine.file, $0.firstLine.line) < ($1.firstLine.file, $1.firstLine.line) }
+    }
+
+    func seconds(_ t: String) -> Int32 {
+        let b = Array(t.utf8)
+        func d(_ i: Int) -> Int32 { Int32(b[i] - 48) }
+        return d(0) * 36000 + d(1) * 3600 + d(3) * 600 + d(4) * 60 + d(6) * 10 + d(7)
+    }
+
+    func matches(_ q: Query) -> [UInt64] {
+        sessions.indices.filter { i in
+            let s = sessions[i]
+            for p in q.predicates {
+                let ok: Bool
+                switch p {
+                case .peer(let r): ok = s.peer.map(r.contains) ?? false
+                case .address(let a): ok = (s.from + s.to + s.rejected).contains(String(bytes: a))
+                case .sender(let a): ok = s.from.contains(String(bytes: a))
+                case .recipient(let a): ok = (s.to + s.rejected).contains(String(bytes: a))
+                case .domain(let d): ok = (s.from + s.to + s.rejected).contains { $0.hasSuffix("@" + String(bytes: d)) }
+                case .helo(let h): ok = s.helo?.lowercased() == String(bytes: h)
+                case .message(let m): ok = s.messages.map { $0.lowercased() }.contains(String(bytes: m))
+                case .line(let n): ok = s.channel.id == n
+                }
+                if !ok { return false }
+            }
+            if let f = q.fromDate {
+                if s.date < f { return false }
+                if s.date == f, let sec = q.fromSecond, seconds(s.start) < sec { return false }
+            }
+            if let t = q.toDate {
+                if s.date > t { return false }
+                if s.date == t, let sec = q.toSecond, seconds(s.start) > sec { return false }
+            }
+            return true
+        }.map { UInt64($0) }
+    }
+}
+
+@Suite(.serialized) struct QueryTests {
+    static let fixture: (logs: String, index: String, corpus: GeneratedCorpus, scan: TruthScan) = {
+        let (logs, corpus) = try! TestData.generate("query", dialect: .cgp, days: 3, sessionsPerDay: 500, seed: 11, recordLines: false)
+        let dir = TestData.temporaryDirectory("query-idx")
+        _ = try! index([logs], into: dir, postingsLimit: 20_000)  // several segments
+        return (logs, dir, corpus, TruthScan(corpus))
+    }()
+
+    func check(_ terms: [String], expectNonEmpty: Bool? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let q = try Query.parse(terms)
+        let got = try QueryEngine(index: try IndexReader(directory: Self.fixture.index)).matches(q)
+        let want = Self.fixture.scan.matches(q)
+        #expect(got == want, "\(terms): \(got.count) vs \(want.count) sessions", sourceLocation: sourceLocation)
+        if let e = expectNonEmpty { #expect(!want.isEmpty == e, "\(terms) should \(e ? "" : "not ")match", sourceLocation: sourceLocation) }
+    }
+
+    @Test func everyKindOfTermEqualsTheScan() throws {
+        let truth = Self.fixture.scan.sessions
+        var random = SeededRandom(seed: 1)
+        #expect(truth.count > 1000)
+        #expect(try IndexReader(directory: Self.fixture.index).segments.count > 1)
+        // Busy and rare peers, addresses in each role, domains, HELO names, message ids, line ids.
+        var peerCounts = [IPAddress: Int]()
+        for s in truth { if let p = s.peer { peerCounts[p, default: 0] += 1 } }
+        let busy = peerCounts.max { $0.value < $1.value }!.key
+        let rare = peerCounts.first { $0.value == 1 }!.key
+        try check(["ip:\(busy)"], expectNonEmpty: true)
+        try check(["\(rare)"], expectNonEmpty: true)
+        for _ in 0..<15 {
+            let s = truth[random.below(truth.count)]
+            if let p = s.peer { try check(["ip:\(p)"], expectNonEmpty: true) }
+            if let f = s.from.first { try check(["from:\(f.isEmpty ? "<>" : f)"], expectNonEmpty: true) }
+            if let t = (s.to + s.rejected).first {
+                try check(["to:\(t)"], expectNonEmpty: true)
+                try check(["addr:\(t.uppercased())"], expectNonEmpty: true)
+                try check(["domain:\(t.split(separator: "@").last!)"], expectNonEmpty: true)
+            }
+            if let h = s.helo { try check(["helo:\(h)"], expectNonEmpty: true) }
+            if let m = s.messages.first { try check(["msg:\(m)"], expectNonEmpty: true); try check([m], expectNonEmpty: true) }
+            try check(["line:\(s.channel.id)"], expectNonEmpty: true)
+            try check(["line:\(s.channel.id)", "date:\(s.date)"], expectNonEmpty: true)
+        }
+        // Zero results.
+        try check(["ip:192.0.2.1"], expectNonEmpty: false)
+        try check(["addr:nobody@nowhere.invalid"], expectNonEmpty: false)
+        try check(["msg:999999999999"], expectNonEmpty: false)
+        try check(["date:2020-01-01"], expectNonEmpty: false)
+    }
+
+    @Test func cidrEdgesAndDateRanges() throws {
+        let truth = Self.fixture.scan.sessions
+        try check(["ip:0.0.0.0/0"], expectNonEmpty: true)
+        try check(["ip:::/0"], expectNonEmpty: true)
+        try check(["ip:2001:db8::/32"], expectNonEmpty: true)
+        try check(["ip:2001:db8::/16"], expectNonEmpty: true)
+        let v4 = truth.compactMap(\.peer).first { $0.isV4 }!
+        let v6 = truth.compactMap(\.peer).first { !$0.isV4 }!
+        try check(["ip:\(v4)/32"], expectNonEmpty: true)
+        try check(["ip:\(v6)/128"], expectNonEmpty: true)
+        for bits in [1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31] { try check(["ip:\(v4)/\(bits)"], expectNonEmpty: true) }
+        for bits in [33, 48, 64, 96, 127] { try check(["ip:\(v6)/\(bits)"], expectNonEmpty: true) }
+        // A range that crosses octet boundaries.
+        try check(["ip:100.0.0.0/6"]); try check(["ip:63.255.0.0/15"])
+        let dates = Array(Set(truth.map(\.date))).sorted()
+        try check(["date:\(dates[1])"], expectNonEmpty: true)
+        try check(["since:\(dates[1])"], expectNonEmpty: true)
+        try check(["until:\(dates[1])"], expectNonEmpty: true)
+        try check(["since:\(dates[0])T12:00:00", "until:\(dates[1])T06:30"], expectNonEmpty: true)
+        try check(["since:\(dates[1])", "until:\(dates[0])"], expectNonEmpty: false)
+        // AND of terms.
+        let s = truth.first { $0.peer != nil && !$0.to.isEmpty }!
+        try check(["ip:\(s.peer!)", "to:\(s.to[0])"], expectNonEmpty: true)
+        try check(["ip:\(s.peer!)", "date:\(s.date)", "domain:\(s.to[0].split(separator: "@").last!)"], expectNonEmpty: true)
+        try check(["ip:0.0.0.0/0", "domain:example.com", "since:\(dates[1])"], expectNonEmpty: true)
+    }
+
+    @Test func jsonMatchesTheGroundTruthFieldByField() throws {
+        let reader = try IndexReader(directory: Self.fixture.index)
+        let truth = Self.fixture.scan.sessions
+        let files = Self.fixture.corpus.files
+        var random = SeededRandom(seed: 2)
+        for _ in 0..<200 {
+            let n = random.below(truth.count)
+            let t = truth[n]
+            let session = try reader.session(UInt64(n))
+            let json = SessionView(session: session, sourceName: reader.sourceName).json()
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["date", "line", "start", "end", "complete", "peer", "port", "helo", "from", "to",
+                                         "rejected", "messages", "source", "lines"])
+            #expect(object["date"] as? String == t.date.description)
+            #expect(object["line"] as? Int == Int(t.channel.id))
+            #expect(object["start"] as? String == t.start)
+            #expect((object["end"] as? String) == t.end)
+            #expect(object["complete"] as? Bool == t.complete)
+            #expect(object["peer"] as? String == t.peer?.description)
+            #expect((object["port"] as? Int) == t.port)
+            #expect((object["helo"] as? String) == t.helo)
+            #expect(object["from"] as? [String] == t.from)
+            #expect(object["to"] as? [String] == t.to)
+            #expect(object["rejected"] as? [String] == t.rejected)
+            #expect(object["messages"] as? [String] == t.messages)
+            let source = try #require(object["source"] as? [String: Any])
+            #expect(source["file"] as? String == files[t.firstLine.file].name)
+            #expect(source["firstLine"] as? Int == Int(t.firstLine.line))
+            let lines = try #require(object["lines"] as? [String])
+            #expect(lines.count == session.lines.count)
+            #expect(lines.first.map { $0.hasPrefix(t.start) } == true)
+        }
+    }
+
+    @Test func transcriptOfSession509IsTheFixtureBytes() throws {
+        let dir = TestData.temporaryDirectory("fixture-idx")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let report = try index([TestData.fixturePath("1999-04-28.log"), TestData.fixturePath("1999-04-29.log")], into: dir)
+        #expect(report.errors.isEmpty && report.sessions == 2)
+        let reader = try IndexReader(directory: dir)
+        let engine = QueryEngine(index: reader)
+        let hits = try engine.matches(try Query.parse(["ip:209.162.104.65"]))
+        #expect(hits.count == 1)
+        #expect(try engine.matches(try Query.parse(["msg:S.0000014724"])) == hits)
+        #expect(try engine.matches(try Query.parse(["line:509", "date:1999-04-28"])) == hits)
+        #expect(try engine.matches(try Query.parse(["helo:DESK98"])) == hits)
+        #expect(try engine.matches(try Query.parse(["to:recipes@hypertouch.com"])).count == 2)
+        let s = try reader.session(hits[0])
+        var out = [UInt8]()
+        SessionView(session: s, sourceName: reader.sourceName).appendTranscript(to: &out, provenance: false, offsets: false)
+        let transcriptLines = out.split(separator: 10, omittingEmptySubsequences: false).dropFirst().map(Array.init)
+        let fixture = try TestData.fixture("1999-04-28.log")
+        var expected = fixture.split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
+        expected.removeLast()  // after the final newline
+        expected = expected.filter { l in
+            let t = String(bytes: l)
+            return !t.contains("SMTP(tcp)") && !t.contains(" SYSTEM") && !t.hasPrefix("0+1 From:")
+        }
+        #expect(transcriptLines == expected)
+        // Every line's recorded offset points at the same bytes in the file.
+        for (i, l) in s.lines.enumerated() {
+            let o = Int(l.byteOffset)
+            #expect(Array(fixture[o..<(o + Int(l.length))]) == Array(s.bytes(ofLine: i)))
+        }
+        // The SHA-256 recorded at index time is the file's.
+        let src = try #require(reader.sources[s.lines[0].source])
+        let h = SHA256Hasher(); h.update(fixture)
+        #expect(src.sha256 == h.finish())
+    }
+
+    @Test func queryParsingErrorsShowTheSyntax() throws {
+        for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], []] {
+            #expect(throws: Query.SyntaxError.self) { try Query.parse(bad) }
+        }
+        #expect(try Query.parse(["2001:db8::/32"]).predicates == [.peer(CIDRRange("2001:db8::/32")!)])
+        #expect(try Query.parse(["Someone@Example.COM"]).predicates == [.address(Array("someone@example.com".utf8))])
+        #expect(try Query.parse(["S.0000014724"]).predicates == [.message(Array("s.0000014724".utf8))])
+    }
+}
