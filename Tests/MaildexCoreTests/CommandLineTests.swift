@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+@testable import MaildexCore
+
+/// End-to-end: the real `maildex` binary, its output and exit codes.
+@Suite(.serialized) struct CommandLineTests {
+    static let binary: String = {
+        // Tests/MaildexCoreTests/CommandLineTests.swift -> repository root
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let bundle = Bundle.module.bundleURL.deletingLastPathComponent()
+        for dir in [bundle, root.appendingPathComponent(".build/debug")] {
+            let p = dir.appendingPathComponent("maildex").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return root.appendingPathComponent(".build/debug/maildex").path
+    }()
+
+    struct Run { var status: Int32; var stdout: [UInt8]; var stderr: String; var text: String { String(bytes: stdout) } }
+
+    func run(_ args: [String]) throws -> Run {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: Array(o), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func generateIndexQueryEndToEnd() throws {
+        let work = TestData.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let logs = work + "/logs", idx = work + "/idx"
+        let g = try run(["generate", "--out", logs, "--days", "2", "--sessions-per-day", "300", "--seed", "4", "--compress", "zstd-frames", "--json"])
+        #expect(g.status == 0, "\(g.stderr)")
+        try FileManager.default.copyItem(atPath: TestData.fixturePath("1999-04-28.log"), toPath: logs + "/1999-04-28.log")
+
+        let i = try run(["index", "--index", idx, "--json", logs])
+        #expect(i.status == 0, "\(i.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout)) as? [String: Any])
+        for key in ["files", "bytes", "lines", "sessions", "messages", "seconds", "bytesPerSecond", "indexBytes"] {
+            #expect(summary[key] != nil, "missing \(key)")
+        }
+        #expect(summary["files"] as? Int == 3)
+
+        // The transcript of session 509 is the fixture's lines, byte for byte.
+        let q = try run(["query", "--index", idx, "ip:209.162.104.65"])
+        #expect(q.status == 0)
+        let lines = q.stdout.split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
+        #expect(String(bytes: lines[0]).hasPrefix("== 1999-04-28 SMTP-509"))
+        let fixture = try TestData.fixture("1999-04-28.log").split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
+        #expect(lines[1] == fixture[0])
+        #expect(lines.contains(fixture[6]))  // the continuation line of the greeting
+
+        let j = try run(["query", "--index", idx, "--json", "to:recipes@hypertouch.com"])
+        #expect(j.status == 0)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout)) as? [String: Any])
+        #expect(obj["peer"] as? String == "209.162.104.65")
+        #expect(obj["port"] as? Int == 1957)
+
+        let c = try run(["query", "--index", idx, "--count", "ip:0.0.0.0/0"])
+        #expect(c.status == 0)
+        #expect((Int(c.text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 100)
+
+        let e = try run(["query", "--index", idx, "--evidence", "msg:S.0000014724"])
+        #expect(e.status == 0)
+        #expect(e.text.contains("1999-04-28.log:1:0:21:30:41 5 SMTP-509() Stream Created"))
+        #expect(e.text.contains("sha256 "))
+
+        let s = try run(["stats", "--index", idx, "--json"])
+        #expect(s.status == 0)
+        #expect((try JSONSerialization.jsonObject(with: Data(s.stdout)) as? [String: Any])?["sessions"] != nil)
+
+        // No match: nothing on stdout, exit 1. Bad syntax or no index: exit 2.
+        let none = try run(["query", "--index", idx, "ip:192.0.2.55"])
+        #expect(none.status == 1 && none.stdout.isEmpty && none.stderr.contains("no session"))
+        let bad = try run(["query", "--index", idx, "what?"])
+        #expect(bad.status == 2 && bad.stderr.contains("ip:"))
+        let missing = try run(["query", "--index", work + "/nope", "ip:1.2.3.4"])
+        #expect(missing.status == 2 && missing.stderr.contains("no maildex index"))
+
+        // A bad file: named with its offset, the rest indexed, exit 1.
+        try Data("garbage that is not zstd".utf8).write(to: URL(fileURLWithPath: logs + "/2026-02-01.log.zst"))
+        let again = try run(["index", "--index", idx, logs])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("2026-02-01.log.zst") && again.stderr.contains("at byte 0"), "\(again.stderr)")
+
+        let v = try run(["verify", "--index", idx])
+        #expect(v.status == 0, "\(v.stderr)")
+        let compact = try run(["compact", "--index", idx])
+        #expect(compact.status == 0, "\(compact.stderr)")
+    }
+}
