@@ -37,9 +37,10 @@ public final class SegmentWriter {
 
     var blocks: [(offset: UInt64, compressed: UInt32, plain: UInt32, crc: UInt32, sessions: UInt32)] = []
     var entries: [SessionEntry] = []
-    var termIndex: [[UInt8]: Int] = [:]
-    var lists: [[UInt64]] = []
-    public private(set) var postingsCount = 0
+    let terms = TermTable()
+    /// One entry per (term, session): term id << 40 | session number.
+    var postings: [UInt64] = []
+    public var postingsCount: Int { max(postings.count, terms.count * 4) }
     var sources: [SourceRecord] = []
     var replaced: [UInt64] = []
     public var stats = SegmentStats()
@@ -70,9 +71,11 @@ public final class SegmentWriter {
         }
         if start < sessions.count { groups.append(start..<sessions.count) }
         let level = self.level
-        let encoded = Parallel.map(groups.count, threads: threads) { g -> (block: [UInt8], plain: Int, offsets: [UInt32], terms: [[[UInt8]]]) in
+        let encoded = Parallel.map(groups.count, threads: threads) { g -> (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch) in
             let (payload, offsets) = SessionCodec.encodeBlock(sessions[groups[g]])
-            let terms = groups[g].map { Terms.of(sessions[$0]) }
+            var terms = TermBatch()
+            terms.reserve(terms: groups[g].count * 16, bytes: groups[g].count * 400)
+            for i in groups[g] { terms.add(session: sessions[i]) }
             let block = payload.withUnsafeBytes { Zstd.compress($0, level: level) }
             return (block, payload.count, offsets, terms)
         }
@@ -87,22 +90,21 @@ public final class SegmentWriter {
                                             flags: (s.complete ? 1 : 0) | UInt32(s.channel.kind & 0xFF) << 8
                                                 | UInt32(min(255, s.facts.messages.count)) << 16
                                                 | UInt32(min(255, s.facts.rejected.count)) << 24))
-                for t in e.terms[k] { addPosting(t, s.number) }
                 stats.messages += UInt64(s.facts.messages.count)
+            }
+            let batch = e.terms
+            batch.arena.withUnsafeBytes { arena in
+                for t in 0..<batch.count {
+                    let start = Int(batch.starts[t]), end = Int(batch.starts[t + 1])
+                    let id = terms.insert(UnsafeRawBufferPointer(rebasing: arena[start..<end]), batch.hashes[t])
+                    postings.append(UInt64(id) << 40 | (batch.sessions[t] & Self.numberMask))
+                }
             }
         }
         stats.sessions += UInt64(sessions.count)
     }
 
-    @inline(__always) func addPosting(_ term: [UInt8], _ number: UInt64) {
-        if let i = termIndex[term] {
-            if lists[i].last != number { lists[i].append(number); postingsCount += 1 }
-        } else {
-            termIndex[term] = lists.count
-            lists.append([number])
-            postingsCount += 1
-        }
-    }
+    static let numberMask: UInt64 = (1 << 40) - 1
 
     static func secondOfDay(_ t: [UInt8]) -> Int32 {
         guard t.count >= 8 else { return 0 }
@@ -156,23 +158,38 @@ public final class SegmentWriter {
             try p.write(w.bytes, to: file)
         }
         // Postings first (streamed), then the term entries and bytes that point into them.
-        let order = termIndex.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-        termIndex = [:]
+        // Terms are ranked in byte order; (rank, session) pairs are radix-sorted, so each
+        // term's sessions come out together and in order.
+        let order = terms.sortedIDs()
+        var rank = [UInt32](repeating: 0, count: order.count)
+        for (r, id) in order.enumerated() { rank[Int(id)] = UInt32(r) }
+        for k in postings.indices {
+            let p = postings[k]
+            postings[k] = UInt64(rank[Int(p >> 40)]) << 40 | (p & Self.numberMask)
+        }
+        rank = []
+        radixSort(&postings)
         var termEntries = ByteWriter(capacity: order.count * SegmentFormat.termEntrySize)
-        var termBytes = ByteWriter()
+        var termBytes = ByteWriter(capacity: terms.arenaBytes)
         try section(.postings) { p in
             var offset: UInt64 = 0
             var w = ByteWriter(capacity: 1 << 20)
-            for (term, index) in order {
-                var list = lists[index]
-                lists[index] = []
-                list.sort()
-                list = PostingList.dedupeSorted(list)
+            var k = 0
+            let all = postings
+            for (r, id) in order.enumerated() {
                 let before = w.bytes.count
-                PostingList.encode(list, into: &w)
+                var count: UInt32 = 0
+                var previous: UInt64 = 0
+                while k < all.count, all[k] >> 40 == UInt64(r) {
+                    let n = all[k] & Self.numberMask
+                    if count == 0 { w.varint(n); count = 1; previous = n }
+                    else if n != previous { w.varint(n - previous); count += 1; previous = n }
+                    k += 1
+                }
                 let length = w.bytes.count - before
+                let term = terms.term(Int(id))
                 termEntries.u64(UInt64(termBytes.bytes.count)); termEntries.u32(UInt32(term.count))
-                termEntries.u64(offset); termEntries.u32(UInt32(length)); termEntries.u32(UInt32(list.count))
+                termEntries.u64(offset); termEntries.u32(UInt32(length)); termEntries.u32(count)
                 termEntries.u32(0)
                 termBytes.raw(term)
                 offset += UInt64(length)
@@ -180,7 +197,7 @@ public final class SegmentWriter {
             }
             try p.write(w.bytes, to: file)
         }
-        lists = []
+        postings = []
         try section(.termEntries) { p in try p.write(termEntries.bytes, to: file) }
         try section(.termBytes) { p in try p.write(termBytes.bytes, to: file) }
         try section(.replaces) { p in

@@ -1,0 +1,186 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The terms of a batch of sessions, laid out flat (no array per term) so that
+/// they can be built and hashed on worker threads.
+struct TermBatch {
+    var arena: [UInt8] = []
+    var starts: [UInt32] = []
+    var hashes: [UInt64] = []
+    var sessions: [UInt64] = []
+
+    mutating func reserve(terms: Int, bytes: Int) {
+        arena.reserveCapacity(bytes); starts.reserveCapacity(terms + 1); hashes.reserveCapacity(terms); sessions.reserveCapacity(terms)
+    }
+
+    var count: Int { hashes.count }
+
+    /// Appends one term: `kind` then `key`.
+    @inline(__always) mutating func add(_ kind: TermKind, _ key: some Collection<UInt8>, session: UInt64) {
+        if starts.isEmpty { starts.append(0) }
+        arena.append(kind.rawValue)
+        arena.append(contentsOf: key)
+        let start = Int(starts[starts.count - 1])
+        starts.append(UInt32(arena.count))
+        hashes.append(arena.withUnsafeBytes { TermTable.hash(UnsafeRawBufferPointer(rebasing: $0[start..<arena.count])) })
+        sessions.append(session)
+    }
+
+    @inline(__always) mutating func addLowered(_ kind: TermKind, _ key: [UInt8], session: UInt64) {
+        add(kind, key.lazy.map(Bytes.lower), session: session)
+    }
+
+    /// Every term of a session (duplicates possible; the writer removes them).
+    mutating func add(session s: Session) {
+        let n = s.number
+        if let p = s.facts.peer { add(.peer, p.bytes, session: n) }
+        add(.date, Terms.dateKey(s.date), session: n)
+        add(.line, Terms.be32(s.lineID) + Terms.dateKey(s.date), session: n)
+        if let h = s.facts.helo { addLowered(.helo, h, session: n) }
+        for m in s.facts.messages { addLowered(.message, m, session: n) }
+        func roles(_ role: TermKind, _ list: [[UInt8]]) {
+            for a in list {
+                add(role, a, session: n)
+                add(.address, a, session: n)
+                if let d = Terms.domain(of: a) { add(.domain, d, session: n) }
+            }
+        }
+        roles(.sender, s.facts.from)
+        roles(.recipient, s.facts.to)
+        roles(.rejected, s.facts.rejected)
+    }
+
+    func term(_ i: Int) -> ArraySlice<UInt8> { arena[Int(starts[i])..<Int(starts[i + 1])] }
+}
+
+/// Distinct terms of a segment, numbered in order of first sight: an
+/// open-addressing hash table over one byte arena.
+final class TermTable {
+    private(set) var arena: [UInt8] = []
+    private(set) var starts: [UInt32] = [0]
+    private var slots: [UInt32]       // term id + 1; 0 = empty
+    private var slotHashes: [UInt64]
+    private var mask: Int
+
+    init() {
+        slots = [UInt32](repeating: 0, count: 1 << 16)
+        slotHashes = [UInt64](repeating: 0, count: 1 << 16)
+        mask = (1 << 16) - 1
+        arena.reserveCapacity(1 << 20)
+    }
+
+    var count: Int { starts.count - 1 }
+    var arenaBytes: Int { arena.count }
+
+    /// A 64-bit hash of a term's bytes (wyhash-style multiply-mix over 8-byte words).
+    @inline(__always) static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
+        var i = 0
+        while i + 8 <= b.count {
+            let w = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = (h ^ w).multipliedFullWidth(by: 0xA076_1D64_78BD_642F).high &+ (h ^ w) &* 0xE703_7ED1_A0B4_28DB
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < b.count { tail |= UInt64(b[i]) << shift; shift += 8; i += 1 }
+        h = (h ^ tail).multipliedFullWidth(by: 0xA076_1D64_78BD_642F).high &+ (h ^ tail) &* 0xE703_7ED1_A0B4_28DB
+        return h ^ (h >> 29)
+    }
+
+    /// The id of the term `bytes` (hash `h`), adding it if new.
+    @inline(__always) func insert(_ bytes: UnsafeRawBufferPointer, _ h: UInt64) -> UInt32 {
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = slots[i]
+            if s == 0 {
+                let id = UInt32(count)
+                arena.append(contentsOf: bytes)
+                starts.append(UInt32(arena.count))
+                slots[i] = id + 1
+                slotHashes[i] = h
+                if count * 2 > mask { grow() }
+                return id
+            }
+            if slotHashes[i] == h {
+                let id = Int(s - 1)
+                let start = Int(starts[id]), length = Int(starts[id + 1]) - start
+                if length == bytes.count {
+                    let same = arena.withUnsafeBytes { a in length == 0 || memcmp(a.baseAddress! + start, bytes.baseAddress!, length) == 0 }
+                    if same { return UInt32(id) }
+                }
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    private func grow() {
+        let oldSlots = slots, oldHashes = slotHashes
+        mask = mask * 2 + 1
+        slots = [UInt32](repeating: 0, count: mask + 1)
+        slotHashes = [UInt64](repeating: 0, count: mask + 1)
+        for k in oldSlots.indices where oldSlots[k] != 0 {
+            var i = Int(truncatingIfNeeded: oldHashes[k]) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = oldSlots[k]
+            slotHashes[i] = oldHashes[k]
+        }
+    }
+
+    func term(_ id: Int) -> ArraySlice<UInt8> { arena[Int(starts[id])..<Int(starts[id + 1])] }
+
+    /// Term ids in byte order of their terms.
+    func sortedIDs() -> [UInt32] {
+        var ids = Array(0..<UInt32(count))
+        arena.withUnsafeBytes { a in
+            starts.withUnsafeBufferPointer { st in
+                let base = a.baseAddress!
+                ids.sort { x, y in
+                    let xs = Int(st[Int(x)]), xl = Int(st[Int(x) + 1]) - xs
+                    let ys = Int(st[Int(y)]), yl = Int(st[Int(y) + 1]) - ys
+                    let c = memcmp(base + xs, base + ys, min(xl, yl))
+                    return c != 0 ? c < 0 : xl < yl
+                }
+            }
+        }
+        return ids
+    }
+}
+
+/// Sorts unsigned 64-bit keys with an LSD radix sort (16-bit digits; passes whose
+/// digit is the same for every key are skipped).
+func radixSort(_ a: inout [UInt64]) {
+    let n = a.count
+    if n < 2048 { a.sort(); return }
+    var b = [UInt64](repeating: 0, count: n)
+    var counts = [Int](repeating: 0, count: 65536)
+    var lowAll: UInt64 = ~0, highAny: UInt64 = 0
+    for x in a { lowAll &= x; highAny |= x }
+    let varying = lowAll ^ highAny  // bits that differ somewhere (an upper bound)
+    var swapped = false
+    for pass in 0..<4 {
+        let shift = UInt64(pass * 16)
+        if (varying >> shift) & 0xFFFF == 0 { continue }
+        for k in 0..<65536 { counts[k] = 0 }
+        a.withUnsafeBufferPointer { src in
+            for x in src { counts[Int((x >> shift) & 0xFFFF)] += 1 }
+        }
+        var total = 0
+        for k in 0..<65536 { let c = counts[k]; counts[k] = total; total += c }
+        a.withUnsafeBufferPointer { src in
+            b.withUnsafeMutableBufferPointer { dst in
+                for x in src {
+                    let d = Int((x >> shift) & 0xFFFF)
+                    dst[counts[d]] = x
+                    counts[d] += 1
+                }
+            }
+        }
+        swap(&a, &b)
+        swapped.toggle()
+    }
+    _ = swapped
+}
