@@ -66,6 +66,9 @@ struct Index: ParsableCommand {
         bar.finish()
         for e in report.errors { warn("maildex: error: \(e)") }
         for n in report.notes { warn("maildex: note: \(n)") }
+        if getenv("MAILDEX_PHASES") != nil {
+            warn("phases: " + report.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(formatDouble($0.value, digits: 2)) s" }.joined(separator: ", "))
+        }
         let rate = Double(report.plainBytes) / max(report.seconds, 1e-9)
         if json {
             var j = JSONObjectWriter()

@@ -75,6 +75,37 @@ let probeQueries: [[String]] = [
         #expect(answers[0].contains { $0.count > 100 })
     }
 
+    @Test func archivesWrittenByTheZstdToolsIndexLikeThePlainFiles() throws {
+        let tools = ["zstd", "pzstd"].filter { t in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "command -v \(t)"]
+            try? p.run(); p.waitUntilExit()
+            return p.terminationStatus == 0
+        }
+        try #require(tools.count == 2, "zstd and pzstd must be installed (scripts/setup.sh installs them)")
+        let (logs, _) = try TestData.generate("tools", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
+        let work = TestData.temporaryDirectory("tools-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: work) }
+        func sh(_ command: String) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command]
+            try p.run(); p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(command)")
+        }
+        // pzstd (independent frames behind skippable headers), zstd (one frame, no size
+        // with --no-content-size), and frames concatenated by cat.
+        try sh("mkdir -p \(work)/p \(work)/z \(work)/c && cd \(logs) && for f in *.log; do pzstd -q -p 2 $f -o \(work)/p/$f.zst; zstd -q --no-content-size $f -o \(work)/z/$f.zst; head -c 300000 $f | zstd -q > \(work)/c/$f.zst; tail -c +300001 $f | zstd -q >> \(work)/c/$f.zst; done")
+        _ = try index([logs], into: work + "/i0")
+        let reference = try comparable(try allSessions(work + "/i0"), work + "/i0")
+        for sub in ["p", "z", "c"] {
+            let r = try index([work + "/" + sub], into: work + "/i" + sub, windowSize: 200_000)
+            #expect(r.errors.isEmpty, "\(sub): \(r.errors)")
+            expectSame(reference, try comparable(try allSessions(work + "/i" + sub), work + "/i" + sub), sub)
+        }
+    }
+
     @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
         let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
         let dir = TestData.temporaryDirectory("rerun-idx")

@@ -46,6 +46,8 @@ public final class Indexer {
         public var segmentsWritten = 0
         public var errors: [IOError] = []
         public var notes: [String] = []
+        /// Wall time by phase (sessionize, write, finish), for tuning.
+        public var phaseSeconds: [String: Double] = [:]
     }
 
     public static func run(directory: String, paths: [String], options: Options,
@@ -114,8 +116,12 @@ public final class Indexer {
             do {
                 let summary = try SourceReader.read(path: file.path, source: id, date: stamp.date, options: readOptions) { window in
                     let before = sessionizer.counts.lines
+                    let t0 = Stopwatch()
                     let finished = sessionizer.feed(window)
+                    let t1 = t0.seconds
                     try writer.add(finished)
+                    report.phaseSeconds["sessionize", default: 0] += t1
+                    report.phaseSeconds["write", default: 0] += t0.seconds - t1
                     plainDone += UInt64(window.bytes.count)
                     progress?(Progress(file: file.name, fileIndex: i, fileCount: todo.count, plainBytes: plainDone,
                                        diskBytesDone: diskDone, diskBytesTotal: diskTotal, seconds: clock.seconds))
@@ -146,7 +152,9 @@ public final class Indexer {
             }
         }
         try writer.add(sessionizer.finish())
+        let tf = Stopwatch()
         report.indexBytes += try writer.finish()
+        report.phaseSeconds["finish", default: 0] += tf.seconds
         newSegments.append(writer.name)
 
         for r in sessionizer.unparsedReports {

@@ -103,11 +103,14 @@ public enum Zstd {
             var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
             let cap = scratch.count
             while true {
+                let consumedBefore = inBuf.pos
                 let (ret, produced) = try scratch.withUnsafeMutableBytes { o -> (Int, Int) in
                     var outBuf = ZSTD_outBuffer(dst: o.baseAddress, size: cap, pos: 0)
                     let r = try check(ZSTD_decompressStream(dctx, &outBuf, &inBuf), "zstd")
                     return (r, outBuf.pos)
                 }
+                // A call that makes no progress says nothing about the frame's end.
+                if produced == 0 && inBuf.pos == consumedBefore { break }
                 atFrameEnd = ret == 0
                 if produced > 0 { try scratch.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
                 if inBuf.pos == inBuf.size && produced < cap { break }

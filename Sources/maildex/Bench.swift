@@ -1,0 +1,232 @@
+import ArgumentParser
+import MaildexCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The whole story, measured: generate, index (plain, zstd, pzstd), query, and compare with rg and zstd.",
+        discussion: """
+        Generates a corpus of --size bytes of log text, indexes it plainly, with one
+        thread, as single-frame zstd and as multi-frame (pzstd) archives, then answers a
+        fixed mix of queries (rare IP, busy IP, /16 CIDR, address, domain, message id,
+        line id) in-process and as a whole `maildex query` process, and the same
+        questions with `rg` over the plain files and `zstd -dc | rg` over the archives.
+        Every comparison is made in the same run, so the ratios hold on a noisy machine.
+
+        Needs zstd, pzstd and rg on PATH for the reference columns (apt-get install zstd
+        ripgrep); rows whose tool is missing are skipped.
+
+        Examples:
+          maildex bench                          # 2 GB of logs under /tmp/maildex-bench
+          maildex bench --size 10G --dir /data/bench --json
+          maildex bench --size 500M --reuse      # keep the corpus and indexes of an earlier run
+        """
+    )
+
+    @Option(help: "Bytes of log text to generate (e.g. 500M, 2G, 10G).")
+    var size: String = "2G"
+
+    @Option(help: "Working directory (corpus, archives, indexes).")
+    var dir: String = "/tmp/maildex-bench"
+
+    @Option(help: "Log dialect of the corpus: stalker or cgp.")
+    var dialect: String = "stalker"
+
+    @Option(help: "Days the corpus spans.")
+    var days: Int = 7
+
+    @Option(help: "In-process repetitions of each query.")
+    var repeats: Int = 200
+
+    @Option(help: "Whole-process repetitions of each query.")
+    var processRepeats: Int = 20
+
+    @Flag(help: "Reuse the corpus, archives and indexes left by an earlier run with the same --dir.")
+    var reuse = false
+
+    @Flag(help: "Print the results as JSON on stdout too.")
+    var json = false
+
+    struct Row { var name: String; var value: String; var reference: String; var ratio: String }
+
+    func run() throws {
+        guard let bytes = parseSize(size), bytes >= 1_000_000 else { throw ValidationError("--size must look like 500M or 2G") }
+        let me = Subprocess.selfPath
+        let plain = dir + "/plain", single = dir + "/zstd", multi = dir + "/pzstd"
+        let idxPlain = dir + "/index-plain", idxOne = dir + "/index-1thread", idxSingle = dir + "/index-zstd", idxMulti = dir + "/index-pzstd"
+        let hasZstd = Subprocess.available("zstd"), hasPzstd = Subprocess.available("pzstd"), hasRg = Subprocess.available("rg")
+        var rows = [Row]()
+        var figures = JSONObjectWriter()
+        func say(_ s: String) { warn(s) }
+
+        mkdir(dir, 0o755)
+        // 1. The corpus.
+        if !(reuse && isDirectory(plain)) {
+            _ = Subprocess.run(["rm", "-rf", plain, single, multi, idxPlain, idxOne, idxSingle, idxMulti])
+            say("generating \(formatBytes(bytes)) of \(dialect) logs over \(days) days in \(plain) ...")
+            let g = Subprocess.run([me, "generate", "--out", plain, "--days", String(days), "--size", String(bytes),
+                                    "--dialect", dialect, "--seed", "2026", "--json"], capture: true)
+            guard g.status == 0 else { throw ValidationError("generate failed") }
+            let rate = Double(bytes) / max(g.seconds, 1e-9)
+            rows.append(Row(name: "generate", value: "\(formatBytes(UInt64(rate)))/s", reference: "", ratio: ""))
+            figures.double("generateBytesPerSecond", rate)
+        }
+        let plainBytes = directoryBytes(plain)
+        figures.uint("logBytes", plainBytes)
+        if hasZstd && !(reuse && isDirectory(single)) {
+            say("compressing single-frame archives (zstd -3) ...")
+            mkdir(single, 0o755)
+            _ = Subprocess.shell("for f in \(Subprocess.quote(plain))/*.log; do zstd -q -3 -T2 \"$f\" -o \(Subprocess.quote(single))/$(basename \"$f\").zst; done")
+        }
+        if hasPzstd && !(reuse && isDirectory(multi)) {
+            say("compressing multi-frame archives (pzstd -3) ...")
+            mkdir(multi, 0o755)
+            _ = Subprocess.shell("for f in \(Subprocess.quote(plain))/*.log; do pzstd -q -3 -p 2 \"$f\" -o \(Subprocess.quote(multi))/$(basename \"$f\").zst; done")
+        }
+
+        // 2. Indexing, each run a child process so its peak memory is its own.
+        func index(_ input: String, _ output: String, threads: Int) -> Subprocess.Result {
+            _ = Subprocess.run(["rm", "-rf", output])
+            return Subprocess.run([me, "index", "--index", output, "--threads", String(threads), "--json", input], capture: true)
+        }
+        say("indexing plain logs ...")
+        let ip = index(plain, idxPlain, threads: 2)
+        guard ip.status == 0 else { throw ValidationError("index failed") }
+        let rate = Double(plainBytes) / ip.seconds
+        let indexBytes = directoryBytes(idxPlain)
+        var rgCount: Subprocess.Result? = nil
+        if hasRg { rgCount = Subprocess.run(["rg", "-c", "-F", "--no-filename", "Stream Disposed", plain]) }
+        rows.append(Row(name: "index plain, 2 threads", value: "\(formatBytes(UInt64(rate)))/s",
+                        reference: rgCount.map { "rg -c: \(formatBytes(UInt64(Double(plainBytes) / $0.seconds)))/s" } ?? "",
+                        ratio: rgCount.map { "\(formatDouble($0.seconds / ip.seconds, digits: 2))x" } ?? ""))
+        rows.append(Row(name: "peak resident memory (index)", value: formatBytes(ip.maxResidentBytes), reference: "", ratio: ""))
+        rows.append(Row(name: "index size", value: formatBytes(indexBytes), reference: "log text \(formatBytes(plainBytes))",
+                        ratio: "\(formatDouble(100 * Double(indexBytes) / Double(plainBytes), digits: 1))%"))
+        figures.double("indexBytesPerSecond", rate)
+        figures.uint("indexPeakResidentBytes", ip.maxResidentBytes)
+        figures.uint("indexBytes", indexBytes)
+        say("indexing plain logs with 1 thread ...")
+        let i1 = index(plain, idxOne, threads: 1)
+        guard i1.status == 0 else { throw ValidationError("index with 1 thread failed") }
+        rows.append(Row(name: "index plain, 1 thread", value: "\(formatBytes(UInt64(Double(plainBytes) / i1.seconds)))/s",
+                        reference: "2 threads", ratio: "\(formatDouble(i1.seconds / ip.seconds, digits: 2))x speed-up"))
+        figures.double("speedupTwoThreads", i1.seconds / ip.seconds)
+        for (label, input, output) in [("zstd single-frame", single, idxSingle), ("pzstd multi-frame", multi, idxMulti)] where isDirectory(input) {
+            say("indexing \(label) archives ...")
+            let r = index(input, output, threads: 2)
+            guard r.status == 0 else {
+                rows.append(Row(name: "index \(label)", value: "FAILED (exit \(r.status))", reference: "", ratio: ""))
+                continue
+            }
+            let z = Subprocess.shell("zstd -dc \(Subprocess.quote(input))/*.zst > /dev/null")
+            rows.append(Row(name: "index \(label)", value: "\(formatBytes(UInt64(Double(plainBytes) / r.seconds)))/s",
+                            reference: "zstd -dc: \(formatBytes(UInt64(Double(plainBytes) / z.seconds)))/s",
+                            ratio: "\(formatDouble(z.seconds / r.seconds, digits: 2))x"))
+            figures.double(label.hasPrefix("zstd") ? "zstdSingleRatio" : "zstdMultiRatio", z.seconds / r.seconds)
+        }
+
+        // 3. Queries.
+        let reader = try IndexReader(directory: idxPlain)
+        let engine = QueryEngine(index: reader)
+        for q in try queryMix(reader) {
+            let query = try Query.parse(q.terms)
+            var matches = [UInt64]()
+            var times = [Double]()
+            for _ in 0..<3 { matches = try engine.matches(query) }
+            for _ in 0..<repeats {
+                let t = Stopwatch()
+                matches = try engine.matches(query)
+                times.append(t.seconds)
+            }
+            times.sort()
+            var fetch = [Double]()
+            for _ in 0..<max(3, repeats / 20) {
+                let t = Stopwatch()
+                for n in try engine.matches(query) { _ = try reader.session(n) }
+                fetch.append(t.seconds)
+            }
+            fetch.sort()
+            var proc = [Double]()
+            for _ in 0..<processRepeats {
+                proc.append(Subprocess.run([me, "query", "--index", idxPlain, "--count"] + q.terms).seconds)
+            }
+            proc.sort()
+            let median = times[times.count / 2], p99 = times[min(times.count - 1, times.count * 99 / 100)]
+            var reference = "", ratio = ""
+            if hasRg {
+                let rg = Subprocess.run(["rg", "-c", q.fixed ? "-F" : "-e", q.pattern, plain])
+                reference = "rg \(formatDouble(rg.seconds * 1000, digits: 0)) ms"
+                ratio = "\(formatDouble(rg.seconds / proc[proc.count / 2], digits: 0))x vs process"
+                if hasZstd && isDirectory(single) {
+                    let z = Subprocess.shell("zstd -dc \(Subprocess.quote(single))/*.zst | rg -c \(q.fixed ? "-F" : "-e") \(Subprocess.quote(q.pattern))")
+                    reference += ", zstd|rg \(formatDouble(z.seconds * 1000, digits: 0)) ms"
+                }
+            }
+            rows.append(Row(name: "\(q.name) (\(matches.count) sessions)",
+                            value: "\(us(median)) median, \(us(p99)) p99; +fetch \(us(fetch[fetch.count / 2])); process \(formatDouble(proc[proc.count / 2] * 1000, digits: 1)) ms",
+                            reference: reference, ratio: ratio))
+            var j = JSONObjectWriter()
+            j.int("sessions", matches.count); j.double("medianSeconds", median); j.double("p99Seconds", p99)
+            j.double("fetchMedianSeconds", fetch[fetch.count / 2]); j.double("processMedianSeconds", proc[proc.count / 2])
+            figures.raw(q.key, j.finish())
+        }
+
+        // 4. The table.
+        let w0 = rows.map(\.name.count).max() ?? 10, w1 = rows.map(\.value.count).max() ?? 10, w2 = rows.map(\.reference.count).max() ?? 10
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        print("maildex bench: \(formatBytes(plainBytes)) of \(dialect) logs, \(days) days, \(reader.sessionCount) sessions")
+        print(pad("what", w0) + "  " + pad("maildex", w1) + "  " + pad("reference (same run)", w2) + "  ratio")
+        for r in rows { print(pad(r.name, w0) + "  " + pad(r.value, w1) + "  " + pad(r.reference, w2) + "  " + r.ratio) }
+        if json { print(figures.finish()) }
+    }
+
+    func us(_ s: Double) -> String { s < 0.001 ? "\(formatDouble(s * 1e6, digits: 0)) us" : "\(formatDouble(s * 1000, digits: 2)) ms" }
+
+    struct MixQuery { var key: String; var name: String; var terms: [String]; var pattern: String; var fixed: Bool }
+
+    /// The fixed mix, picked from the index itself so it works for any corpus.
+    func queryMix(_ reader: IndexReader) throws -> [MixQuery] {
+        var peers = [(IPAddress, Int)]()
+        var senders = [(String, Int)]()
+        var messages = [String]()
+        let seg = reader.segments[0]
+        try seg.terms(withPrefix: [TermKind.peer.rawValue]) { t, c in if let a = IPAddress(bytes: t.dropFirst()) { peers.append((a, c)) } }
+        try seg.terms(withPrefix: [TermKind.sender.rawValue]) { t, c in if t.count > 1 { senders.append((String(decoding: t.dropFirst(), as: UTF8.self), c)) } }
+        try seg.terms(withPrefix: [TermKind.message.rawValue]) { t, _ in if messages.count < 1000 { messages.append(String(decoding: t.dropFirst(), as: UTF8.self)) } }
+        let busy = peers.max { $0.1 < $1.1 }!.0
+        let rare = peers.first { $0.1 == 1 }?.0 ?? peers[0].0
+        let address = senders.min { abs($0.1 - 100) < abs($1.1 - 100) }!.0
+        let domain = String(address.split(separator: "@").last!)
+        let message = messages[messages.count / 2]
+        let session = try reader.session(UInt64(reader.sessionCount / 2))
+        let v = UInt32(truncatingIfNeeded: busy.low)
+        let cidr = "\(v >> 24).\((v >> 16) & 255).0.0/16"
+        func escaped(_ s: String) -> String { s.replacingDots() }
+        return [
+            MixQuery(key: "rareIP", name: "rare IP \(rare)", terms: ["ip:\(rare)"], pattern: "[\(rare)]", fixed: true),
+            MixQuery(key: "busyIP", name: "busy IP \(busy)", terms: ["ip:\(busy)"], pattern: "[\(busy)]", fixed: true),
+            MixQuery(key: "cidr16", name: "CIDR \(cidr)", terms: ["ip:\(cidr)"], pattern: "\\[\(v >> 24)\\.\((v >> 16) & 255)\\.[0-9]+\\.[0-9]+", fixed: false),
+            MixQuery(key: "address", name: "address \(address)", terms: ["addr:\(address)"], pattern: "(?i)" + escaped(address), fixed: false),
+            MixQuery(key: "domain", name: "domain \(domain)", terms: ["domain:\(domain)"], pattern: "(?i)@" + escaped(domain) + ">", fixed: false),
+            MixQuery(key: "message", name: "message id \(message)", terms: ["msg:\(message)"], pattern: message, fixed: true),
+            MixQuery(key: "line", name: "line \(session.lineID) on \(session.date)", terms: ["line:\(session.lineID)", "date:\(session.date)"],
+                     pattern: "SMTP-\(session.lineID)(", fixed: true),
+        ]
+    }
+
+    func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    func directoryBytes(_ path: String) -> UInt64 {
+        let r = Subprocess.run(["du", "-sb", path], capture: true)
+        return UInt64(String(decoding: r.output, as: UTF8.self).split(separator: "\t").first ?? "0") ?? 0
+    }
+}
+
+extension String {
+    func replacingDots() -> String { split(separator: ".", omittingEmptySubsequences: false).joined(separator: "\\.") }
+}
