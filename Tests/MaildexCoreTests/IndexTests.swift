@@ -6,7 +6,9 @@ import Testing
 func allSessions(_ dir: String) throws -> [Session] {
     let r = try IndexReader(directory: dir)
     var out = [Session]()
-    for seg in r.segments { for b in 0..<seg.blockCount { out += try seg.sessions(inBlock: b) } }
+    for (i, seg) in r.segments.enumerated() {
+        for b in 0..<seg.blockCount { out += try seg.sessions(inBlock: b).filter { !r.shadowed[i].contains($0.number) } }
+    }
     return out.sorted { $0.number < $1.number }
 }
 
@@ -133,6 +135,32 @@ let probeQueries: [[String]] = [
         let compacted = QueryEngine(index: try IndexReader(directory: dir))
         #expect(try probeQueries.map { try compacted.matches(try Query.parse($0)) } == answers)
         try IndexReader(directory: dir).verifyAll()
+    }
+
+    @Test func nightlyRunsGiveTheSameSessionsAsOneBatchRun() throws {
+        // Sessions open at midnight continue in the next day's file, even when that
+        // file is indexed by a later run.
+        for dialect in Dialect.allCases {
+            let (logs, corpus) = try TestData.generate("nightly-\(dialect)", dialect: dialect, days: 3, sessionsPerDay: 300, recordLines: false)
+            let batch = TestData.temporaryDirectory("batch"), nightly = TestData.temporaryDirectory("nightly")
+            defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
+            _ = try index([logs], into: batch)
+            for f in corpus.files { _ = try index([f.path], into: nightly) }
+            let reader = try IndexReader(directory: nightly)
+            #expect(reader.segments.count == corpus.files.count)
+            #expect(reader.manifest.carry != nil)
+            let expected = try comparable(try allSessions(batch), batch)
+            expectSame(expected, try comparable(try allSessions(nightly), nightly), "\(dialect) nightly runs")
+            #expect(reader.sessionCount == expected.count)
+            let everything = try Query.parse(["since:2000-01-01"])
+            #expect(try QueryEngine(index: reader).matches(everything).count == expected.count)
+            // A session that crossed midnight is whole, under one number.
+            let crossing = try allSessions(nightly).first { s in s.complete && Set(s.lines.map(\.source)).count > 1 }
+            #expect(crossing != nil)
+            // After compaction, still the same.
+            _ = try Compactor.run(directory: nightly)
+            expectSame(expected, try comparable(try allSessions(nightly), nightly), "\(dialect) compacted")
+        }
     }
 
     @Test func smallSegmentLimitSplitsSegmentsWithTheSameAnswers() throws {

@@ -37,13 +37,15 @@ public final class IndexReader {
         }
         shadowed = shadows
         for s in segments { for src in try s.sources() { sources[src.id] = src } }
+        for (i, s) in segments.enumerated() {
+            var hidden = 0
+            for n in shadowed[i] where try s.findEntry(n) != nil { hidden += 1 }
+            sessionCount += s.sessionCount - hidden
+        }
     }
 
-    public var sessionCount: Int {
-        var n = 0
-        for (i, s) in segments.enumerated() { n += s.sessionCount - shadowed[i].count }
-        return n
-    }
+    /// Sessions in the index, each counted once.
+    public private(set) var sessionCount = 0
 
     func visible(_ list: [UInt64], _ segment: Int) -> [UInt64] {
         shadowed[segment].isEmpty ? list : list.filter { !shadowed[segment].contains($0) }

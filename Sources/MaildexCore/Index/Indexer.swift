@@ -94,11 +94,21 @@ public final class Indexer {
         let diskTotal = todo.reduce(0) { $0 + $1.size }
         let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
                                       firstSessionNumber: manifest.nextSession)
+        // Sessions the last run left open continue in these files, if they come after it.
+        let inOrder = manifest.lastStamp.map { last in todo.allSatisfy { $0.stamp! >= last } } ?? true
+        var supersedes = Set<UInt64>()
+        if inOrder, let carry = manifest.carry {
+            let carried = try CarryFile.load(directory + "/" + carry)
+            sessionizer.resume(carried)
+            supersedes = Set(carried.map(\.session.number))
+        }
         var generation = manifest.generation
         var newSegments = [String]()
         func newWriter() throws -> SegmentWriter {
             generation += 1
-            return try SegmentWriter(directory: directory, name: segmentName(generation), threads: options.threads)
+            let w = try SegmentWriter(directory: directory, name: segmentName(generation), threads: options.threads)
+            w.supersedes = supersedes
+            return w
         }
         var writer = try newWriter()
         var readOptions = options.read
@@ -135,7 +145,7 @@ public final class Indexer {
                            lines: sessionizer.counts.lines - linesBefore)
                 report.files += 1
                 report.diskBytes += file.size
-                if manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
+                if inOrder, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
             } catch let e as IOError {
                 report.errors.append(e)
             } catch let e as IndexError {
@@ -151,7 +161,22 @@ public final class Indexer {
                 writer = try newWriter()
             }
         }
-        try writer.add(sessionizer.finish())
+        if inOrder {
+            // Still open: written as they stand (incomplete), and carried to the next run,
+            // whose copies will replace these.
+            let open = sessionizer.carry()
+            try writer.add(open.map(\.session))
+            if open.isEmpty {
+                manifest.carry = nil
+            } else {
+                let name = "carry-" + String(segmentName(generation).dropFirst(4).dropLast(4)) + ".bin"
+                try CarryFile.store(open, directory + "/" + name)
+                manifest.carry = name
+            }
+        } else {
+            // Files older than the last run's: their open sessions end with the files.
+            try writer.add(sessionizer.finish())
+        }
         let tf = Stopwatch()
         report.indexBytes += try writer.finish()
         report.phaseSeconds["finish", default: 0] += tf.seconds
@@ -190,7 +215,7 @@ public final class Indexer {
     /// Total bytes of the manifest and the live segments.
     public static func indexSize(_ directory: String, _ manifest: Manifest) -> UInt64 {
         var total: UInt64 = 0
-        for f in manifest.segments + [Manifest.fileName] {
+        for f in manifest.segments + [Manifest.fileName] + (manifest.carry.map { [$0] } ?? []) {
             var st = stat()
             if stat(directory + "/" + f, &st) == 0 { total += UInt64(st.st_size) }
         }
@@ -208,8 +233,8 @@ public final class Indexer {
             names.append(name)
         }
         closedir(dir)
-        let live = Set(manifest.segments)
-        for n in names where n.hasPrefix("seg-") && !live.contains(n) { unlink(directory + "/" + n) }
+        let live = Set(manifest.segments + (manifest.carry.map { [$0] } ?? []))
+        for n in names where (n.hasPrefix("seg-") || n.hasPrefix("carry-")) && !live.contains(n) { unlink(directory + "/" + n) }
         for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
     }
 

@@ -47,12 +47,16 @@ public final class SegmentReader {
         for _ in 0..<count {
             let info = SegmentFormat.SectionInfo(offset: try f.u64(), length: try f.u64(), crcTableOffset: try f.u64(), crcTableCRC: try f.u32())
             _ = try f.u32()
-            guard info.offset + info.length <= UInt64(footerStart) else { throw IndexError.corrupt(path, "section out of bounds") }
+            // Bounds are checked without overflow: a footer can pass its CRC and still be hostile.
+            let limit = UInt64(footerStart)
+            guard info.offset >= UInt64(SegmentFormat.headerSize), info.offset <= limit, info.length <= limit - info.offset,
+                  info.crcTableOffset <= limit else { throw IndexError.corrupt(path, "section out of bounds") }
             infos.append(info)
         }
         for (i, info) in infos.enumerated() where i != SegmentFormat.Section.store.rawValue {
-            let start = Int(info.crcTableOffset), end = start + info.pages * 4
-            guard start >= 0, end <= footerStart else { throw IndexError.corrupt(path, "CRC table out of bounds") }
+            let start = Int(info.crcTableOffset)
+            guard info.pages <= (footerStart - start) / 4 else { throw IndexError.corrupt(path, "CRC table out of bounds") }
+            let end = start + info.pages * 4
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[start..<end])) == info.crcTableCRC else {
                 throw IndexError.corrupt(path, "CRC table of section \(i) does not match", offset: UInt64(start))
             }

@@ -43,6 +43,9 @@ public final class SegmentWriter {
     public var postingsCount: Int { max(postings.count, terms.count * 4) }
     var sources: [SourceRecord] = []
     var replaced: [UInt64] = []
+    /// Sessions whose earlier copies (written incomplete by a previous run) this run's
+    /// copies replace; recorded in the segment that holds each new copy.
+    public var supersedes: Set<UInt64> = []
     public var stats = SegmentStats()
 
     public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3) throws {
@@ -91,6 +94,7 @@ public final class SegmentWriter {
                                                 | UInt32(min(255, s.facts.messages.count)) << 16
                                                 | UInt32(min(255, s.facts.rejected.count)) << 24))
                 stats.messages += UInt64(s.facts.messages.count)
+                if !supersedes.isEmpty, supersedes.contains(s.number) { replaced.append(s.number) }
             }
             let batch = e.terms
             batch.arena.withUnsafeBytes { arena in
@@ -118,10 +122,6 @@ public final class SegmentWriter {
         stats.plainBytes += source.plainBytes
         stats.lines += lines
     }
-
-    /// Session numbers this segment holds newer versions of (sessions continued from
-    /// a previous run): readers ignore the older segments' copies.
-    public func replaces(_ numbers: [UInt64]) { replaced += numbers }
 
     /// Writes the tables and the footer, then fsyncs and renames the file into place.
     /// Returns the file's size.

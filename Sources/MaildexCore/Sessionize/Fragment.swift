@@ -116,3 +116,61 @@ final class OwnedBytesTag {
     let bytes: OwnedBytes
     init(_ b: OwnedBytes) { bytes = b }
 }
+
+/// A session left open at the end of an indexing run, kept in the index so the
+/// next run can continue it (a session open at midnight goes on in the next file).
+public struct CarriedSession: Sendable, Equatable {
+    /// The session so far (incomplete; `end` is nil).
+    public var session: Session
+    /// Whether its first record was the channel's opening record.
+    public var opened: Bool
+    /// The command still waiting for its reply.
+    var pending: PendingCommand?
+    /// Time of its last record, as written.
+    public var lastTime: [UInt8]
+}
+
+extension Fragment {
+    /// Fragments that stand for a carried session: one per run of lines from the same
+    /// source, holding copies of the lines and their provenance.
+    static func rebuilt(from c: CarriedSession) -> [Fragment] {
+        let s = c.session
+        var groups = [Range<Int>]()
+        var start = 0
+        for i in 1..<max(1, s.lines.count + 1) where i == s.lines.count || s.lines[i].source != s.lines[i - 1].source {
+            groups.append(start..<i)
+            start = i
+        }
+        var out = [Fragment]()
+        for g in groups where !g.isEmpty {
+            let f = Fragment(key: s.channel)
+            var bytes = [UInt8]()
+            var offsets = [UInt64]()
+            for i in g {
+                let line = s.lines[i]
+                f.lines.append(LineRef(lineInChunk: UInt32(truncatingIfNeeded: line.lineNumber), offset: UInt32(bytes.count), length: line.length))
+                bytes += s.bytes(ofLine: i)
+                offsets.append(line.byteOffset)
+            }
+            let t0 = bytes.count
+            bytes += s.start
+            f.firstTime = t0..<bytes.count
+            let t1 = bytes.count
+            bytes += c.lastTime
+            f.lastTime = t1..<bytes.count
+            let owned = OwnedBytes(count: bytes.count)
+            bytes.withUnsafeBytes { if $0.count > 0 { owned.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            f.window = Window(bytes: owned.buffer, owner: OwnedBytesTag(owned), source: s.lines[g.lowerBound].source,
+                              date: s.date, streamOffset: 0, firstLineNumber: 0)
+            f.chunkFirstLine = 0
+            f.detachedStreamOffsets = offsets
+            out.append(f)
+        }
+        if out.isEmpty { return [] }
+        out[0].opens = c.opened
+        out[0].facts = s.facts
+        out[out.count - 1].sawCommand = true
+        out[out.count - 1].pending = c.pending
+        return out
+    }
+}

@@ -15,6 +15,9 @@ public final class SessionStitcher {
         init(number: UInt64, date: CivilDate, first: Fragment) {
             self.number = number; self.date = date; fragments = [first]
         }
+        init(number: UInt64, date: CivilDate, fragments: [Fragment]) {
+            self.number = number; self.date = date; self.fragments = fragments
+        }
     }
 
     private var open: [ChannelKey: Pending] = [:]
@@ -63,6 +66,28 @@ public final class SessionStitcher {
         return all
     }
 
+    /// Sessions still open, with what it takes to continue them in a later run.
+    func openSessions() -> [CarriedSession] {
+        open.values.sorted { $0.number < $1.number }.map { p in
+            let (_, pending) = Self.merge(p.fragments)
+            let last = p.fragments[p.fragments.count - 1]
+            var session = Self.build(p)
+            session.end = nil
+            return CarriedSession(session: session, opened: p.fragments[0].opens, pending: pending,
+                                  lastTime: last.text(last.lastTime))
+        }
+    }
+
+    /// Takes up sessions a previous run left open: later records of their channels
+    /// continue them, under their original numbers.
+    func resume(_ carried: [CarriedSession]) {
+        for c in carried {
+            let fragments = Fragment.rebuilt(from: c)
+            guard !fragments.isEmpty else { continue }
+            open[c.session.channel] = Pending(number: c.session.number, date: c.session.date, fragments: fragments)
+        }
+    }
+
     /// Copies the bytes of open sessions out of their windows, so that the windows
     /// can be released; call before a window's memory goes away.
     func detachOpen() {
@@ -70,15 +95,24 @@ public final class SessionStitcher {
     }
 
     /// Builds the `Session` value of a finished session.
-    static func build(_ s: Pending) -> Session {
-        let first = s.fragments[0], last = s.fragments[s.fragments.count - 1]
+    /// The facts of a session's fragments taken together, and the command still
+    /// waiting for its reply at the end.
+    static func merge(_ fragments: [Fragment]) -> (SessionFacts, PendingCommand?) {
         var facts = SessionFacts()
         var pending: PendingCommand? = nil
-        var total = 0, count = 0
-        for f in s.fragments {
+        for f in fragments {
             if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
             facts.append(f.facts)
             if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
+        }
+        return (facts, pending)
+    }
+
+    static func build(_ s: Pending) -> Session {
+        let first = s.fragments[0], last = s.fragments[s.fragments.count - 1]
+        let (facts, _) = merge(s.fragments)
+        var total = 0, count = 0
+        for f in s.fragments {
             for l in f.lines { total += Int(l.length) }
             count += f.lines.count
         }

@@ -53,6 +53,12 @@ public final class Sessionizer {
         return build(done)
     }
 
+    /// Sessions still open, to carry into a later run (they stay open here).
+    public func carry() -> [CarriedSession] { stitcher.openSessions() }
+
+    /// Continues sessions a previous run left open.
+    public func resume(_ carried: [CarriedSession]) { stitcher.resume(carried) }
+
     /// Ends the file set: every session still open is finished, incomplete.
     public func finish() -> [Session] { build(stitcher.finishAll()) }
 
