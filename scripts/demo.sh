@@ -7,8 +7,35 @@ swift build -c release --product maildex
 bin=.build/release/maildex
 work=${MAILDEX_DEMO_DIR:-/tmp/maildex-demo}
 rm -rf "$work"; mkdir -p "$work"
-echo "== generate: 3 days of Stalker logs, zstd-compressed"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "generate: 3 days of Stalker logs (zstd, many frames), plus the real 1999 sample"
 $bin generate --out "$work/logs" --days 3 --start-date 2026-01-01 --sessions-per-day 20000 --seed 1 --compress zstd-frames
-echo "== the real 1999 sample sessions"
 cp Tests/MaildexCoreTests/Fixtures/1999-04-2*.log "$work/logs/"
-$bin sessions --summary "$work/logs/1999-04-28.log"
+
+step "index them"
+$bin index --index "$work/index" "$work/logs"
+
+step "index again: nothing new, every file skipped"
+$bin index --index "$work/index" "$work/logs"
+
+step "the spammer's session of 28 April 1999, verbatim, with file and line of every line"
+$bin query --index "$work/index" --provenance ip:209.162.104.65
+
+step "the same session as JSON"
+$bin query --index "$work/index" --json msg:S.0000014724
+
+peer=$($bin stats --index "$work/index" --json | sed -E 's/.*"topPeers":\[\{"peer":"([^"]+)".*/\1/')
+net=$(echo "$peer" | cut -d. -f1-2).0.0/16
+step "the busiest peer ($peer): count, then its first 3 sessions as summaries"
+$bin query --index "$work/index" --count "ip:$peer"
+$bin query --index "$work/index" --summary --limit 3 "ip:$peer"
+
+step "its /16 ($net) on 2 January, to example.com"
+$bin query --index "$work/index" --count "ip:$net" date:2026-01-02 domain:example.com
+
+step "statistics"
+$bin stats --index "$work/index" --top 5
+
+step "verify every checksum"
+$bin verify --index "$work/index"
