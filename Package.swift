@@ -27,7 +27,12 @@ let package = Package(
         // The engine: reading, parsing, sessions, index, queries. No heavy dependencies.
         .target(
             name: "MaildexCore",
-            dependencies: ["CZstd", "CSHA"]
+            dependencies: ["CZstd", "CSHA"],
+            swiftSettings: [
+                // The hot path is single-owner code; dynamic exclusivity checks on class
+                // properties cost more than they protect here.
+                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            ]
         ),
         .executableTarget(
             name: "maildex",

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 
 /// Indexes log files into an index directory: reads them in name order, parses
 /// and stitches sessions in parallel, and writes new segments and a new manifest.
@@ -111,6 +112,7 @@ public final class Indexer {
             return w
         }
         var writer = try newWriter()
+        let behind = WriteBehind()
         var readOptions = options.read
         readOptions.threads = options.threads
         var nextSource = manifest.nextSource
@@ -129,14 +131,17 @@ public final class Indexer {
                     let t0 = Stopwatch()
                     let finished = sessionizer.feed(window)
                     let t1 = t0.seconds
-                    try writer.add(finished)
+                    // Encoding and writing this window's sessions overlaps parsing the next.
+                    let w = writer
+                    try behind.submit { try w.add(finished) }
                     report.phaseSeconds["sessionize", default: 0] += t1
-                    report.phaseSeconds["write", default: 0] += t0.seconds - t1
+                    report.phaseSeconds["waitForWriter", default: 0] += t0.seconds - t1
                     plainDone += UInt64(window.bytes.count)
                     progress?(Progress(file: file.name, fileIndex: i, fileCount: todo.count, plainBytes: plainDone,
                                        diskBytesDone: diskDone, diskBytesTotal: diskTotal, seconds: clock.seconds))
                     return sessionizer.counts.lines - before
                 }
+                try behind.drain()
                 if let e = summary.error { report.errors.append(e) }
                 nextSource += 1
                 writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
@@ -147,12 +152,14 @@ public final class Indexer {
                 report.diskBytes += file.size
                 if inOrder, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
             } catch let e as IOError {
+                try behind.drain()
                 report.errors.append(e)
             } catch let e as IndexError {
                 throw e
             } catch {
                 report.errors.append(IOError(path: file.path, offset: nil, message: "\(error)"))
             }
+            try behind.drain()
             diskDone += file.size
             // Bound memory: a segment holds at most so many postings.
             if writer.postingsCount > options.segmentPostingsLimit {
@@ -205,6 +212,31 @@ public final class Indexer {
         report.indexBytes = indexSize(directory, manifest)
         report.seconds = clock.seconds
         return report
+    }
+
+    /// Runs segment writes on a serial queue, one batch behind the parser, so the
+    /// writer's sequential work (term table, file writes) overlaps parsing.
+    final class WriteBehind: @unchecked Sendable {
+        private let queue = DispatchQueue(label: "maildex.segment-writer")
+        private let group = DispatchGroup()
+        private var failure: Error? = nil
+
+        /// Waits for the previous batch, then starts `work`.
+        func submit(_ work: @escaping () throws -> Void) throws {
+            try drain()
+            group.enter()
+            let job = UncheckedBox(work)
+            queue.async {
+                do { try job.value() } catch { self.failure = error }
+                self.group.leave()
+            }
+        }
+
+        /// Waits until no batch is in flight; rethrows a batch's error.
+        func drain() throws {
+            group.wait()
+            if let e = failure { failure = nil; throw e }
+        }
     }
 
     static func segmentName(_ generation: UInt64) -> String {

@@ -116,17 +116,30 @@ public final class SessionStitcher {
             for l in f.lines { total += Int(l.length) }
             count += f.lines.count
         }
-        var text = [UInt8](); text.reserveCapacity(total)
-        var lines = [SessionLine](); lines.reserveCapacity(count)
-        for f in s.fragments {
-            let w = f.window!
-            for (i, l) in f.lines.enumerated() {
-                let at = UInt32(text.count)
-                let o = Int(l.offset)
-                text.append(contentsOf: w.bytes[o..<(o + Int(l.length))])
-                lines.append(SessionLine(source: w.source, lineNumber: f.chunkFirstLine + UInt64(l.lineInChunk),
-                                         byteOffset: f.streamOffset(ofLine: i), length: l.length, textOffset: at))
+        // Copy the lines into one buffer; class properties are read once per fragment.
+        var lines = [SessionLine]()
+        lines.reserveCapacity(count)
+        let text = [UInt8](unsafeUninitializedCapacity: total) { out, filled in
+            var at = 0
+            for f in s.fragments {
+                let w = f.window!
+                let bytes = w.bytes, source = w.source, streamBase = w.streamOffset
+                let detached = f.detachedStreamOffsets
+                let firstLine = f.chunkFirstLine
+                f.lines.withUnsafeBufferPointer { refs in
+                    for (i, l) in refs.enumerated() {
+                        let n = Int(l.length)
+                        if n > 0 {
+                            (out.baseAddress! + at).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(l.offset), count: n)
+                        }
+                        lines.append(SessionLine(source: source, lineNumber: firstLine + UInt64(l.lineInChunk),
+                                                 byteOffset: detached?[i] ?? streamBase + UInt64(l.offset),
+                                                 length: l.length, textOffset: UInt32(at)))
+                        at += n
+                    }
+                }
             }
+            filled = at
         }
         let complete = first.opens && last.closes
         return Session(number: s.number, date: s.date, channel: first.key, start: first.text(first.firstTime),

@@ -11,6 +11,7 @@ public struct ParseCounts: Sendable, Equatable {
 /// boundaries, parses the chunks in parallel, stitches their fragments in order,
 /// and builds finished sessions in parallel.
 public final class Sessionizer {
+    nonisolated(unsafe) public static var profile: [Double] = [0, 0, 0]
     public let threads: Int
     public let chunkSize: Int
     let stitcher: SessionStitcher
@@ -32,8 +33,10 @@ public final class Sessionizer {
     public func feed(_ window: Window) -> [Session] {
         let p = window.bytes
         guard p.count > 0 else { return [] }
+        let t0 = Stopwatch()
         let ranges = ChunkParser.split(p, target: chunkSize)
         let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0]) }
+        Self.profile[0] += t0.seconds
         var line = window.firstLineNumber
         for (i, r) in results.enumerated() {
             stitcher.add(r, window: window, chunkFirstLine: line)
@@ -50,7 +53,10 @@ public final class Sessionizer {
         let done = stitcher.takeFinished()
         // Sessions still open may point into this window: give them their own copy.
         stitcher.detachOpen()
-        return build(done)
+        Self.profile[1] += t0.seconds
+        let built = build(done)
+        Self.profile[2] += t0.seconds
+        return built
     }
 
     /// Sessions still open, to carry into a later run (they stay open here).
@@ -62,10 +68,13 @@ public final class Sessionizer {
     /// Ends the file set: every session still open is finished, incomplete.
     public func finish() -> [Session] { build(stitcher.finishAll()) }
 
-    private func build(_ done: [SessionStitcher.Pending]) -> [Session] {
-        var sessions = Parallel.map(done.count, threads: threads) { SessionStitcher.build(done[$0]) }
-        sessions.sort { $0.number < $1.number }
-        return sessions
+    private func build(_ finished: [SessionStitcher.Pending]) -> [Session] {
+        let done = finished.sorted { $0.number < $1.number }
+        return Parallel.map(done.count, threads: threads) { i in
+            let session = SessionStitcher.build(done[i])
+            done[i].fragments = []  // free the fragments on this worker, not later on the main thread
+            return session
+        }
     }
 
     /// Sessions of one in-memory log text (a single file), for tests and tools.

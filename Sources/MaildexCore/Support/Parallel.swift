@@ -20,14 +20,15 @@ public enum Parallel {
         }
     }
 
-    /// `map` over `0..<count` in parallel, results in index order.
+    /// `map` over `0..<count` in parallel, results in index order. Results are written
+    /// in place (no optional wrapping and unwrapping of large values).
     public static func map<T>(_ count: Int, threads: Int, _ body: (Int) -> T) -> [T] {
-        var out = [T?](repeating: nil, count: count)
-        out.withUnsafeMutableBufferPointer { buf in
-            let slots = UncheckedBox(buf)
-            forEach(count, threads: threads) { i in slots.value[i] = body(i) }
+        if count == 0 { return [] }
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let slots = UncheckedBox(buffer.baseAddress!)
+            forEach(count, threads: threads) { i in (slots.value + i).initialize(to: body(i)) }
+            initialized = count
         }
-        return out.map { $0! }
     }
 }
 
