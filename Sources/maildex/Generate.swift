@@ -65,8 +65,8 @@ struct Generate: ParsableCommand {
         o.sessionsPerDay = sessionsPerDay
         if let size {
             guard let bytes = parseSize(size) else { throw ValidationError("--size must look like 500M or 2G") }
-            // About 3.3 KB of log text per session, noise included.
-            o.sessionsPerDay = max(10, Int(bytes / 3300 / UInt64(days)))
+            // About 2.95 KB of log text per session, noise included.
+            o.sessionsPerDay = max(10, Int(bytes / 2950 / UInt64(days)))
         }
         o.recordTruth = truth != nil
         o.recordLines = false

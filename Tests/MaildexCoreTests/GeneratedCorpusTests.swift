@@ -76,6 +76,19 @@ func compare(_ parsed: [Session], _ truth: [TruthSession], files: [GeneratedFile
         compare(result.sessions, corpus.sessions, files: corpus.files, sourceOf: { Int($0) })
     }
 
+    @Test(arguments: Dialect.allCases)
+    func corporaWrittenInPartsEqualGroundTruth(dialect: Dialect) throws {
+        // Four days are written as two parts in parallel; read as one stream they must
+        // still give exactly the sessions the generator recorded.
+        let (dir, corpus) = try TestData.generate("parts-\(dialect)", dialect: dialect, days: 4, sessionsPerDay: 150)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (files, _) = InputFiles.discover([dir])
+        #expect(files.count == corpus.files.count)
+        let result = FileSetReader.sessions(of: files, threads: 2, chunkSize: 32_768)
+        #expect(result.errors.isEmpty)
+        compare(result.sessions, corpus.sessions, files: corpus.files, sourceOf: { Int($0) })
+    }
+
     @Test func oneThreadAndManyChunksAgree() throws {
         let (dir, _) = try TestData.generate("threads", dialect: .stalker, days: 1, sessionsPerDay: 300, recordLines: false)
         defer { try? FileManager.default.removeItem(atPath: dir) }

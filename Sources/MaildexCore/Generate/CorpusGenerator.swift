@@ -60,6 +60,7 @@ public final class CorpusGenerator {
     var freeStalkerIDs: [UInt32] = []
     var danglingIDs = Set<UInt32>()
     var nextCGPID: UInt32
+    let cgpBase: UInt32
     var nextMessage: UInt64
     var messageNoise: [[UInt8]] = []
     var peers: [(ip: IPAddress, text: [UInt8])] = []
@@ -67,12 +68,21 @@ public final class CorpusGenerator {
     var truth: [TruthSession?] = []
     var tcpSequence = 100
 
-    public init(options: GeneratorOptions) {
+    /// Which of the independent parts of a corpus this generator writes (see `run`).
+    let part: Int
+
+    public convenience init(options: GeneratorOptions) { self.init(options: options, part: 0) }
+
+    init(options: GeneratorOptions, part: Int) {
         self.options = options
+        self.part = part
         random = SeededRandom(seed: options.seed)
         stalker = options.dialect == .stalker
-        nextCGPID = UInt32(random.below(900_000))
-        nextMessage = stalker ? UInt64(10_000 + random.below(10_000)) : UInt64(100_000_000 + random.below(90_000_000))
+        // Parts use disjoint line ids and message ids, so they never touch each other's sessions.
+        cgpBase = UInt32(part) * 250_000
+        nextCGPID = UInt32(random.below(100_000))
+        nextMessage = (stalker ? UInt64(10_000 + random.below(10_000)) : UInt64(100_000_000 + random.below(90_000_000)))
+            + UInt64(part) * 200_000_000
         let peerCount = max(200, options.sessionsPerDay / 3)
         for i in 0..<peerCount {
             var r = SeededRandom(seed: options.seed &* 31 &+ UInt64(i))
@@ -95,15 +105,55 @@ public final class CorpusGenerator {
             default: heloNames.append(Array("User-PC\(i)".utf8))
             }
         }
-        freeStalkerIDs = Array(1...UInt32(concurrency * 3)).map { $0 + 100 }
+        freeStalkerIDs = Array(1...UInt32(concurrency * 3)).map { $0 + 100 + UInt32(part) * 10_000 }
     }
 
     var concurrency: Int { options.concurrency ?? min(400, max(8, options.sessionsPerDay / 10)) }
 
     /// Writes the corpus into `directory` (created if missing) and returns what it wrote.
+    ///
+    /// A corpus of four days or more is written as up to four independent parts (runs of
+    /// two or more consecutive days) in parallel, each with its own seed and its own ranges of line
+    /// and message ids. The number of parts depends only on `days`, so a seed gives the
+    /// same bytes on any machine. No session crosses from one part into the next: the
+    /// sessions open at the end of a part stay incomplete, as at the end of a log.
     public func run(directory: String) throws -> GeneratedCorpus {
-        self.directory = directory
         mkdir(directory, 0o755)
+        // Parts of at least two days each, so sessions still cross midnight in every part.
+        let parts = min(options.days / 2, 4)
+        if parts <= 1 || part > 0 { return try runPart(directory: directory) }
+        var generators = [CorpusGenerator]()
+        var firstDay = 0
+        for k in 0..<parts {
+            let days = options.days / parts + (k < options.days % parts ? 1 : 0)
+            var o = options
+            o.days = days
+            o.startDate = options.startDate.adding(days: firstDay)
+            o.seed = options.seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15
+            generators.append(CorpusGenerator(options: o, part: k))
+            firstDay += days
+        }
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let results = Parallel.map(parts, threads: max(1, cores)) { k in
+            Result { try generators[k].runPart(directory: directory) }
+        }
+        var all = GeneratedCorpus()
+        for r in results {
+            let c = try r.get()
+            let offset = all.files.count
+            all.files += c.files
+            all.lines += c.lines
+            for var t in c.sessions {
+                t.firstLine.file += offset
+                for i in t.lines.indices { t.lines[i].file += offset }
+                all.sessions.append(t)
+            }
+        }
+        return all
+    }
+
+    func runPart(directory: String) throws -> GeneratedCorpus {
+        self.directory = directory
         let dayMillis: Int64 = 86_400_000
         let total = Int64(options.days) * dayMillis
         // About 38 lines per session (and noise): spread them over the day.
@@ -187,8 +237,8 @@ public final class CorpusGenerator {
             id = freeStalkerIDs.swapAt(k)
             danglingIDs.remove(id)
         } else {
-            id = nextCGPID
-            nextCGPID = (nextCGPID + 1) % 1_000_000
+            id = cgpBase + nextCGPID
+            nextCGPID = (nextCGPID + 1) % 250_000
         }
         let s = GenSession(key: ChannelKey(kind: stalker ? ChannelKey.smtp : ChannelKey.smtpi, id: id),
                            idText: stalker ? Array(String(id).utf8) : Array(pad6(id)),
@@ -241,20 +291,23 @@ public final class CorpusGenerator {
     func emitOne(_ s: GenSession) {
         let st = s.steps[s.next]
         s.next += 1
-        if st.flags & GenStep.continuation != 0 {
-            out.append(contentsOf: s.body[Int(st.start)..<Int(st.end)])
-            out.append(10)
-        } else {
+        if st.flags & GenStep.continuation == 0 {
             writeTimePrefix(level: st.level)
-            if s.firstTime == nil { s.firstTime = timeText }
-            s.lastTime = timeText
-            out.append(contentsOf: s.body[Int(st.start)..<Int(st.end)])
-            out.append(10)
+            if options.recordTruth {
+                if s.firstTime == nil { s.firstTime = timeText }
+                s.lastTime = timeText
+            }
         }
+        s.body.withUnsafeBufferPointer { b in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[Int(st.start)..<Int(st.end)]))
+        }
+        out.append(10)
         fileLine += 1
-        if s.firstFile < 0 { s.firstFile = fileIndex; s.firstLine = TruthLine(file: fileIndex, line: fileLine) }
-        s.emitted.append(Int32(s.next - 1))
-        if options.recordLines { s.lines.append(TruthLine(file: fileIndex, line: fileLine)) }
+        if options.recordTruth {
+            if s.firstFile < 0 { s.firstFile = fileIndex; s.firstLine = TruthLine(file: fileIndex, line: fileLine) }
+            s.emitted.append(Int32(s.next - 1))
+            if options.recordLines { s.lines.append(TruthLine(file: fileIndex, line: fileLine)) }
+        }
         if st.sem == .message { queueMessageNoise(s, Int(st.value)) }
     }
 

@@ -4,6 +4,14 @@ import Glibc
 import Darwin
 #endif
 
+/// Byte strings the generator writes again and again, made once.
+enum GenText {
+    static let smtpDash = Array("SMTP-".utf8), smtpiDash = Array("SMTPI-".utf8)
+    static let inputLine = Array("Input Line: ".utf8), cmd = Array("cmd: ".utf8)
+    static let sending = Array("Sending ".utf8), rsp = Array("rsp: ".utf8)
+    static let cr = Array("\\r".utf8), crlf = Array("\\r\\n".utf8)
+}
+
 /// What a generated line means, for the ground truth.
 enum GenMeaning: UInt8 {
     case none, peer, helo, mail, rcpt, startTLS, otherCommand, response, message, messageEncrypted, auth
@@ -65,7 +73,7 @@ final class GenSession {
     func record(_ level: UInt8, _ context: Context, _ text: [UInt8], _ sem: GenMeaning = .none, _ value: Int = 0,
                 flags: UInt8 = 0) {
         let start = body.count
-        body += key.kind == ChannelKey.smtp ? Array("SMTP-".utf8) : Array("SMTPI-".utf8)
+        body += key.kind == ChannelKey.smtp ? GenText.smtpDash : GenText.smtpiDash
         body += idText
         body.append(40)
         var f = flags
@@ -102,10 +110,10 @@ extension CorpusGenerator {
     /// Writes the whole script of a session into `s`.
     func script(_ s: GenSession) {
         let st = stalker
-        let cmd: [UInt8] = st ? Array("Input Line: ".utf8) : Array("cmd: ".utf8)
-        let rsp: [UInt8] = st ? Array("Sending ".utf8) : Array("rsp: ".utf8)
-        let cr: [UInt8] = st ? Array("\\r".utf8) : []
-        let crlf: [UInt8] = st ? Array("\\r\\n".utf8) : []
+        let cmd = st ? GenText.inputLine : GenText.cmd
+        let rsp = st ? GenText.sending : GenText.rsp
+        let cr = st ? GenText.cr : []
+        let crlf = st ? GenText.crlf : []
         func command(_ ctx: GenSession.Context, _ text: [UInt8], _ sem: GenMeaning, _ value: Int = 0) {
             s.record(4, ctx, cmd + text + cr, sem, value)
         }
