@@ -76,8 +76,11 @@ struct QueryCommand: ParsableCommand {
                 warn("maildex: no session matches")
                 throw ExitCode(1)
             }
+            var batch = [Session]()
             for (i, n) in numbers.enumerated() {
-                let s = try reader.session(n)
+                if i % 512 == 0 { batch = try reader.sessions(numbers[i..<min(numbers.count, i + 512)]) }
+                let s = batch[i % 512]
+                _ = n
                 let view = SessionView(session: s, sourceName: reader.sourceName)
                 if json {
                     out.line(view.json())

@@ -83,6 +83,21 @@ public final class IndexReader {
         return try segments[i].session(e)
     }
 
+    /// Several sessions at once, in the order asked: each store block is decompressed
+    /// once for the whole batch, however many of the sessions it holds.
+    public func sessions(_ numbers: some Collection<UInt64>) throws -> [Session] {
+        var located = [(position: Int, segment: Int, entry: SessionEntry)]()
+        located.reserveCapacity(numbers.count)
+        for (i, n) in numbers.enumerated() {
+            guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
+            located.append((i, seg, e))
+        }
+        located.sort { ($0.segment, $0.entry.block, $0.entry.offsetInBlock) < ($1.segment, $1.entry.block, $1.entry.offsetInBlock) }
+        var out = [Session?](repeating: nil, count: located.count)
+        for l in located { out[l.position] = try segments[l.segment].session(l.entry) }
+        return out.map { $0! }
+    }
+
     public func sourceName(_ id: UInt32) -> String { sources[id]?.name ?? "source-\(id)" }
 
     /// Reads and checks every byte of every segment.

@@ -57,8 +57,10 @@ public struct IndexStatistics: Sendable {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
-        for number in numbers {
-            let s = try index.session(number)
+        var batch = [Session]()
+        for (i, _) in numbers.enumerated() {
+            if i % 512 == 0 { batch = try index.sessions(numbers[i..<min(numbers.count, i + 512)]) }
+            let s = batch[i % 512]
             st.sessions += 1
             if s.complete { st.complete += 1 }
             st.messages += s.facts.messages.count
