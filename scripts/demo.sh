@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product maildex
+swift build -c release --static-swift-stdlib --product maildex
 bin=.build/release/maildex
 work=${MAILDEX_DEMO_DIR:-/tmp/maildex-demo}
 rm -rf "$work"; mkdir -p "$work"

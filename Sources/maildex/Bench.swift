@@ -170,8 +170,8 @@ struct Bench: ParsableCommand {
                             value: "\(us(median)) median, \(us(p99)) p99; +fetch \(us(fetch[fetch.count / 2])); process \(formatDouble(proc[proc.count / 2] * 1000, digits: 1)) ms",
                             reference: reference, ratio: ratio))
             var j = JSONObjectWriter()
-            j.int("sessions", matches.count); j.double("medianSeconds", median); j.double("p99Seconds", p99)
-            j.double("fetchMedianSeconds", fetch[fetch.count / 2]); j.double("processMedianSeconds", proc[proc.count / 2])
+            j.int("sessions", matches.count); j.raw("medianSeconds", formatDouble(median, digits: 7)); j.raw("p99Seconds", formatDouble(p99, digits: 7))
+            j.raw("fetchMedianSeconds", formatDouble(fetch[fetch.count / 2], digits: 6)); j.raw("processMedianSeconds", formatDouble(proc[proc.count / 2], digits: 6))
             figures.raw(q.key, j.finish())
         }
 

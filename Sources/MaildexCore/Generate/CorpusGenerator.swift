@@ -204,7 +204,8 @@ public final class CorpusGenerator {
         while active.count < concurrency { startSession() }
         // Records of other components, and the messages' own records.
         let r = random.unit()
-        if r < 0.04, !messageNoise.isEmpty {
+        // A message's records follow it within a short while: the backlog stays small.
+        if !messageNoise.isEmpty, r < 0.04 || messageNoise.count > 64 {
             let i = random.below(messageNoise.count)
             let line = messageNoise.swapAt(i)
             writeRaw(line)
