@@ -33,7 +33,6 @@ struct DebugParse: ParsableCommand {
             let w = Window(bytes: b, owner: f, source: 0, date: CivilDate(iso: "2026-01-01")!, streamOffset: 0, firstLineNumber: 1)
             var n = s.feed(w).count
             n += s.finish().count
-            print("  cumulative: parse \(Sessionizer.profile[0]), +stitch \(Sessionizer.profile[1]), +build \(Sessionizer.profile[2])"); Sessionizer.profile = [0, 0, 0]
             print("sessionize, \(threads) threads: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s (\(n) sessions)")
         }
         t = Stopwatch()

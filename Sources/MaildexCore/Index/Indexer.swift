@@ -17,7 +17,8 @@ public final class Indexer {
         /// A date for files whose name has none.
         public var defaultDate: CivilDate? = nil
         /// Start a new segment once this many postings are held in memory.
-        public var segmentPostingsLimit = 24_000_000
+        /// (8 bytes each while held, as much again to sort them.)
+        public var segmentPostingsLimit = 8_000_000
         public init() {}
     }
 
@@ -103,15 +104,9 @@ public final class Indexer {
             sessionizer.resume(carried)
             supersedes = Set(carried.map(\.session.number))
         }
-        var generation = manifest.generation
-        var newSegments = [String]()
-        func newWriter() throws -> SegmentWriter {
-            generation += 1
-            let w = try SegmentWriter(directory: directory, name: segmentName(generation), threads: options.threads)
-            w.supersedes = supersedes
-            return w
-        }
-        var writer = try newWriter()
+        let sink = SegmentSink(directory: directory, generation: manifest.generation, threads: options.threads,
+                               postingsLimit: options.segmentPostingsLimit, supersedes: supersedes)
+        try sink.start()
         let behind = WriteBehind()
         var readOptions = options.read
         readOptions.threads = options.threads
@@ -132,8 +127,7 @@ public final class Indexer {
                     let finished = sessionizer.feed(window)
                     let t1 = t0.seconds
                     // Encoding and writing this window's sessions overlaps parsing the next.
-                    let w = writer
-                    try behind.submit { try w.add(finished) }
+                    try behind.submit { try sink.add(finished) }
                     report.phaseSeconds["sessionize", default: 0] += t1
                     report.phaseSeconds["waitForWriter", default: 0] += t0.seconds - t1
                     plainDone += UInt64(window.bytes.count)
@@ -144,7 +138,7 @@ public final class Indexer {
                 try behind.drain()
                 if let e = summary.error { report.errors.append(e) }
                 nextSource += 1
-                writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
+                sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
                                                 mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
                                                 frames: UInt32(summary.frames), indexedAt: Int64(time(nil))),
                            lines: sessionizer.counts.lines - linesBefore)
@@ -161,49 +155,42 @@ public final class Indexer {
             }
             try behind.drain()
             diskDone += file.size
-            // Bound memory: a segment holds at most so many postings.
-            if writer.postingsCount > options.segmentPostingsLimit {
-                report.indexBytes += try writer.finish()
-                newSegments.append(writer.name)
-                writer = try newWriter()
-            }
         }
         if inOrder {
             // Still open: written as they stand (incomplete), and carried to the next run,
             // whose copies will replace these.
             let open = sessionizer.carry()
-            try writer.add(open.map(\.session))
+            try sink.add(open.map(\.session))
             if open.isEmpty {
                 manifest.carry = nil
             } else {
-                let name = "carry-" + String(segmentName(generation).dropFirst(4).dropLast(4)) + ".bin"
+                let name = "carry-" + String(segmentName(sink.generation).dropFirst(4).dropLast(4)) + ".bin"
                 try CarryFile.store(open, directory + "/" + name)
                 manifest.carry = name
             }
         } else {
             // Files older than the last run's: their open sessions end with the files.
-            try writer.add(sessionizer.finish())
+            try sink.add(sessionizer.finish())
         }
         let tf = Stopwatch()
-        report.indexBytes += try writer.finish()
+        try sink.finish()
         report.phaseSeconds["finish", default: 0] += tf.seconds
-        newSegments.append(writer.name)
 
         for r in sessionizer.unparsedReports {
             let name = sourcePaths[r.source] ?? "?"
             report.notes.append("\(name): at byte \(r.offset): \(r.lines) line(s) before the first record (counted as unparsed)")
         }
-        manifest.generation = generation
+        manifest.generation = sink.generation
         manifest.nextSession = sessionizer.nextSessionNumber
         manifest.nextSource = nextSource
-        manifest.segments += newSegments
+        manifest.segments += sink.finished
         try manifest.store(directory: directory)
 
-        report.segmentsWritten = newSegments.count
+        report.segmentsWritten = sink.finished.count
         report.plainBytes = sessionizer.counts.bytes
         report.lines = sessionizer.counts.lines
         report.unparsed = sessionizer.counts.unparsed
-        for seg in newSegments {
+        for seg in sink.finished {
             let r = try SegmentReader(path: directory + "/" + seg)
             let stats = try r.statsJSON()
             report.sessions += UInt64(r.sessionCount)
@@ -212,6 +199,44 @@ public final class Indexer {
         report.indexBytes = indexSize(directory, manifest)
         report.seconds = clock.seconds
         return report
+    }
+
+    /// The segment being written, and a new one whenever it holds as many postings as
+    /// memory allows. Used from one thread at a time (the write-behind queue).
+    final class SegmentSink: @unchecked Sendable {
+        let directory: String
+        let threads: Int
+        let postingsLimit: Int
+        let supersedes: Set<UInt64>
+        private(set) var generation: UInt64
+        private(set) var finished: [String] = []
+        private(set) var writer: SegmentWriter! = nil
+
+        init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>) {
+            self.directory = directory; self.generation = generation; self.threads = threads
+            self.postingsLimit = postingsLimit; self.supersedes = supersedes
+        }
+
+        func start() throws {
+            generation += 1
+            writer = try SegmentWriter(directory: directory, name: Indexer.segmentName(generation), threads: threads,
+                                       expectedPostings: postingsLimit)
+            writer.supersedes = supersedes
+        }
+
+        func add(_ sessions: [Session]) throws {
+            try writer.add(sessions)
+            if writer.postingsCount > postingsLimit {
+                _ = try writer.finish()
+                finished.append(writer.name)
+                try start()
+            }
+        }
+
+        func finish() throws {
+            _ = try writer.finish()
+            finished.append(writer.name)
+        }
     }
 
     /// Runs segment writes on a serial queue, one batch behind the parser, so the

@@ -48,8 +48,11 @@ public final class SegmentWriter {
     public var supersedes: Set<UInt64> = []
     public var stats = SegmentStats()
 
-    public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3) throws {
+    public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3,
+                expectedPostings: Int = 0) throws {
         self.name = name
+        // Room for the postings up front, so the array does not double past what is needed.
+        postings.reserveCapacity(expectedPostings > 0 ? expectedPostings + expectedPostings / 8 : 0)
         self.threads = max(1, threads)
         self.blockTarget = blockTarget
         self.level = level
@@ -169,37 +172,53 @@ public final class SegmentWriter {
         }
         rank = []
         radixSort(&postings)
-        var termEntries = ByteWriter(capacity: order.count * SegmentFormat.termEntrySize)
-        var termBytes = ByteWriter(capacity: terms.arenaBytes)
+        // Per term, in rank order: how many sessions and how many bytes its list took.
+        // The entries and the term bytes are streamed afterwards from these, so neither
+        // is ever held whole in memory.
+        var counts = [UInt32](repeating: 0, count: order.count)
+        var lengths = [UInt32](repeating: 0, count: order.count)
         try section(.postings) { p in
-            var offset: UInt64 = 0
             var w = ByteWriter(capacity: 1 << 20)
             var k = 0
-            let all = postings
-            for (r, id) in order.enumerated() {
-                let before = w.bytes.count
-                var count: UInt32 = 0
-                var previous: UInt64 = 0
-                while k < all.count, all[k] >> 40 == UInt64(r) {
-                    let n = all[k] & Self.numberMask
-                    if count == 0 { w.varint(n); count = 1; previous = n }
-                    else if n != previous { w.varint(n - previous); count += 1; previous = n }
-                    k += 1
+            try postings.withUnsafeBufferPointer { all in
+                for r in order.indices {
+                    let before = w.bytes.count
+                    var count: UInt32 = 0
+                    var previous: UInt64 = 0
+                    while k < all.count, all[k] >> 40 == UInt64(r) {
+                        let n = all[k] & Self.numberMask
+                        if count == 0 { w.varint(n); count = 1; previous = n }
+                        else if n != previous { w.varint(n - previous); count += 1; previous = n }
+                        k += 1
+                    }
+                    counts[r] = count
+                    lengths[r] = UInt32(w.bytes.count - before)
+                    if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
                 }
-                let length = w.bytes.count - before
-                let term = terms.term(Int(id))
-                termEntries.u64(UInt64(termBytes.bytes.count)); termEntries.u32(UInt32(term.count))
-                termEntries.u64(offset); termEntries.u32(UInt32(length)); termEntries.u32(count)
-                termEntries.u32(0)
-                termBytes.raw(term)
-                offset += UInt64(length)
-                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
             }
             try p.write(w.bytes, to: file)
         }
         postings = []
-        try section(.termEntries) { p in try p.write(termEntries.bytes, to: file) }
-        try section(.termBytes) { p in try p.write(termBytes.bytes, to: file) }
+        try section(.termEntries) { p in
+            var w = ByteWriter(capacity: 1 << 20)
+            var termOffset: UInt64 = 0, postingsOffset: UInt64 = 0
+            for (r, id) in order.enumerated() {
+                let length = UInt32(terms.term(Int(id)).count)
+                w.u64(termOffset); w.u32(length); w.u64(postingsOffset); w.u32(lengths[r]); w.u32(counts[r]); w.u32(0)
+                termOffset += UInt64(length)
+                postingsOffset += UInt64(lengths[r])
+                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            try p.write(w.bytes, to: file)
+        }
+        try section(.termBytes) { p in
+            var w = ByteWriter(capacity: 1 << 20)
+            for id in order {
+                w.raw(terms.term(Int(id)))
+                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            try p.write(w.bytes, to: file)
+        }
         try section(.replaces) { p in
             var w = ByteWriter()
             for n in replaced.sorted() { w.u64(n) }

@@ -11,7 +11,6 @@ public struct ParseCounts: Sendable, Equatable {
 /// boundaries, parses the chunks in parallel, stitches their fragments in order,
 /// and builds finished sessions in parallel.
 public final class Sessionizer {
-    nonisolated(unsafe) public static var profile: [Double] = [0, 0, 0]
     public let threads: Int
     public let chunkSize: Int
     let stitcher: SessionStitcher
@@ -33,10 +32,8 @@ public final class Sessionizer {
     public func feed(_ window: Window) -> [Session] {
         let p = window.bytes
         guard p.count > 0 else { return [] }
-        let t0 = Stopwatch()
         let ranges = ChunkParser.split(p, target: chunkSize)
         let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0]) }
-        Self.profile[0] += t0.seconds
         var line = window.firstLineNumber
         for (i, r) in results.enumerated() {
             stitcher.add(r, window: window, chunkFirstLine: line)
@@ -53,10 +50,7 @@ public final class Sessionizer {
         let done = stitcher.takeFinished()
         // Sessions still open may point into this window: give them their own copy.
         stitcher.detachOpen()
-        Self.profile[1] += t0.seconds
-        let built = build(done)
-        Self.profile[2] += t0.seconds
-        return built
+        return build(done)
     }
 
     /// Sessions still open, to carry into a later run (they stay open here).
