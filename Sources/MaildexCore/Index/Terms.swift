@@ -43,26 +43,4 @@ public enum Terms {
         guard let at = address.lastIndex(of: 64), at + 1 < address.count else { return nil }
         return address[(at + 1)...]
     }
-
-    /// Every term of a session (duplicates possible; the writer removes them).
-    public static func of(_ s: Session) -> [[UInt8]] {
-        var out = [[UInt8]]()
-        out.reserveCapacity(8 + 3 * (s.facts.from.count + s.facts.to.count + s.facts.rejected.count))
-        if let p = s.facts.peer { out.append(peer(p)) }
-        out.append(date(s.date))
-        out.append(line(s.lineID, s.date))
-        if let h = s.facts.helo { out.append(lowered(.helo, h)) }
-        for m in s.facts.messages { out.append(lowered(.message, m)) }
-        func add(_ role: TermKind, _ list: [[UInt8]]) {
-            for a in list {
-                out.append([role.rawValue] + a)
-                out.append([TermKind.address.rawValue] + a)
-                if let d = domain(of: a) { out.append([TermKind.domain.rawValue] + d) }
-            }
-        }
-        add(.sender, s.facts.from)
-        add(.recipient, s.facts.to)
-        add(.rejected, s.facts.rejected)
-        return out
-    }
 }
