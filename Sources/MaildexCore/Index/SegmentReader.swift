@@ -108,8 +108,15 @@ public final class SegmentReader {
         return UInt64(littleEndian: b.loadUnaligned(as: UInt64.self))
     }
 
+    /// The lowest and highest session numbers in this segment (the table is sorted).
+    private lazy var numberRange: ClosedRange<UInt64>? = {
+        guard sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi else { return nil }
+        return lo...hi
+    }()
+
     /// The table row of session `number`, if this segment has it.
     public func findEntry(_ number: UInt64) throws -> SessionEntry? {
+        if let r = numberRange, !r.contains(number) { return nil }
         var lo = 0, hi = sessionCount
         while lo < hi {
             let mid = (lo + hi) / 2
