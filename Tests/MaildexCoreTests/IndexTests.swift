@@ -108,6 +108,25 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test func storedSessionsEqualTheSessionsOfASequentialRead() throws {
+        // The indexer writes sessions straight from the stitcher's fragments; they must be
+        // exactly the `Session` values a plain read of the files builds.
+        for dialect in Dialect.allCases {
+            let (logs, _) = try TestData.generate("stored-\(dialect)", dialect: dialect, days: 2, sessionsPerDay: 300, recordLines: false)
+            let dir = TestData.temporaryDirectory("stored-idx")
+            defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+            _ = try index([logs], into: dir, chunkSize: 8192, windowSize: 120_000)
+            let (files, _) = InputFiles.discover([logs])
+            let read = FileSetReader.sessions(of: files, threads: 1, chunkSize: 1 << 22)
+            let stored = try allSessions(dir)
+            #expect(stored.count == read.sessions.count)
+            for (a, b) in zip(stored, read.sessions) where a != b {
+                Issue.record("session \(a.number) differs: \(SessionView(session: a, sourceName: { "\($0)" }).summaryLine()) vs \(SessionView(session: b, sourceName: { "\($0)" }).summaryLine())")
+                break
+            }
+        }
+    }
+
     @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
         let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
         let dir = TestData.temporaryDirectory("rerun-idx")

@@ -124,10 +124,11 @@ public final class Indexer {
                 let summary = try SourceReader.read(path: file.path, source: id, date: stamp.date, options: readOptions) { window in
                     let before = sessionizer.counts.lines
                     let t0 = Stopwatch()
-                    let finished = sessionizer.feed(window)
+                    let finished = sessionizer.feedPending(window)
                     let t1 = t0.seconds
-                    // Encoding and writing this window's sessions overlaps parsing the next.
-                    try behind.submit { try sink.add(finished) }
+                    // Encoding and writing this window's sessions overlaps parsing the next;
+                    // their fragments keep the window's memory alive until then.
+                    try behind.submit { try sink.add(pending: finished) }
                     report.phaseSeconds["sessionize", default: 0] += t1
                     report.phaseSeconds["waitForWriter", default: 0] += t0.seconds - t1
                     plainDone += UInt64(window.bytes.count)
@@ -226,6 +227,15 @@ public final class Indexer {
 
         func add(_ sessions: [Session]) throws {
             try writer.add(sessions)
+            try rollOverIfFull()
+        }
+
+        func add(pending: [SessionStitcher.Pending]) throws {
+            try writer.add(pending: pending)
+            try rollOverIfFull()
+        }
+
+        private func rollOverIfFull() throws {
             if writer.postingsCount > postingsLimit {
                 _ = try writer.finish()
                 finished.append(writer.name)

@@ -67,38 +67,67 @@ public final class SegmentWriter {
     /// Adds finished sessions: blocks are encoded and compressed in parallel, then
     /// written in order; terms go to the postings.
     public func add(_ sessions: [Session]) throws {
-        guard !sessions.isEmpty else { return }
+        try add(count: sessions.count, size: { sessions[$0].text.count + 16 * sessions[$0].lines.count }) {
+            SessionRecord(session: sessions[$0])
+        }
+    }
+
+    /// Adds sessions straight from the stitcher's fragments: each line is copied once,
+    /// from the log into its block.
+    func add(pending: [SessionStitcher.Pending]) throws {
+        try add(count: pending.count, size: { i in
+            var n = 0
+            for f in pending[i].fragments { n += 16 * f.lines.count; for l in f.lines { n += Int(l.length) } }
+            return n
+        }) { i in
+            let r = SessionStitcher.record(pending[i])
+            return r
+        }
+    }
+
+    /// `size(i)` estimates session i's bytes; `record(i)` is called on worker threads.
+    func add(count: Int, size: (Int) -> Int, record: (Int) -> SessionRecord) throws {
+        guard count > 0 else { return }
         // Cut the batch into blocks of about `blockTarget` bytes.
         var groups = [Range<Int>]()
         var start = 0, fill = 0
-        for (i, s) in sessions.enumerated() {
-            fill += s.text.count + 16 * s.lines.count + 64
+        for i in 0..<count {
+            fill += size(i) + 64
             if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
         }
-        if start < sessions.count { groups.append(start..<sessions.count) }
+        if start < count { groups.append(start..<count) }
         let level = self.level
-        let encoded = Parallel.map(groups.count, threads: threads) { g -> (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch) in
-            let (payload, offsets) = SessionCodec.encodeBlock(sessions[groups[g]])
+        typealias Encoded = (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch, rows: [SessionEntry], messages: Int)
+        let encoded = Parallel.map(groups.count, threads: threads) { g -> Encoded in
+            let records = groups[g].map(record)
+            let (payload, offsets) = SessionCodec.encodeBlock(records[...])
             var terms = TermBatch()
-            terms.reserve(terms: groups[g].count * 16, bytes: groups[g].count * 400)
-            for i in groups[g] { terms.add(session: sessions[i]) }
-            let block = payload.withUnsafeBytes { Zstd.compress($0, level: level) }
-            return (block, payload.count, offsets, terms)
-        }
-        for (g, e) in encoded.enumerated() {
-            let blockNumber = UInt32(blocks.count)
-            blocks.append((file.position, UInt32(e.block.count), UInt32(e.plain), CRC32C.checksum(e.block), UInt32(groups[g].count)))
-            try file.write(e.block)
-            for (k, i) in groups[g].enumerated() {
-                let s = sessions[i]
-                entries.append(SessionEntry(number: s.number, block: blockNumber, offsetInBlock: e.offsets[k], date: s.date,
-                                            startSecond: Self.secondOfDay(s.start), lineID: s.lineID,
-                                            flags: (s.complete ? 1 : 0) | UInt32(s.channel.kind & 0xFF) << 8
-                                                | UInt32(min(255, s.facts.messages.count)) << 16
-                                                | UInt32(min(255, s.facts.rejected.count)) << 24))
-                stats.messages += UInt64(s.facts.messages.count)
-                if !supersedes.isEmpty, supersedes.contains(s.number) { replaced.append(s.number) }
+            terms.reserve(terms: records.count * 16, bytes: records.count * 400)
+            var rows = [SessionEntry]()
+            rows.reserveCapacity(records.count)
+            var messages = 0
+            for (k, r) in records.enumerated() {
+                terms.add(session: r)
+                messages += r.facts.messages.count
+                rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
+                                         startSecond: Self.secondOfDay(r.start), lineID: r.channel.id,
+                                         flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
+                                            | UInt32(min(255, r.facts.messages.count)) << 16
+                                            | UInt32(min(255, r.facts.rejected.count)) << 24))
             }
+            let block = payload.withUnsafeBytes { Zstd.compress($0, level: level) }
+            return (block, payload.count, offsets, terms, rows, messages)
+        }
+        for e in encoded {
+            let blockNumber = UInt32(blocks.count)
+            blocks.append((file.position, UInt32(e.block.count), UInt32(e.plain), CRC32C.checksum(e.block), UInt32(e.rows.count)))
+            try file.write(e.block)
+            for var row in e.rows {
+                row.block = blockNumber
+                entries.append(row)
+                if !supersedes.isEmpty, supersedes.contains(row.number) { replaced.append(row.number) }
+            }
+            stats.messages += UInt64(e.messages)
             let batch = e.terms
             batch.arena.withUnsafeBytes { arena in
                 for t in 0..<batch.count {
@@ -108,7 +137,7 @@ public final class SegmentWriter {
                 }
             }
         }
-        stats.sessions += UInt64(sessions.count)
+        stats.sessions += UInt64(count)
     }
 
     static let numberMask: UInt64 = (1 << 40) - 1

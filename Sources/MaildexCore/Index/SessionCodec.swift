@@ -4,16 +4,20 @@ public enum SessionCodec {
     static let flagHelo: UInt8 = 16, flagAuth: UInt8 = 32, flagEnd: UInt8 = 64
 
     /// Encodes a block of sessions: a varint length, the sessions' metadata, then
-    /// all their text (each session's lines joined by `\n`). Keeping the text apart
-    /// from the binary metadata lets zstd compress each better. Returns the offset of
-    /// each session's metadata in the block.
+    /// all their text (each line followed by `\n`). Keeping the text apart from the
+    /// binary metadata lets zstd compress each better. Returns the offset of each
+    /// session's metadata in the block.
     public static func encodeBlock(_ sessions: ArraySlice<Session>) -> (bytes: [UInt8], offsets: [UInt32]) {
-        var meta = ByteWriter(capacity: sessions.count * 256)
-        var text = ByteWriter(capacity: sessions.reduce(0) { $0 + $1.text.count + $1.lines.count })
+        encodeBlock(sessions.map(SessionRecord.init(session:))[...])
+    }
+
+    static func encodeBlock(_ records: ArraySlice<SessionRecord>) -> (bytes: [UInt8], offsets: [UInt32]) {
+        var meta = ByteWriter(capacity: records.count * 256)
+        var text = ByteWriter(capacity: records.reduce(0) { $0 + $1.textBytes + $1.lineCount })
         var offsets = [UInt32]()
-        for s in sessions {
+        for r in records {
             offsets.append(UInt32(meta.bytes.count))
-            encode(s, meta: &meta, text: &text)
+            encode(r, meta: &meta, text: &text)
         }
         var out = ByteWriter(capacity: meta.bytes.count + text.bytes.count + 8)
         out.varint(UInt64(meta.bytes.count))
@@ -23,7 +27,7 @@ public enum SessionCodec {
         return (out.bytes, offsets.map { $0 + UInt32(header) })
     }
 
-    static func encode(_ s: Session, meta w: inout ByteWriter, text: inout ByteWriter) {
+    static func encode(_ s: SessionRecord, meta w: inout ByteWriter, text: inout ByteWriter) {
         w.varint(s.number)
         w.zigzag(Int64(s.date.daysSinceEpoch))
         w.varint(s.channel.raw)
@@ -46,23 +50,22 @@ public enum SessionCodec {
             w.varint(UInt64(list.count))
             for a in list { w.blob(a) }
         }
-        w.varint(UInt64(s.lines.count))
-        var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
-        for l in s.lines {
-            w.varint(UInt64(l.source))
-            if l.source != source { lineNumber = 0; offset = 0; source = l.source }
-            w.zigzag(Int64(bitPattern: l.lineNumber &- lineNumber))
-            w.zigzag(Int64(bitPattern: l.byteOffset &- offset))
-            lineNumber = l.lineNumber
-            offset = l.byteOffset
-        }
+        w.varint(UInt64(s.lineCount))
         // The text: where it starts in the block's text column; each line ends with
         // `\n`, which no line contains, so their lengths need not be stored.
-        w.varint(UInt64(text.bytes.count))
-        for i in s.lines.indices {
-            text.raw(s.bytes(ofLine: i))
+        let textStart = text.bytes.count
+        var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
+        s.forEachLine { src, number, byteOffset, bytes in
+            w.varint(UInt64(src))
+            if src != source { lineNumber = 0; offset = 0; source = src }
+            w.zigzag(Int64(bitPattern: number &- lineNumber))
+            w.zigzag(Int64(bitPattern: byteOffset &- offset))
+            lineNumber = number
+            offset = byteOffset
+            text.bytes.append(contentsOf: bytes)
             text.u8(10)
         }
+        w.varint(UInt64(textStart))
     }
 
     public struct Corrupt: Error, CustomStringConvertible {
@@ -142,5 +145,43 @@ public enum SessionCodec {
         } catch is ByteReader.OutOfBounds {
             throw Corrupt()
         }
+    }
+}
+
+/// What the store and the term index need of one session: a built `Session`, or
+/// the fragments the stitcher joined (the indexer's path, which copies each line
+/// once, straight into the block).
+struct SessionRecord {
+    var number: UInt64
+    var date: CivilDate
+    var channel: ChannelKey
+    var complete: Bool
+    var start: [UInt8]
+    var end: [UInt8]?
+    var facts: SessionFacts
+    var lineCount: Int
+    var textBytes: Int
+    /// Calls its argument with each line: source, line number, byte offset, bytes.
+    var forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer) -> Void) -> Void
+
+    init(session s: Session) {
+        number = s.number; date = s.date; channel = s.channel; complete = s.complete; start = s.start; end = s.end
+        facts = s.facts; lineCount = s.lines.count; textBytes = s.text.count
+        forEachLine = { body in
+            s.text.withUnsafeBytes { t in
+                for l in s.lines {
+                    body(l.source, l.lineNumber, l.byteOffset,
+                         UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)]))
+                }
+            }
+        }
+    }
+
+    init(number: UInt64, date: CivilDate, channel: ChannelKey, complete: Bool, start: [UInt8], end: [UInt8]?,
+         facts: SessionFacts, lineCount: Int, textBytes: Int,
+         forEachLine: @escaping ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer) -> Void) -> Void) {
+        self.number = number; self.date = date; self.channel = channel; self.complete = complete
+        self.start = start; self.end = end; self.facts = facts; self.lineCount = lineCount; self.textBytes = textBytes
+        self.forEachLine = forEachLine
     }
 }

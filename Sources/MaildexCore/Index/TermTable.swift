@@ -34,11 +34,11 @@ struct TermBatch {
     }
 
     /// Every term of a session (duplicates possible; the writer removes them).
-    mutating func add(session s: Session) {
+    mutating func add(session s: SessionRecord) {
         let n = s.number
         if let p = s.facts.peer { add(.peer, p.bytes, session: n) }
         add(.date, Terms.dateKey(s.date), session: n)
-        add(.line, Terms.be32(s.lineID) + Terms.dateKey(s.date), session: n)
+        add(.line, Terms.be32(s.channel.id) + Terms.dateKey(s.date), session: n)
         if let h = s.facts.helo { addLowered(.helo, h, session: n) }
         for m in s.facts.messages { addLowered(.message, m, session: n) }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {

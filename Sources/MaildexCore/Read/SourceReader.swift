@@ -61,7 +61,7 @@ public enum SourceReader {
         let all = file.bytes
         let hasher = SHA256Hasher()
         var summary = ReadSummary()
-        var at = 0
+        var at = 0, previous = 0, released = 0
         var line: UInt64 = 1
         while at < all.count {
             var end = all.count
@@ -76,7 +76,11 @@ public enum SourceReader {
             try overlapped({ hashBox.value.0.update(hashBox.value.1) }) {
                 line += try body(window)
             }
-            file.release(at..<end)
+            // The caller may still be reading the previous window (a writer one batch
+            // behind): give back the pages of the one before it.
+            file.release(released..<previous)
+            released = previous
+            previous = at
             at = end
         }
         summary.plainBytes = UInt64(all.count)

@@ -108,6 +108,36 @@ public final class SessionStitcher {
         return (facts, pending)
     }
 
+    /// The session as the store writes it, straight from its fragments (no copy of its lines).
+    static func record(_ s: Pending) -> SessionRecord {
+        let fragments = s.fragments
+        let first = fragments[0], last = fragments[fragments.count - 1]
+        let (facts, _) = merge(fragments)
+        var count = 0, bytes = 0
+        for f in fragments {
+            count += f.lines.count
+            for l in f.lines { bytes += Int(l.length) }
+        }
+        let complete = first.opens && last.closes
+        return SessionRecord(number: s.number, date: s.date, channel: first.key, complete: complete,
+                             start: first.text(first.firstTime), end: complete ? last.text(last.lastTime) : nil,
+                             facts: facts, lineCount: count, textBytes: bytes) { body in
+            for f in fragments {
+                let w = f.window!
+                let window = w.bytes, source = w.source, streamBase = w.streamOffset
+                let detached = f.detachedStreamOffsets
+                let firstLine = f.chunkFirstLine
+                f.lines.withUnsafeBufferPointer { refs in
+                    for (i, l) in refs.enumerated() {
+                        let o = Int(l.offset)
+                        body(source, firstLine + UInt64(l.lineInChunk), detached?[i] ?? streamBase + UInt64(l.offset),
+                             UnsafeRawBufferPointer(rebasing: window[o..<(o + Int(l.length))]))
+                    }
+                }
+            }
+        }
+    }
+
     static func build(_ s: Pending) -> Session {
         let first = s.fragments[0], last = s.fragments[s.fragments.count - 1]
         let (facts, _) = merge(s.fragments)

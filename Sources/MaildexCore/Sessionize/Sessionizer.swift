@@ -29,7 +29,15 @@ public final class Sessionizer {
 
     /// Parses a window (which must start at a record or at its file's start and end
     /// at a record boundary or its file's end) and returns the sessions it finished.
-    public func feed(_ window: Window) -> [Session] {
+    public func feed(_ window: Window) -> [Session] { build(parse(window)) }
+
+    /// As `feed`, but the finished sessions stay as the stitcher's fragments, in number
+    /// order, for a writer that copies their lines straight into its blocks.
+    func feedPending(_ window: Window) -> [SessionStitcher.Pending] {
+        parse(window).sorted { $0.number < $1.number }
+    }
+
+    private func parse(_ window: Window) -> [SessionStitcher.Pending] {
         let p = window.bytes
         guard p.count > 0 else { return [] }
         let ranges = ChunkParser.split(p, target: chunkSize)
@@ -50,7 +58,7 @@ public final class Sessionizer {
         let done = stitcher.takeFinished()
         // Sessions still open may point into this window: give them their own copy.
         stitcher.detachOpen()
-        return build(done)
+        return done
     }
 
     /// Sessions still open, to carry into a later run (they stay open here).
