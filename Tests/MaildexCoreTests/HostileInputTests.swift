@@ -111,3 +111,31 @@ import Testing
         }
     }
 }
+
+@Suite struct TermTableTests {
+    @Test func termsSortAsBytesAndIdsAreStable() {
+        var random = SeededRandom(seed: 8)
+        let table = TermTable()
+        var terms = [[UInt8]]()
+        var ids = [UInt32]()
+        for _ in 0..<20_000 {
+            // Shared prefixes, zero bytes, lengths around the 16-byte sort key.
+            var t: [UInt8] = [65] + Array("sender".utf8)
+            for _ in 0..<random.below(14) { t.append([0, 1, 48, 49, 64, 255][random.below(6)]) }
+            let h = t.withUnsafeBytes { TermTable.hash($0) }
+            let id = t.withUnsafeBytes { table.insert($0, h) }
+            if let k = terms.firstIndex(of: t) { #expect(ids[k] == id) } else { terms.append(t); ids.append(id) }
+        }
+        #expect(table.count == terms.count)
+        let sorted = table.sortedIDs().map { Array(table.term(Int($0))) }
+        #expect(sorted == terms.sorted { $0.lexicographicallyPrecedes($1) })
+    }
+
+    @Test func radixSortSorts() {
+        var random = SeededRandom(seed: 9)
+        var a = (0..<50_000).map { _ in random.next() >> UInt64(random.below(40)) }
+        let expected = a.sorted()
+        radixSort(&a)
+        #expect(a == expected)
+    }
+}

@@ -41,6 +41,7 @@ public final class SegmentWriter {
     /// One entry per (term, session): term id << 40 | session number.
     var postings: [UInt64] = []
     public var postingsCount: Int { max(postings.count, terms.count * 4) }
+    let compressors: Zstd.BlockCompressors
     var sources: [SourceRecord] = []
     var replaced: [UInt64] = []
     /// Sessions whose earlier copies (written incomplete by a previous run) this run's
@@ -51,6 +52,7 @@ public final class SegmentWriter {
     public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3,
                 expectedPostings: Int = 0) throws {
         self.name = name
+        compressors = Zstd.BlockCompressors(level: level)
         // Room for the postings up front, so the array does not double past what is needed.
         postings.reserveCapacity(expectedPostings > 0 ? expectedPostings + expectedPostings / 8 : 0)
         self.threads = max(1, threads)
@@ -96,11 +98,12 @@ public final class SegmentWriter {
             if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
         }
         if start < count { groups.append(start..<count) }
-        let level = self.level
+        let compressors = self.compressors
         typealias Encoded = (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch, rows: [SessionEntry], messages: Int)
         let encoded = Parallel.map(groups.count, threads: threads) { g -> Encoded in
             let records = groups[g].map(record)
-            let (payload, offsets) = SessionCodec.encodeBlock(records[...])
+            let (parts, offsets) = SessionCodec.encodeBlockParts(records[...])
+            let plain = parts.header.count + parts.meta.count + parts.text.count
             var terms = TermBatch()
             terms.reserve(terms: records.count * 16, bytes: records.count * 400)
             var rows = [SessionEntry]()
@@ -115,8 +118,10 @@ public final class SegmentWriter {
                                             | UInt32(min(255, r.facts.messages.count)) << 16
                                             | UInt32(min(255, r.facts.rejected.count)) << 24))
             }
-            let block = payload.withUnsafeBytes { Zstd.compress($0, level: level) }
-            return (block, payload.count, offsets, terms, rows, messages)
+            let block = parts.header.withUnsafeBytes { h in parts.meta.withUnsafeBytes { m in parts.text.withUnsafeBytes { t in
+                compressors.with { $0.compress([h, m, t]) }
+            } } }
+            return (block, plain, offsets, terms, rows, messages)
         }
         for e in encoded {
             let blockNumber = UInt32(blocks.count)

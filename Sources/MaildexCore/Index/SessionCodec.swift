@@ -12,6 +12,14 @@ public enum SessionCodec {
     }
 
     static func encodeBlock(_ records: ArraySlice<SessionRecord>) -> (bytes: [UInt8], offsets: [UInt32]) {
+        let (parts, offsets) = encodeBlockParts(records)
+        return (parts.header + parts.meta + parts.text, offsets)
+    }
+
+    /// The block payload in its three parts (length varint, metadata, text), for a
+    /// compressor that takes them without concatenating; offsets are payload offsets.
+    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>)
+        -> (parts: (header: [UInt8], meta: [UInt8], text: [UInt8]), offsets: [UInt32]) {
         var meta = ByteWriter(capacity: records.count * 256)
         var text = ByteWriter(capacity: records.reduce(0) { $0 + $1.textBytes + $1.lineCount })
         var offsets = [UInt32]()
@@ -19,12 +27,10 @@ public enum SessionCodec {
             offsets.append(UInt32(meta.bytes.count))
             encode(r, meta: &meta, text: &text)
         }
-        var out = ByteWriter(capacity: meta.bytes.count + text.bytes.count + 8)
-        out.varint(UInt64(meta.bytes.count))
-        let header = out.bytes.count
-        out.raw(meta.bytes)
-        out.raw(text.bytes)
-        return (out.bytes, offsets.map { $0 + UInt32(header) })
+        var header = ByteWriter()
+        header.varint(UInt64(meta.bytes.count))
+        let shift = UInt32(header.bytes.count)
+        return ((header.bytes, meta.bytes, text.bytes), offsets.map { $0 + shift })
     }
 
     static func encode(_ s: SessionRecord, meta w: inout ByteWriter, text: inout ByteWriter) {

@@ -132,17 +132,44 @@ final class TermTable {
 
     func term(_ id: Int) -> ArraySlice<UInt8> { arena[Int(starts[id])..<Int(starts[id + 1])] }
 
-    /// Term ids in byte order of their terms.
+    /// Term ids in byte order of their terms. Sorts by the first 16 bytes (two
+    /// big-endian words, zero-padded) and compares whole terms only where those tie.
     func sortedIDs() -> [UInt32] {
-        var ids = Array(0..<UInt32(count))
+        struct Key { var high: UInt64; var low: UInt64; var id: UInt32 }
+        let n = count
+        var keys = [Key]()
+        keys.reserveCapacity(n)
+        arena.withUnsafeBytes { a in
+            for id in 0..<n {
+                let s = Int(starts[id]), e = Int(starts[id + 1])
+                var high: UInt64 = 0, low: UInt64 = 0
+                for k in 0..<16 {
+                    let byte = s + k < e ? UInt64(a[s + k]) : 0
+                    if k < 8 { high = high << 8 | byte } else { low = low << 8 | byte }
+                }
+                keys.append(Key(high: high, low: low, id: UInt32(id)))
+            }
+        }
+        keys.sort { $0.high != $1.high ? $0.high < $1.high : $0.low < $1.low }
+        var ids = keys.map(\.id)
+        // Runs whose first 16 bytes tie (long terms, or a term that ends in zero bytes
+        // before 16): order them by their whole bytes.
         arena.withUnsafeBytes { a in
             starts.withUnsafeBufferPointer { st in
                 let base = a.baseAddress!
-                ids.sort { x, y in
-                    let xs = Int(st[Int(x)]), xl = Int(st[Int(x) + 1]) - xs
-                    let ys = Int(st[Int(y)]), yl = Int(st[Int(y) + 1]) - ys
-                    let c = memcmp(base + xs, base + ys, min(xl, yl))
-                    return c != 0 ? c < 0 : xl < yl
+                var i = 0
+                while i < n {
+                    var j = i + 1
+                    while j < n && keys[j].high == keys[i].high && keys[j].low == keys[i].low { j += 1 }
+                    if j - i > 1 {
+                        ids[i..<j].sort { x, y in
+                            let xs = Int(st[Int(x)]), xl = Int(st[Int(x) + 1]) - xs
+                            let ys = Int(st[Int(y)]), yl = Int(st[Int(y) + 1]) - ys
+                            let c = memcmp(base + xs, base + ys, min(xl, yl))
+                            return c != 0 ? c < 0 : xl < yl
+                        }
+                    }
+                    i = j
                 }
             }
         }

@@ -128,6 +128,62 @@ public enum Zstd {
         return out
     }
 
+    /// A compression context kept for reuse (creating one per block costs as much as a
+    /// small block's compression). Not thread-safe: take one from a `BlockCompressors`.
+    public final class BlockCompressor {
+        private let cctx: OpaquePointer
+        public init(level: Int32) {
+            cctx = ZSTD_createCCtx()
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        }
+        deinit { ZSTD_freeCCtx(cctx) }
+
+        /// Compresses the concatenation of `parts` as one frame that records its size,
+        /// without concatenating them first.
+        public func compress(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
+            let total = parts.reduce(0) { $0 + $1.count }
+            ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)
+            ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
+            let bound = ZSTD_compressBound(total)
+            var out = [UInt8](repeating: 0, count: bound)
+            let written = out.withUnsafeMutableBytes { o -> Int in
+                var outBuf = ZSTD_outBuffer(dst: o.baseAddress, size: bound, pos: 0)
+                for (k, part) in parts.enumerated() {
+                    var inBuf = ZSTD_inBuffer(src: part.baseAddress, size: part.count, pos: 0)
+                    let mode = k == parts.count - 1 ? ZSTD_e_end : ZSTD_e_continue
+                    while true {
+                        let r = ZSTD_compressStream2(cctx, &outBuf, &inBuf, mode)
+                        precondition(ZSTD_isError(r) == 0, "zstd compression cannot fail with a bound-sized output")
+                        if mode == ZSTD_e_end ? r == 0 : inBuf.pos == inBuf.size { break }
+                    }
+                }
+                if parts.isEmpty {
+                    var inBuf = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+                    while ZSTD_compressStream2(cctx, &outBuf, &inBuf, ZSTD_e_end) > 0 {}
+                }
+                return outBuf.pos
+            }
+            out.removeLast(bound - written)
+            return out
+        }
+    }
+
+    /// A pool of block compressors shared by worker threads.
+    public final class BlockCompressors: @unchecked Sendable {
+        private let level: Int32
+        private var free: [BlockCompressor] = []
+        private let lock = NSLockLite()
+        public init(level: Int32) { self.level = level }
+
+        public func with<T>(_ body: (BlockCompressor) -> T) -> T {
+            lock.lock()
+            let c = free.popLast() ?? BlockCompressor(level: level)
+            lock.unlock()
+            defer { lock.lock(); free.append(c); lock.unlock() }
+            return body(c)
+        }
+    }
+
     public static func decompress(_ src: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: expectedSize)
         let n = try out.withUnsafeMutableBytes { o in

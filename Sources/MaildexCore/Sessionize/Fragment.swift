@@ -67,7 +67,10 @@ final class Fragment {
     /// Line number (1-based) of the chunk's first line.
     var chunkFirstLine: UInt64 = 0
 
-    init(key: ChannelKey) { self.key = key }
+    init(key: ChannelKey) {
+        self.key = key
+        lines.reserveCapacity(24)  // a session's stretch in one chunk: one allocation, not five growths
+    }
 
     func text(_ r: Range<Int>) -> [UInt8] { Array(window.bytes[r]) }
 
