@@ -138,42 +138,24 @@ public final class SessionStitcher {
         }
     }
 
+    /// The `Session` value of a finished session: its record, with the lines copied out.
     static func build(_ s: Pending) -> Session {
-        let first = s.fragments[0], last = s.fragments[s.fragments.count - 1]
-        let (facts, _) = merge(s.fragments)
-        var total = 0, count = 0
-        for f in s.fragments {
-            for l in f.lines { total += Int(l.length) }
-            count += f.lines.count
-        }
-        // Copy the lines into one buffer; class properties are read once per fragment.
+        let r = record(s)
         var lines = [SessionLine]()
-        lines.reserveCapacity(count)
-        let text = [UInt8](unsafeUninitializedCapacity: total) { out, filled in
+        lines.reserveCapacity(r.lineCount)
+        let text = [UInt8](unsafeUninitializedCapacity: r.textBytes) { out, filled in
             var at = 0
-            for f in s.fragments {
-                let w = f.window!
-                let bytes = w.bytes, source = w.source, streamBase = w.streamOffset
-                let detached = f.detachedStreamOffsets
-                let firstLine = f.chunkFirstLine
-                f.lines.withUnsafeBufferPointer { refs in
-                    for (i, l) in refs.enumerated() {
-                        let n = Int(l.length)
-                        if n > 0 {
-                            (out.baseAddress! + at).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(l.offset), count: n)
-                        }
-                        lines.append(SessionLine(source: source, lineNumber: firstLine + UInt64(l.lineInChunk),
-                                                 byteOffset: detached?[i] ?? streamBase + UInt64(l.offset),
-                                                 length: l.length, textOffset: UInt32(at)))
-                        at += n
-                    }
+            r.forEachLine { source, number, offset, bytes in
+                if bytes.count > 0 {
+                    (out.baseAddress! + at).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                 }
+                lines.append(SessionLine(source: source, lineNumber: number, byteOffset: offset,
+                                         length: UInt32(bytes.count), textOffset: UInt32(at)))
+                at += bytes.count
             }
             filled = at
         }
-        let complete = first.opens && last.closes
-        return Session(number: s.number, date: s.date, channel: first.key, start: first.text(first.firstTime),
-                       end: complete ? last.text(last.lastTime) : nil, complete: complete, facts: facts,
-                       text: text, lines: lines)
+        return Session(number: r.number, date: r.date, channel: r.channel, start: r.start, end: r.end,
+                       complete: r.complete, facts: r.facts, text: text, lines: lines)
     }
 }
