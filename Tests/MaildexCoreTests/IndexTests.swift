@@ -173,6 +173,8 @@ let probeQueries: [[String]] = [
             #expect(reader.sessionCount == expected.count)
             let everything = try Query.parse(["since:2000-01-01"])
             #expect(try QueryEngine(index: reader).matches(everything).count == expected.count)
+            // Statistics count each session once, replaced copies excluded.
+            #expect(try IndexStatistics.of(reader).json() == IndexStatistics.of(try IndexReader(directory: batch)).json())
             // A session that crossed midnight is whole, under one number.
             let crossing = try allSessions(nightly).first { s in s.complete && Set(s.lines.map(\.source)).count > 1 }
             #expect(crossing != nil)

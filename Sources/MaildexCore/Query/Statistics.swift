@@ -32,18 +32,31 @@ public struct IndexStatistics: Sendable {
         }
         st.days = days.values.sorted { $0.date < $1.date }
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
-        for seg in index.segments {
-            try seg.terms(withPrefix: [TermKind.peer.rawValue]) { t, c in
+        for (i, seg) in index.segments.enumerated() {
+            let hidden = index.shadowed[i]
+            // Session counts per term; in a segment some of whose sessions a later one
+            // replaced, count the visible sessions of each list instead.
+            func each(_ kind: TermKind, _ visit: ([UInt8], Int) -> Void) throws {
+                if hidden.isEmpty {
+                    try seg.terms(withPrefix: [kind.rawValue], visit: visit)
+                } else {
+                    try seg.lookupRange([kind.rawValue], [kind.rawValue] + [UInt8](repeating: 0xFF, count: 64)) { t, list in
+                        let n = list.reduce(0) { $0 + (hidden.contains($1) ? 0 : 1) }
+                        if n > 0 { visit(t, n) }
+                    }
+                }
+            }
+            try each(.peer) { t, c in
                 if let a = IPAddress(bytes: t.dropFirst()) { peers[a.description, default: 0] += c }
             }
-            try seg.terms(withPrefix: [TermKind.sender.rawValue]) { t, c in
+            try each(.sender) { t, c in
                 let s = String(decoding: t.dropFirst(), as: UTF8.self)
                 senders[s.isEmpty ? "<>" : s, default: 0] += c
             }
-            try seg.terms(withPrefix: [TermKind.recipient.rawValue]) { t, c in
+            try each(.recipient) { t, c in
                 if let d = Terms.domain(of: Array(t.dropFirst())) { domains[String(decoding: d, as: UTF8.self), default: 0] += c }
             }
-            try seg.terms(withPrefix: [TermKind.rejected.rawValue]) { t, c in
+            try each(.rejected) { t, c in
                 rejected[String(decoding: t.dropFirst(), as: UTF8.self), default: 0] += c
             }
         }
