@@ -112,15 +112,15 @@ public final class CorpusGenerator {
 
     /// Writes the corpus into `directory` (created if missing) and returns what it wrote.
     ///
-    /// A corpus of four days or more is written as up to four independent parts (runs of
-    /// two or more consecutive days) in parallel, each with its own seed and its own ranges of line
+    /// A corpus of three days or more is written as up to four independent parts (runs
+    /// of consecutive days, two or more but for the last) in parallel, each with its own seed and its own ranges of line
     /// and message ids. The number of parts depends only on `days`, so a seed gives the
     /// same bytes on any machine. No session crosses from one part into the next: the
     /// sessions open at the end of a part stay incomplete, as at the end of a log.
     public func run(directory: String) throws -> GeneratedCorpus {
         mkdir(directory, 0o755)
-        // Parts of at least two days each, so sessions still cross midnight in every part.
-        let parts = min(options.days / 2, 4)
+        // Parts of two days (the last may have one), so sessions still cross midnight.
+        let parts = min((options.days + 1) / 2, 4)
         if parts <= 1 || part > 0 { return try runPart(directory: directory) }
         var generators = [CorpusGenerator]()
         var firstDay = 0
