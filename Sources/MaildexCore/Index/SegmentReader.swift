@@ -132,7 +132,9 @@ public final class SegmentReader {
         if let c = blockCache, c.index == i { return c.bytes }
         guard i >= 0, i < blockCount else { throw IndexError.corrupt(file.path, "block \(i) does not exist") }
         var r = ByteReader(try bytes(.blockIndex, (i * SegmentFormat.blockEntrySize)..<((i + 1) * SegmentFormat.blockEntrySize)))
-        let offset = Int(try r.u64()), compressed = Int(try r.u32()), plain = Int(try r.u32()), crc = try r.u32()
+        let rawOffset = try r.u64()
+        guard rawOffset <= UInt64(file.size) else { throw IndexError.corrupt(file.path, "block \(i) out of bounds") }
+        let offset = Int(rawOffset), compressed = Int(try r.u32()), plain = Int(try r.u32()), crc = try r.u32()
         let store = sections[SegmentFormat.Section.store.rawValue]
         guard offset >= Int(store.offset), offset + compressed <= Int(store.offset + store.length) else {
             throw IndexError.corrupt(file.path, "block \(i) out of bounds")
@@ -185,6 +187,9 @@ public final class SegmentReader {
     }
 
     func term(_ e: TermEntry) throws -> UnsafeRawBufferPointer {
+        guard e.termOffset <= sections[SegmentFormat.Section.termBytes.rawValue].length else {
+            throw IndexError.corrupt(file.path, "term entry out of bounds")
+        }
         let start = Int(e.termOffset)
         return try bytes(.termBytes, start..<(start + Int(e.termLength)))
     }
@@ -209,6 +214,9 @@ public final class SegmentReader {
     }
 
     func postings(_ e: TermEntry, into out: inout [UInt64]) throws {
+        guard e.postingsOffset <= sections[SegmentFormat.Section.postings.rawValue].length else {
+            throw IndexError.corrupt(file.path, "postings out of bounds")
+        }
         let start = Int(e.postingsOffset)
         let p = try bytes(.postings, start..<(start + Int(e.postingsLength)))
         do { try PostingList.decode(p, count: Int(e.count), into: &out) } catch {

@@ -38,6 +38,16 @@ public struct ReadSummary: Sendable {
 /// - A single-frame zstd archive is streamed: one thread decompresses while the
 ///   caller parses the previous window.
 public enum SourceReader {
+    /// No window is larger than this (offsets within a window are 32-bit).
+    static let maxWindow = 1 << 30
+
+    /// The position just after the last `\n` in `p[after..<before]`, or `before` if none.
+    static func lineEnd(_ p: UnsafeRawBufferPointer, before: Int, after: Int) -> Int {
+        var i = before
+        while i > after { if p[i - 1] == 10 { return i }; i -= 1 }
+        return before
+    }
+
     /// Calls `body` with each window; `body` returns the number of lines in it.
     public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
@@ -65,9 +75,15 @@ public enum SourceReader {
         var line: UInt64 = 1
         while at < all.count {
             var end = all.count
-            if all.count - at > options.windowSize,
-               let cut = ChunkParser.nextRecordStart(all, from: at + options.windowSize) {
-                end = cut
+            if all.count - at > options.windowSize {
+                // At the next record start; but a window never grows past `maxWindow` (a file
+                // of endless continuation lines is cut at a line end instead).
+                let limit = at + SourceReader.maxWindow
+                if let cut = ChunkParser.nextRecordStart(all, from: at + options.windowSize), cut <= limit {
+                    end = cut
+                } else if all.count > limit {
+                    end = SourceReader.lineEnd(all, before: limit, after: at + options.windowSize)
+                }
             }
             let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
             let window = Window(bytes: piece, owner: file, source: source, date: date,
@@ -117,7 +133,11 @@ public enum SourceReader {
                 at += p.count
             }
             let all = buffer.buffer
-            let cut = ChunkParser.lastRecordStart(all) ?? 0
+            var cut = ChunkParser.lastRecordStart(all) ?? 0
+            if all.count - cut > SourceReader.maxWindow / 2 {
+                // Endless continuation lines: cut at a line end rather than grow without bound.
+                cut = SourceReader.lineEnd(all, before: all.count, after: 0)
+            }
             carry = Array(all[cut...])
             if cut > 0 { try emit(UnsafeRawBufferPointer(rebasing: all[0..<cut]), owner: buffer) }
         }
