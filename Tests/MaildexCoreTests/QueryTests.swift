@@ -196,6 +196,21 @@ struct TruthScan {
         for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], []] {
             #expect(throws: Query.SyntaxError.self) { try Query.parse(bad) }
         }
+        for bad in [["since:T"], ["until:2026-01-01T"], ["since:2026-01-01T-1000000:00"], ["since:2026-01-01T1:2"],
+                    ["since:2026-01-01T-9223372036854775808:00"], ["until:2026-01-01T10:60"]] {
+            #expect(throws: Query.SyntaxError.self) { try Query.parse(bad) }
+        }
+        // Time bounds narrow each other whatever their order.
+        for terms in [["date:2026-01-01", "since:2026-01-01T21:00"], ["since:2026-01-01T21:00", "date:2026-01-01"]] {
+            let q = try Query.parse(terms)
+            #expect(q.fromDate == CivilDate(iso: "2026-01-01") && q.fromSecond == 21 * 3600, "\(terms)")
+            #expect(q.toDate == CivilDate(iso: "2026-01-01") && q.toSecond == nil, "\(terms)")
+        }
+        let later = try Query.parse(["since:2026-01-01T10:00", "date:2026-01-03"])
+        #expect(later.fromDate == CivilDate(iso: "2026-01-03") && later.fromSecond == nil)
+        let minute = try Query.parse(["until:2026-01-02T10:00"])
+        #expect(minute.toSecond == Int32(10 * 3600 + 59))
+        #expect(try Query.parse(["since:2026-01-01T10:00", "since:2026-01-01T12:00"]).fromSecond == 12 * 3600)
         #expect(try Query.parse(["2001:db8::/32"]).predicates == [.peer(CIDRRange("2001:db8::/32")!)])
         #expect(try Query.parse(["Someone@Example.COM"]).predicates == [.address(Array("someone@example.com".utf8))])
         #expect(try Query.parse(["S.0000014724"]).predicates == [.message(Array("s.0000014724".utf8))])

@@ -21,6 +21,9 @@ public enum PostingList {
     public static func decode(_ bytes: UnsafeRawBufferPointer, count: Int, into out: inout [UInt64]) throws {
         var r = ByteReader(bytes)
         var value: UInt64 = 0
+        // Each number takes at least one byte: a larger count is corrupt (and must not
+        // be trusted for an allocation).
+        guard count <= bytes.count else { throw ByteReader.OutOfBounds() }
         out.reserveCapacity(out.count + count)
         for i in 0..<count {
             let d = try r.varint()

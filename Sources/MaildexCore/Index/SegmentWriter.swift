@@ -40,7 +40,12 @@ public final class SegmentWriter {
     let terms = TermTable()
     /// One entry per (term, session): term id << 40 | session number.
     var postings: [UInt64] = []
-    public var postingsCount: Int { max(postings.count, terms.count * 4) }
+    /// What the writer holds, in postings, for the roll-over test: term ids have 24 bits
+    /// and term bytes 32-bit offsets, so many or long terms also count as full.
+    public var postingsCount: Int {
+        max(postings.count, terms.count * 4, terms.count >= 12_000_000 ? Int.max : 0,
+            terms.arenaBytes >= 3 << 30 ? Int.max : 0)
+    }
     let compressors: Zstd.BlockCompressors
     var sources: [SourceRecord] = []
     var replaced: [UInt64] = []

@@ -81,7 +81,7 @@ public enum SessionCodec {
     /// Decodes the session whose metadata starts at `offset` in `block`.
     public static func decode(block: UnsafeRawBufferPointer, offset: Int) throws -> Session {
         var h = ByteReader(block)
-        guard let metaLength = try? h.varint(), UInt64(h.position) + metaLength <= UInt64(block.count) else { throw Corrupt() }
+        guard let metaLength = try? h.varint(), metaLength <= UInt64(block.count - h.position) else { throw Corrupt() }
         let textColumn = UnsafeRawBufferPointer(rebasing: block[(h.position + Int(metaLength))...])
         var r = ByteReader(UnsafeRawBufferPointer(rebasing: block[0..<(h.position + Int(metaLength))]), at: offset)
         return try decode(&r, text: textColumn)
@@ -90,9 +90,11 @@ public enum SessionCodec {
     /// Decodes every session of a block, in order.
     public static func decodeAll(block: UnsafeRawBufferPointer, count: Int) throws -> [Session] {
         var h = ByteReader(block)
-        guard let metaLength = try? h.varint(), UInt64(h.position) + metaLength <= UInt64(block.count) else { throw Corrupt() }
+        guard let metaLength = try? h.varint(), metaLength <= UInt64(block.count - h.position) else { throw Corrupt() }
         let textColumn = UnsafeRawBufferPointer(rebasing: block[(h.position + Int(metaLength))...])
         var r = ByteReader(UnsafeRawBufferPointer(rebasing: block[0..<(h.position + Int(metaLength))]), at: h.position)
+        // Every record takes more than one byte: a count larger than that is corrupt.
+        guard count >= 0, UInt64(count) <= metaLength else { throw Corrupt() }
         return try (0..<count).map { _ in try decode(&r, text: textColumn) }
     }
 
@@ -122,7 +124,7 @@ public enum SessionCodec {
             let count = try r.varint()
             guard count <= UInt64(r.buffer.count) else { throw Corrupt() }
             var lines = [SessionLine]()
-            lines.reserveCapacity(Int(count))
+            lines.reserveCapacity(Int(min(count, UInt64(r.buffer.count - r.position))))
             var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
             for _ in 0..<count {
                 let src = UInt32(truncatingIfNeeded: try r.varint())

@@ -48,6 +48,11 @@ public struct Query: Equatable, Sendable {
     public static func parse(_ terms: [String]) throws -> Query {
         var q = Query()
         guard !terms.isEmpty else { throw SyntaxError(message: "no query terms") }
+        // Time bounds as (date, second of day); all of them together narrow the range.
+        var lower: (CivilDate, Int32)? = nil
+        var upper: (CivilDate, Int32)? = nil
+        func max(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? b : a }
+        func min(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? a : b }
         for raw in terms {
             let term = raw.trimmingSpaces()
             guard !term.isEmpty else { continue }
@@ -85,19 +90,20 @@ public struct Query: Equatable, Sendable {
                 q.predicates.append(.line(n))
             case "date":
                 guard let d = CivilDate(iso: value), value.count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD") }
-                q.fromDate = max(q.fromDate ?? d, d)
-                q.toDate = min(q.toDate ?? d, d)
-            case "since", "until":
-                let (d, second) = try dateTime(value, raw)
-                if key == "since" {
-                    if q.fromDate.map({ d > $0 }) ?? true { q.fromDate = d; q.fromSecond = second }
-                } else {
-                    if q.toDate.map({ d < $0 }) ?? true { q.toDate = d; q.toSecond = second }
-                }
+                lower = max(lower ?? (d, 0), (d, 0), by: <)
+                upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
+            case "since":
+                let (d, second) = try dateTime(value, raw, end: false)
+                lower = max(lower ?? (d, second), (d, second), by: <)
+            case "until":
+                let (d, second) = try dateTime(value, raw, end: true)
+                upper = min(upper ?? (d, second), (d, second), by: <)
             default:
                 throw SyntaxError(message: "`\(raw)`: unknown term")
             }
         }
+        if let (d, second) = lower { q.fromDate = d; q.fromSecond = second > 0 ? second : nil }
+        if let (d, second) = upper { q.toDate = d; q.toSecond = second < Query.lastSecond ? second : nil }
         if q.predicates.isEmpty && q.fromDate == nil && q.toDate == nil { throw SyntaxError(message: "no query terms") }
         return q
     }
@@ -113,15 +119,27 @@ public struct Query: Equatable, Sendable {
         throw SyntaxError(message: "`\(term)`: not a query term (give a kind, like ip:, addr:, msg:, line:)")
     }
 
-    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]`.
-    static func dateTime(_ value: String, _ raw: String) throws -> (CivilDate, Int32?) {
-        let parts = value.split(separator: "T", maxSplits: 1).map(String.init)
-        guard let d = CivilDate(iso: parts[0]), parts[0].count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD[THH:MM:SS]") }
-        guard parts.count == 2 else { return (d, nil) }
-        let hms = parts[1].split(separator: ":").map { Int($0) }
-        guard (2...3).contains(hms.count), hms.allSatisfy({ $0 != nil }), hms[0]! < 24, hms[1]! < 60, (hms.count == 2 || hms[2]! < 60)
-        else { throw SyntaxError(message: "`\(raw)`: times are HH:MM[:SS]") }
-        return (d, Int32(hms[0]! * 3600 + hms[1]! * 60 + (hms.count == 3 ? hms[2]! : 0)))
+    static let lastSecond: Int32 = 86_399
+
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]`. Without a time, the day's first second
+    /// (or, for an upper bound, its last); `until:...THH:MM` includes that whole minute.
+    static func dateTime(_ value: String, _ raw: String, end: Bool) throws -> (CivilDate, Int32) {
+        let parts = value.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let day = parts.first, day.count == 10, let d = CivilDate(iso: day) else {
+            throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]]")
+        }
+        guard parts.count == 2 else { return (d, end ? lastSecond : 0) }
+        let fields = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        let numbers = fields.map { f -> Int32? in
+            guard f.count == 2, f.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int32(f)
+        }
+        guard (2...3).contains(numbers.count), numbers.allSatisfy({ $0 != nil }), numbers[0]! < 24, numbers[1]! < 60,
+              numbers.count == 2 || numbers[2]! < 60 else {
+            throw SyntaxError(message: "`\(raw)`: times are HH:MM or HH:MM:SS")
+        }
+        let seconds = numbers.count == 3 ? numbers[2]! : (end ? 59 : 0)
+        return (d, numbers[0]! * 3600 + numbers[1]! * 60 + seconds)
     }
 }
 

@@ -133,13 +133,24 @@ public enum SourceReader {
                 at += p.count
             }
             let all = buffer.buffer
-            var cut = ChunkParser.lastRecordStart(all) ?? 0
+            // Windows of at most `maxWindow` bytes (offsets inside a window are 32-bit).
+            var from = 0
+            while all.count - from > SourceReader.maxWindow {
+                let limit = from + SourceReader.maxWindow
+                let slice = UnsafeRawBufferPointer(rebasing: all[from..<limit])
+                var cut = from + (ChunkParser.lastRecordStart(slice) ?? 0)
+                if cut == from { cut = SourceReader.lineEnd(all, before: limit, after: from) }
+                try emit(UnsafeRawBufferPointer(rebasing: all[from..<cut]), owner: buffer)
+                from = cut
+            }
+            let rest = UnsafeRawBufferPointer(rebasing: all[from...])
+            var cut = from + (ChunkParser.lastRecordStart(rest) ?? 0)
             if all.count - cut > SourceReader.maxWindow / 2 {
                 // Endless continuation lines: cut at a line end rather than grow without bound.
-                cut = SourceReader.lineEnd(all, before: all.count, after: 0)
+                cut = SourceReader.lineEnd(all, before: all.count, after: from)
             }
             carry = Array(all[cut...])
-            if cut > 0 { try emit(UnsafeRawBufferPointer(rebasing: all[0..<cut]), owner: buffer) }
+            if cut > from { try emit(UnsafeRawBufferPointer(rebasing: all[from..<cut]), owner: buffer) }
         }
 
         /// The stream has ended: the carried bytes are the last window.
@@ -201,14 +212,20 @@ public enum SourceReader {
         let dataFrames = frames.filter { !$0.skippable }
         summary.frames = dataFrames.count
         let assembler = WindowAssembler(source: source, date: date, body: body)
-        if dataFrames.count >= 2 {
+        // Frames that say they are huge are streamed, not decompressed whole in parallel.
+        let parallel = dataFrames.count >= 2 && !dataFrames.contains { ($0.contentSize ?? 0) > 128 << 20 }
+        if parallel {
             // Batches of frames, decompressed in parallel, then parsed in parallel.
             var i = 0
             while i < dataFrames.count {
                 var j = i, compressed = 0
+                var declared = 0
                 while j < dataFrames.count, j - i < max(2, options.threads * 4),
-                      compressed < options.windowSize / 4 || j - i < options.threads {
-                    compressed += dataFrames[j].compressedSize; j += 1
+                      compressed < options.windowSize / 4 || j - i < options.threads,
+                      j == i || declared + (dataFrames[j].contentSize ?? 0) <= options.windowSize * 2 {
+                    compressed += dataFrames[j].compressedSize
+                    declared += dataFrames[j].contentSize ?? 0
+                    j += 1
                 }
                 let batch = Array(dataFrames[i..<j])
                 let results = Parallel.map(batch.count, threads: options.threads) { k -> Result<[UInt8], Error> in
@@ -229,11 +246,11 @@ public enum SourceReader {
                 if summary.error != nil { break }
                 i = j
             }
-        } else if dataFrames.count == 1 || (frames.isEmpty && scanError != nil) {
-            // One frame (or an unreadable header): stream it, decompressing on another
-            // thread while this one parses.
-            let end = scanError != nil && frames.isEmpty ? all.count : dataFrames[0].offset + dataFrames[0].compressedSize
-            let start = frames.isEmpty ? 0 : dataFrames[0].offset
+        } else if !dataFrames.isEmpty || (frames.isEmpty && scanError != nil) {
+            // One frame, huge frames, or an unreadable header: stream them, decompressing on
+            // another thread while this one parses.
+            let end = dataFrames.last.map { $0.offset + $0.compressedSize } ?? all.count
+            let start = dataFrames.first?.offset ?? 0
             summary.error = try streamFrame(file, start..<end, options, assembler, &summary.plainBytes)
         }
         if summary.error == nil, let scanError {

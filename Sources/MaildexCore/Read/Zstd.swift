@@ -41,7 +41,7 @@ public enum Zstd {
             var content: Int? = nil
             if !skippable {
                 let c = ZSTD_getFrameContentSize(base! + at, remaining)
-                if c != ZSTD_CONTENTSIZE_UNKNOWN && c != ZSTD_CONTENTSIZE_ERROR { content = Int(c) }
+                if c != ZSTD_CONTENTSIZE_UNKNOWN && c != ZSTD_CONTENTSIZE_ERROR { content = Int(exactly: c) ?? Int.max }
             }
             out.append(Frame(offset: at, compressedSize: size, contentSize: content, skippable: skippable))
             at += size
@@ -49,9 +49,11 @@ public enum Zstd {
         return (out, nil)
     }
 
-    /// Decompresses one frame whole. Works whether or not the frame records its size.
-    public static func decompressFrame(_ src: UnsafeRawBufferPointer, _ frame: Frame) throws -> [UInt8] {
+    /// Decompresses one frame whole. Works whether or not the frame records its size;
+    /// refuses a frame of more than `limit` bytes (callers stream those instead).
+    public static func decompressFrame(_ src: UnsafeRawBufferPointer, _ frame: Frame, limit: Int = 256 << 20) throws -> [UInt8] {
         if frame.skippable { return [] }
+        if let size = frame.contentSize, size > limit { throw Failure(message: "frame of \(size) bytes is too large to decompress whole") }
         let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
         if let size = frame.contentSize {
             var out = [UInt8](repeating: 0, count: size)
@@ -65,7 +67,10 @@ public enum Zstd {
         }
         let stream = StreamDecompressor()
         var out = [UInt8]()
-        try stream.decompress(input) { out.append(contentsOf: $0) }
+        try stream.decompress(input) { piece in
+            if out.count + piece.count > limit { throw Failure(message: "frame of more than \(limit) bytes is too large to decompress whole") }
+            out.append(contentsOf: piece)
+        }
         if !stream.atFrameEnd { throw Failure(message: "zstd frame is truncated") }
         return out
     }
