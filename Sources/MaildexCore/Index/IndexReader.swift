@@ -20,7 +20,7 @@ public final class IndexReader {
                 throw IndexError("\(directory): no maildex index here (no MANIFEST); create one with `maildex index --index \(directory) LOGS...`")
             }
             do {
-                segments = try m.segments.map { try SegmentReader(path: directory + "/" + $0) }
+                segments = try m.segments.map { try SegmentReader.open(directory + "/" + $0) }
                 manifest = m
                 break
             } catch let e as IOError where attempt < 3 {

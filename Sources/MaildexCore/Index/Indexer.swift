@@ -65,7 +65,7 @@ public final class Indexer {
         // What is indexed already.
         var known: [String: SourceRecord] = [:]
         for seg in manifest.segments {
-            let reader = try SegmentReader(path: directory + "/" + seg)
+            let reader = try SegmentReader.open(directory + "/" + seg)
             for s in try reader.sources() { known[s.name] = s }
         }
 
@@ -96,10 +96,18 @@ public final class Indexer {
         let diskTotal = todo.reduce(0) { $0 + $1.size }
         let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
                                       firstSessionNumber: manifest.nextSession)
-        // Sessions the last run left open continue in these files, if they come after it.
-        let inOrder = manifest.lastStamp.map { last in todo.allSatisfy { $0.stamp! >= last } } ?? true
+        // `inOrder`: every file comes at or after the last run's. Its open sessions are
+        // carried to the next run; and the last run's carried sessions continue here when
+        // these files follow on (the same day or the next). A run that mixes older and
+        // newer files breaks the chain: the old carry is dropped (those sessions stay as
+        // written, incomplete). A back-fill of older files only leaves it for later.
+        let last = manifest.lastStamp
+        let inOrder = last.map { l in todo.allSatisfy { $0.stamp! >= l } } ?? true
+        let backfill = last.map { l in todo.allSatisfy { $0.stamp! < l } } ?? false
+        let followsOn = last.map { l in todo[0].stamp!.date.daysSinceEpoch <= l.date.daysSinceEpoch + 1 } ?? true
+        if !inOrder && !backfill { manifest.carry = nil }
         var supersedes = Set<UInt64>()
-        if inOrder, let carry = manifest.carry {
+        if inOrder, followsOn, let carry = manifest.carry {
             let carried = try CarryFile.load(directory + "/" + carry)
             sessionizer.resume(carried)
             supersedes = Set(carried.map(\.session.number))
@@ -145,7 +153,7 @@ public final class Indexer {
                            lines: sessionizer.counts.lines - linesBefore)
                 report.files += 1
                 report.diskBytes += file.size
-                if inOrder, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
+                if !backfill, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
             } catch let e as IOError {
                 try behind.drain()
                 report.errors.append(e)
@@ -192,7 +200,7 @@ public final class Indexer {
         report.lines = sessionizer.counts.lines
         report.unparsed = sessionizer.counts.unparsed
         for seg in sink.finished {
-            let r = try SegmentReader(path: directory + "/" + seg)
+            let r = try SegmentReader.open(directory + "/" + seg)
             let stats = try r.statsJSON()
             report.sessions += UInt64(r.sessionCount)
             report.messages += jsonNumber(stats, "messages")

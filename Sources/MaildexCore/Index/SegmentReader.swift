@@ -19,6 +19,13 @@ public final class SegmentReader {
     public let sessionCount: Int
     public let termCount: Int
 
+    /// Opens a segment; any malformed structure is reported as a corrupt index file.
+    public static func open(_ path: String) throws -> SegmentReader {
+        do { return try SegmentReader(path: path) } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(path, "footer is malformed")
+        }
+    }
+
     public init(path: String) throws {
         name = String(path.split(separator: "/").last ?? Substring(path))
         file = try MappedFile(path: path)
