@@ -139,3 +139,21 @@ import Testing
         #expect(a == expected)
     }
 }
+
+@Suite struct EndlessSessionTests {
+    @Test func aChannelThatNeverClosesIsCutNotLost() {
+        // 70 MB on one channel: more than one session may hold, so it is cut into
+        // sessions (the first incomplete), and every line is still in exactly one.
+        var text = Array("10:00:00 5 SMTP-1() Stream Created\n".utf8)
+        let record = Array("10:00:01 5 SMTP-1([1.2.3.4]) Received ".utf8) + [UInt8](repeating: 120, count: 1000) + [10]
+        let count = (70 << 20) / record.count
+        text.reserveCapacity(text.count + count * record.count)
+        for _ in 0..<count { text += record }
+        let (sessions, counts) = Sessionizer.sessions(of: text, date: CivilDate(iso: "2020-01-01")!, threads: 2, chunkSize: 1 << 20)
+        #expect(sessions.count >= 2)
+        #expect(sessions.allSatisfy { !$0.complete })
+        #expect(sessions.allSatisfy { $0.text.count <= SessionStitcher.maxSessionBytes + (2 << 20) })
+        #expect(sessions.reduce(0) { $0 + $1.lines.count } == count + 1)
+        #expect(counts.lines == UInt64(count + 1))
+    }
+}

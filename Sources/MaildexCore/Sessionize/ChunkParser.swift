@@ -110,6 +110,7 @@ public enum ChunkParser {
                     }
                     fragment.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
                                                   length: UInt32(lineEnd - pos)))
+                    fragment.bytes += lineEnd - pos
                     fragment.lastTime = h.time
                     SessionRules.observe(p, h, fragment)
                     if marker == .closes {
@@ -122,6 +123,7 @@ public enum ChunkParser {
                 }
             } else if let f = last {
                 f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
+                f.bytes += lineEnd - pos
             } else if !seenRecord {
                 result.unparsed += 1
                 if result.firstUnparsedOffset < 0 { result.firstUnparsedOffset = pos }

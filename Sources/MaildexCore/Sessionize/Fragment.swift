@@ -52,6 +52,8 @@ final class Fragment {
     /// Ended with the channel's closing record.
     var closes = false
     var lines: [LineRef] = []
+    /// Bytes of `lines`.
+    var bytes = 0
     var facts = SessionFacts()
     /// The reply code seen before any command in this fragment: it answers a
     /// command left pending by the session's previous fragment.
@@ -155,6 +157,7 @@ extension Fragment {
                 bytes += s.bytes(ofLine: i)
                 offsets.append(line.byteOffset)
             }
+            f.bytes = bytes.count
             let t0 = bytes.count
             bytes += s.start
             f.firstTime = t0..<bytes.count

@@ -12,15 +12,20 @@ public final class SessionStitcher {
         let number: UInt64
         let date: CivilDate
         var fragments: [Fragment]
+        /// Bytes of the lines so far.
+        var bytes = 0
         init(number: UInt64, date: CivilDate, first: Fragment) {
-            self.number = number; self.date = date; fragments = [first]
+            self.number = number; self.date = date; fragments = [first]; bytes = first.bytes
         }
         init(number: UInt64, date: CivilDate, fragments: [Fragment]) {
             self.number = number; self.date = date; self.fragments = fragments
+            bytes = fragments.reduce(0) { $0 + $1.bytes }
         }
     }
 
     private var open: [ChannelKey: Pending] = [:]
+    /// The most line bytes one session holds before it is cut (see `add`).
+    static let maxSessionBytes = 64 << 20
     public private(set) var nextNumber: UInt64
     /// Sessions finished since the last `takeFinished()`, in order of finishing.
     private var finished: [Pending] = []
@@ -39,6 +44,14 @@ public final class SessionStitcher {
                 start(f, window)
             } else if let s = open[f.key] {
                 s.fragments.append(f)
+                s.bytes += f.bytes
+                if s.bytes > SessionStitcher.maxSessionBytes, !f.closes {
+                    // A channel that never closes and keeps writing: end the session here
+                    // (incomplete); its later lines start another. Nothing is lost, and a
+                    // session stays small enough for 32-bit offsets in its block.
+                    finished.append(s)
+                    open.removeValue(forKey: f.key)
+                }
             } else {
                 start(f, window)
             }
