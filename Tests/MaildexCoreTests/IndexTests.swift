@@ -184,6 +184,34 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test func carriedSessionsContinueOnlyIntoFilesThatFollowOn() throws {
+        let (logs, corpus) = try TestData.generate("gap", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
+        let dir = TestData.temporaryDirectory("gap-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        // The second day's file, renamed as if it came two days later: a gap.
+        let later = logs + "/" + corpus.files[0].date.adding(days: 2).description + ".log"
+        try FileManager.default.moveItem(atPath: corpus.files[1].path, toPath: later)
+        _ = try index([corpus.files[0].path], into: dir)
+        #expect(try IndexReader(directory: dir).manifest.carry != nil)
+        _ = try index([later], into: dir)
+        let reader = try IndexReader(directory: dir)
+        let first = try #require(reader.sources.values.first { $0.name == corpus.files[0].name }).id
+        let second = try #require(reader.sources.values.first { $0.path == later }).id
+        // No session joins lines of both files across the gap.
+        #expect(!(try allSessions(dir)).contains { s in
+            let sources = Set(s.lines.map(\.source))
+            return sources.contains(first) && sources.contains(second)
+        })
+        // Without the gap (same files, next day), sessions do continue.
+        let dir2 = TestData.temporaryDirectory("nogap-idx")
+        defer { try? FileManager.default.removeItem(atPath: dir2) }
+        let next = logs + "/" + corpus.files[0].date.adding(days: 1).description + ".log"
+        try FileManager.default.moveItem(atPath: later, toPath: next)
+        _ = try index([corpus.files[0].path], into: dir2)
+        _ = try index([next], into: dir2)
+        #expect((try allSessions(dir2)).contains { Set($0.lines.map(\.source)).count == 2 })
+    }
+
     @Test func smallSegmentLimitSplitsSegmentsWithTheSameAnswers() throws {
         let (logs, _) = try TestData.generate("split", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
         let one = TestData.temporaryDirectory("one"), many = TestData.temporaryDirectory("many")
