@@ -215,6 +215,23 @@ func parseAllRecords(_ p: UnsafeRawBufferPointer) -> (records: Int, check: Int) 
 
 // MARK: - Benchmarks
 
+/// Sessionizes the corpus text once per iteration and reports MB/s; `chunkSize`
+/// picks the chunk size from the text.
+func sessionizerBenchmark(_ name: String, tags: [String: String] = [:], threads: Int,
+                          chunkSize: @escaping @Sendable ([UInt8]) -> Int) {
+    Benchmark(name, configuration: configuration([Metrics.megabytesPerSecond], tags: tags, maxIterations: 20)) { benchmark, text in
+        let size = chunkSize(text)
+        benchmark.startMeasurement()
+        let (r, seconds) = timed { Sessionizer.sessions(of: text, date: Fixture.date, threads: threads, chunkSize: size) }
+        benchmark.stopMeasurement()
+        blackHole(r)
+        if r.sessions.isEmpty || r.counts.unparsed > 0 { benchmark.error("sessionizer: \(r.counts)") }
+        benchmark.measurement(Metrics.megabytesPerSecond, rate(text.count, perSecond: seconds, unit: 1e6))
+    } setup: {
+        try Fixture.corpusText()
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
 
     // Record parser: the per-line header parser alone, one thread.
@@ -233,34 +250,15 @@ let benchmarks: @Sendable () -> Void = {
 
     // Sessionizer: split into 1 MiB chunks, parse them (in parallel), stitch, build sessions.
     for threads in [1, 2] {
-        Benchmark("Sessionizer: \(threads) thread\(threads == 1 ? "" : "s")",
-                  configuration: configuration([Metrics.megabytesPerSecond], maxIterations: 20)) { benchmark, text in
-            benchmark.startMeasurement()
-            let (r, seconds) = timed { Sessionizer.sessions(of: text, date: Fixture.date, threads: threads, chunkSize: 1 << 20) }
-            benchmark.stopMeasurement()
-            blackHole(r)
-            if r.sessions.isEmpty || r.counts.unparsed > 0 { benchmark.error("sessionizer: \(r.counts)") }
-            benchmark.measurement(Metrics.megabytesPerSecond, rate(text.count, perSecond: seconds, unit: 1e6))
-        } setup: {
-            try Fixture.corpusText()
-        }
+        sessionizerBenchmark("Sessionizer: \(threads) thread\(threads == 1 ? "" : "s")", threads: threads) { _ in 1 << 20 }
     }
 
     // Stitching: the same text sessionized on one thread as one chunk (nothing to stitch
     // across chunks) and as 64 KiB chunks (~870 chunk boundaries; every session that
     // spans one is carried over and stitched). The difference is the stitching cost.
     for (label, chunkSize) in [("64 MiB (one chunk)", 0), ("64 KiB (~870 chunks)", 64 << 10)] {
-        Benchmark("Stitching: one chunk vs many",
-                  configuration: configuration([Metrics.megabytesPerSecond], tags: ["chunkSize": label], maxIterations: 20)) { benchmark, text in
-            let size = chunkSize == 0 ? max(1 << 26, text.count + 1) : chunkSize
-            benchmark.startMeasurement()
-            let (r, seconds) = timed { Sessionizer.sessions(of: text, date: Fixture.date, threads: 1, chunkSize: size) }
-            benchmark.stopMeasurement()
-            blackHole(r)
-            if r.sessions.isEmpty || r.counts.unparsed > 0 { benchmark.error("sessionizer: \(r.counts)") }
-            benchmark.measurement(Metrics.megabytesPerSecond, rate(text.count, perSecond: seconds, unit: 1e6))
-        } setup: {
-            try Fixture.corpusText()
+        sessionizerBenchmark("Stitching: one chunk vs many", tags: ["chunkSize": label], threads: 1) { text in
+            chunkSize == 0 ? max(1 << 26, text.count + 1) : chunkSize
         }
     }
 

@@ -53,7 +53,7 @@ public enum Compactor {
                     writer = try newWriter()
                 }
             }
-            writer.stats.lines += Indexer.jsonNumber(try seg.statsJSON(), "lines")
+            writer.stats.lines += try seg.stats().lines
         }
         _ = try writer.finish()
         written.append(writer.name)

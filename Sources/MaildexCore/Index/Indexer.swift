@@ -199,12 +199,8 @@ public final class Indexer {
         report.plainBytes = sessionizer.counts.bytes
         report.lines = sessionizer.counts.lines
         report.unparsed = sessionizer.counts.unparsed
-        for seg in sink.finished {
-            let r = try SegmentReader.open(directory + "/" + seg)
-            let stats = try r.statsJSON()
-            report.sessions += UInt64(r.sessionCount)
-            report.messages += jsonNumber(stats, "messages")
-        }
+        report.sessions = sink.totals.sessions
+        report.messages = sink.totals.messages
         report.indexBytes = indexSize(directory, manifest)
         report.seconds = clock.seconds
         return report
@@ -219,6 +215,8 @@ public final class Indexer {
         let supersedes: Set<UInt64>
         private(set) var generation: UInt64
         private(set) var finished: [String] = []
+        /// Sessions and messages written to the finished segments.
+        private(set) var totals = SegmentStats()
         private(set) var writer: SegmentWriter! = nil
 
         init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>) {
@@ -245,15 +243,18 @@ public final class Indexer {
 
         private func rollOverIfFull() throws {
             if writer.postingsCount > postingsLimit {
-                _ = try writer.finish()
-                finished.append(writer.name)
+                try close()
                 try start()
             }
         }
 
-        func finish() throws {
+        func finish() throws { try close() }
+
+        private func close() throws {
             _ = try writer.finish()
             finished.append(writer.name)
+            totals.sessions += writer.stats.sessions
+            totals.messages += writer.stats.messages
         }
     }
 
@@ -318,12 +319,5 @@ public final class Indexer {
         let f = try MappedFile(path: path)
         h.update(f.bytes)
         return h.finish()
-    }
-
-    static func jsonNumber(_ json: String, _ key: String) -> UInt64 {
-        guard let r = json.utf8.firstRange(of: Array("\"\(key)\":".utf8)) else { return 0 }
-        var v: UInt64 = 0
-        for c in json.utf8[r.upperBound...] { guard c >= 48 && c <= 57 else { break }; v = v * 10 + UInt64(c - 48) }
-        return v
     }
 }

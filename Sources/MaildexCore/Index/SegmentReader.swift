@@ -283,7 +283,7 @@ public final class SegmentReader {
         return (0..<(b.count / 8)).map { UInt64(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
     }
 
-    public func statsJSON() throws -> String { String(decoding: try wholeSection(.stats), as: UTF8.self) }
+    public func stats() throws -> SegmentStats { SegmentStats(json: String(decoding: try wholeSection(.stats), as: UTF8.self)) }
 
     /// Reads and checks every byte: each section page and each store block.
     public func verifyAll() throws {

@@ -13,6 +13,21 @@ public struct SegmentStats: Sendable, Equatable {
     public var messages: UInt64 = 0
     public init() {}
 
+    /// Reads what `json()` wrote (a flat object of unsigned numbers); missing keys are 0.
+    init(json: String) {
+        func number(_ key: String) -> UInt64 {
+            guard let r = json.utf8.firstRange(of: Array("\"\(key)\":".utf8)) else { return 0 }
+            var v: UInt64 = 0
+            for c in json.utf8[r.upperBound...] {
+                guard c >= 48 && c <= 57, v < UInt64.max / 10 - 9 else { break }
+                v = v * 10 + UInt64(c - 48)
+            }
+            return v
+        }
+        files = number("files"); plainBytes = number("plainBytes"); lines = number("lines")
+        sessions = number("sessions"); messages = number("messages")
+    }
+
     func json() -> String {
         var o = JSONObjectWriter()
         o.uint("files", files); o.uint("plainBytes", plainBytes); o.uint("lines", lines)

@@ -34,9 +34,6 @@ public enum Terms {
     public static func line(_ id: UInt32) -> [UInt8] { [TermKind.line.rawValue] + be32(id) }
     public static func line(_ id: UInt32, _ d: CivilDate) -> [UInt8] { line(id) + dateKey(d) }
 
-    public static func lowered(_ kind: TermKind, _ bytes: some Sequence<UInt8>) -> [UInt8] {
-        [kind.rawValue] + bytes.map(Bytes.lower)
-    }
 
     /// The domain part of a normalised address (after the last `@`), or nil.
     public static func domain(of address: [UInt8]) -> ArraySlice<UInt8>? {
