@@ -7,7 +7,7 @@
 /// bytes before it (u32).
 enum CarryFile {
     static let magic: [UInt8] = Array("MDXCARY1".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     static func encode(_ sessions: [CarriedSession]) -> [UInt8] {
         var w = ByteWriter()

@@ -37,7 +37,7 @@ public final class SegmentReader {
         var h = ByteReader(b, at: 8)
         let version = try h.u32()
         guard version == SegmentFormat.version else {
-            throw IndexError("\(path): segment format version \(version); this maildex reads version \(SegmentFormat.version)")
+            throw IndexError("\(path): segment format version \(version); this maildex reads version \(SegmentFormat.version); rebuild the index (remove it and run `maildex index` again)")
         }
         guard Array(b[(n - 8)..<n]) == SegmentFormat.footerMagic else { throw IndexError.corrupt(path, "bad footer magic (truncated?)") }
         var t = ByteReader(b, at: n - 16)

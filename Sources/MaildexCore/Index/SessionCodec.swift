@@ -57,10 +57,11 @@ public enum SessionCodec {
             for a in list { w.blob(a) }
         }
         w.varint(UInt64(s.lineCount))
-        // The text: where it starts in the block's text column; each line ends with
-        // `\n`, which no line contains, so their lengths need not be stored.
-        let textStart = text.bytes.count
+        // Where the session's text starts in the block's text column; then per line
+        // its provenance and its op (LineCoder), the op's text going to the column.
+        w.varint(UInt64(text.bytes.count))
         var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
+        var coder = LineEncoder()
         s.forEachLine { src, number, byteOffset, bytes in
             w.varint(UInt64(src))
             if src != source { lineNumber = 0; offset = 0; source = src }
@@ -68,10 +69,8 @@ public enum SessionCodec {
             w.zigzag(Int64(bitPattern: byteOffset &- offset))
             lineNumber = number
             offset = byteOffset
-            text.bytes.append(contentsOf: bytes)
-            text.u8(10)
+            coder.encode(bytes, meta: &w, text: &text.bytes)
         }
-        w.varint(UInt64(textStart))
     }
 
     public struct Corrupt: Error, CustomStringConvertible {
@@ -123,30 +122,24 @@ public enum SessionCodec {
             facts.from = lists[0]; facts.to = lists[1]; facts.rejected = lists[2]; facts.messages = lists[3]
             let count = try r.varint()
             guard count <= UInt64(r.buffer.count) else { throw Corrupt() }
+            let textStart = try r.varint()
+            guard textStart <= UInt64(column.count) else { throw Corrupt() }
             var lines = [SessionLine]()
             lines.reserveCapacity(Int(min(count, UInt64(r.buffer.count - r.position))))
+            var text = [UInt8]()
+            var at = Int(textStart)
+            var coder = LineDecoder()
             var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
             for _ in 0..<count {
                 let src = UInt32(truncatingIfNeeded: try r.varint())
                 if src != source { lineNumber = 0; offset = 0; source = src }
                 lineNumber = lineNumber &+ UInt64(bitPattern: try r.zigzag())
                 offset = offset &+ UInt64(bitPattern: try r.zigzag())
-                lines.append(SessionLine(source: src, lineNumber: lineNumber, byteOffset: offset, length: 0, textOffset: 0))
-            }
-            // The lines' text: `count` lines, each ending in `\n`, from `textStart`.
-            let textStart = try r.varint()
-            guard textStart <= UInt64(column.count) else { throw Corrupt() }
-            var at = Int(textStart)
-            var text = [UInt8]()
-            for i in 0..<lines.count {
-                var end = at
-                while end < column.count && column[end] != 10 { end += 1 }
-                if end == column.count { throw Corrupt() }
-                _ = i
-                lines[i].textOffset = UInt32(text.count)
-                lines[i].length = UInt32(end - at)
-                text.append(contentsOf: column[at..<end])
-                at = end + 1
+                let textOffset = text.count
+                try coder.decode(meta: &r, column: column, at: &at, into: &text)
+                guard text.count - textOffset <= Int(UInt32.max) else { throw Corrupt() }
+                lines.append(SessionLine(source: src, lineNumber: lineNumber, byteOffset: offset,
+                                         length: UInt32(text.count - textOffset), textOffset: UInt32(textOffset)))
             }
             return Session(number: number, date: date, channel: channel, start: start, end: end,
                            complete: flags & flagComplete != 0, facts: facts, text: text, lines: lines)

@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The store's form of one session's lines (FORMAT.md, "Line ops").
+///
+/// Most lines of a session repeat what the session's earlier lines said: the
+/// time moves by a second or none, and `SMTP-509([209.162.104.65]) ` comes back on
+/// every other line. A line whose record header has the usual shape is stored as
+/// an op byte (level, and which of the four most recent header tails it repeats),
+/// the time as a delta from the previous line, and only the tail (when new) and
+/// the data as text. Any other line is stored literally. Decoding gives back the
+/// exact bytes in every case; the encoder checks that a line's time and level
+/// write back the same before it uses the short form.
+///
+/// Half the text bytes go, which halves zstd's work, and the text that stays
+/// compresses better (7% of the log, against 14% for the same lines grouped raw,
+/// measured on a generated day).
+struct LineEncoder {
+    private var previousSecond = 0
+    private var tails: [UnsafeRawBufferPointer] = []
+
+    static let literal: UInt8 = 0
+    static let structured: UInt8 = 1
+    static let newTail: UInt8 = 4
+    static let tailSlots = 4
+    /// Longer tails are written literally every time.
+    static let maxTail = 255
+
+    init() { tails.reserveCapacity(Self.tailSlots) }
+
+    /// Starts a new session (times and tails do not carry from one session to the next).
+    mutating func reset() {
+        previousSecond = 0
+        tails.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends the line's op to `meta` and its remaining text, then `\n`, to `text`.
+    /// `line` must stay valid until `reset()` (its tail may be referred to).
+    mutating func encode(_ line: UnsafeRawBufferPointer, meta: inout ByteWriter, text: inout [UInt8]) {
+        let n = line.count
+        let tl = RecordParser.timestampLength(line, 0, n)
+        guard tl > 0, n >= tl + 3, line[tl + 2] == 32, let h = RecordParser.parse(line, 0, n) else {
+            return literal(line, meta: &meta, text: &text)
+        }
+        let dataStart = h.data.lowerBound
+        let minutes = Int(line[3] &- 48) * 10 + Int(line[4] &- 48)
+        let seconds = Int(line[6] &- 48) * 10 + Int(line[7] &- 48)
+        guard dataStart >= tl + 3, minutes < 60, seconds < 60 else { return literal(line, meta: &meta, text: &text) }
+        let second = Int(h.secondOfDay)
+        var fraction = 0
+        let digits = tl > 8 ? tl - 9 : 0
+        for i in 0..<digits { fraction = fraction * 10 + Int(line[9 + i] &- 48) }
+
+        let tail = UnsafeRawBufferPointer(rebasing: line[(tl + 3)..<dataStart])
+        var slot = Int(Self.newTail)
+        for (i, t) in tails.enumerated() where t.count == tail.count && (t.count == 0 || memcmp(t.baseAddress!, tail.baseAddress!, t.count) == 0) {
+            slot = i
+            break
+        }
+        // Most recently used first.
+        if slot < tails.count {
+            if slot > 0 { let t = tails.remove(at: slot); tails.insert(t, at: 0) }
+        } else if tail.count <= Self.maxTail {
+            if tails.count == Self.tailSlots { tails.removeLast() }
+            tails.insert(tail, at: 0)
+        }
+
+        meta.u8(Self.structured | UInt8(h.level) << 1 | UInt8(slot) << 5)
+        let delta = Int64(second - previousSecond)
+        previousSecond = second
+        meta.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) << 3 | UInt64(digits))
+        if digits > 0 { meta.varint(UInt64(fraction)) }
+        if slot == Int(Self.newTail) {
+            meta.varint(UInt64(tail.count))
+            text.append(contentsOf: tail)
+        }
+        text.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[dataStart...]))
+        text.append(10)
+    }
+
+    private mutating func literal(_ line: UnsafeRawBufferPointer, meta: inout ByteWriter, text: inout [UInt8]) {
+        meta.u8(Self.literal)
+        text.append(contentsOf: line)
+        text.append(10)
+    }
+}
+
+/// Turns line ops back into the lines' bytes.
+struct LineDecoder {
+    private var previousSecond = 0
+    /// Recent tails as ranges of the output text.
+    private var tails: [Range<Int>] = []
+
+    init() { tails.reserveCapacity(LineEncoder.tailSlots) }
+
+    /// Decodes one line: reads its op from `meta`, its text from `column` at `at`
+    /// (moved past the line's `\n`), and appends the line's bytes to `out`.
+    mutating func decode(meta r: inout ByteReader, column: UnsafeRawBufferPointer, at: inout Int,
+                         into out: inout [UInt8]) throws {
+        let op = try r.u8()
+        if op == LineEncoder.literal {
+            return try copyRest(column, &at, &out)
+        }
+        guard op & 1 == LineEncoder.structured else { throw SessionCodec.Corrupt() }
+        let level = (op >> 1) & 0x0F, slot = Int(op >> 5)
+        let packed = try r.varint()
+        let digits = Int(packed & 7)
+        let zz = packed >> 3
+        let delta = Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1)
+        let second = previousSecond + Int(truncatingIfNeeded: delta)
+        guard level <= 9, digits <= 6, second >= 0, second < 100 * 3600 else { throw SessionCodec.Corrupt() }
+        previousSecond = second
+        func two(_ v: Int) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
+        two(second / 3600); out.append(58); two(second / 60 % 60); out.append(58); two(second % 60)
+        if digits > 0 {
+            let fraction = try r.varint()
+            var p: UInt64 = 1
+            for _ in 0..<digits { p *= 10 }
+            guard fraction < p else { throw SessionCodec.Corrupt() }
+            out.append(46)
+            var d = p / 10
+            for _ in 0..<digits { out.append(UInt8(48 + fraction / d % 10)); d /= 10 }
+        }
+        out.append(32); out.append(48 + level); out.append(32)
+        if slot == Int(LineEncoder.newTail) {
+            let length = try r.varint()
+            guard length <= UInt64(column.count - at) else { throw SessionCodec.Corrupt() }
+            let start = out.count
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: column[at..<(at + Int(length))]))
+            at += Int(length)
+            if length <= UInt64(LineEncoder.maxTail) {
+                if tails.count == LineEncoder.tailSlots { tails.removeLast() }
+                tails.insert(start..<out.count, at: 0)
+            }
+        } else {
+            guard slot < tails.count else { throw SessionCodec.Corrupt() }
+            let t = tails[slot]
+            if slot > 0 { tails.remove(at: slot); tails.insert(t, at: 0) }
+            out.reserveCapacity(out.count + t.count)
+            for i in t { out.append(out[i]) }
+        }
+        try copyRest(column, &at, &out)
+    }
+
+    /// Copies the column's bytes up to the next `\n` and steps past it.
+    private func copyRest(_ column: UnsafeRawBufferPointer, _ at: inout Int, _ out: inout [UInt8]) throws {
+        guard at < column.count else { throw SessionCodec.Corrupt() }
+        let base = column.baseAddress!
+        guard let nl = memchr(base + at, 10, column.count - at) else { throw SessionCodec.Corrupt() }
+        let end = base.distance(to: UnsafeRawPointer(nl))
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: column[at..<end]))
+        at = end + 1
+    }
+}
