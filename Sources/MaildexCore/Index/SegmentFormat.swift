@@ -14,9 +14,10 @@ public enum SegmentFormat {
     public static let pageSize = 4096
     public static let blockEntrySize = 24
     public static let sessionEntrySize = 32
-    public static let termEntrySize = 32
 
     public enum Section: Int, CaseIterable, Sendable {
+        /// `termEntries` is the term dictionary's block index, `termBytes` its blocks
+        /// (front-coded terms with their posting info; see `TermDictionary`).
         case store = 0, blockIndex, sessionTable, sources, termEntries, termBytes, postings, replaces, stats
     }
 
@@ -198,4 +199,19 @@ struct PagedSectionWriter {
         try file.write(w.bytes)
         return info
     }
+}
+
+/// The term dictionary (FORMAT.md, "Term dictionary"): terms in byte order, in
+/// blocks of `termsPerBlock`. In a block, each term is written as the length it
+/// shares with the term before it (0 for a block's first), the rest of its bytes,
+/// then a varint `code`: `number << 1 | 1` for a term of one session (no postings
+/// list), else `count << 1` followed by the length of its list in the postings
+/// section; lists follow one another from the block's postings offset.
+/// Sorted keys share long prefixes (line ids, message ids, peers of one network),
+/// and most terms belong to a single session, so a term takes a few bytes instead
+/// of a 32-byte entry, its bytes and a list.
+public enum TermDictionary {
+    public static let termsPerBlock = 32
+    /// Marks, in the writer's per-term info, a term of a single session.
+    static let single: UInt64 = 1 << 63
 }

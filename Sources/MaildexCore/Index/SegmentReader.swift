@@ -17,7 +17,6 @@ public final class SegmentReader {
 
     public let blockCount: Int
     public let sessionCount: Int
-    public let termCount: Int
 
     /// Opens a segment; any malformed structure is reported as a corrupt index file.
     public static func open(_ path: String) throws -> SegmentReader {
@@ -72,7 +71,6 @@ public final class SegmentReader {
         verified = infos.map { [Bool](repeating: false, count: $0.pages) }
         blockCount = Int(infos[SegmentFormat.Section.blockIndex.rawValue].length) / SegmentFormat.blockEntrySize
         sessionCount = Int(infos[SegmentFormat.Section.sessionTable.rawValue].length) / SegmentFormat.sessionEntrySize
-        termCount = Int(infos[SegmentFormat.Section.termEntries.rawValue].length) / SegmentFormat.termEntrySize
     }
 
     /// Bytes `range` of a section, after checking the CRC of every page they touch.
@@ -179,91 +177,161 @@ public final class SegmentReader {
 
     // MARK: Terms
 
-    struct TermEntry {
-        var termOffset: UInt64
-        var termLength: UInt32
-        var postingsOffset: UInt64
-        var postingsLength: UInt32
-        var count: UInt32
+    /// The term dictionary's block index: terms per block, then per block the offset
+    /// of its bytes and the postings offset of its first list.
+    private lazy var termIndex: (perBlock: Int, blocks: Int)? = {
+        guard let h = try? bytes(.termEntries, 0..<min(16, Int(sections[SegmentFormat.Section.termEntries.rawValue].length))),
+              h.count == 16 else { return nil }
+        let perBlock = Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        let terms = UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let blocks = (Int(sections[SegmentFormat.Section.termEntries.rawValue].length) - 16) / 16
+        // A hostile index must not trap here: sizes are checked before they are multiplied.
+        guard perBlock > 0, perBlock <= 1 << 16, blocks >= 0 else { return nil }
+        let full = blocks == 0 ? terms == 0 : terms <= UInt64(blocks) * UInt64(perBlock) && terms > UInt64(blocks - 1) * UInt64(perBlock)
+        guard full else { return nil }
+        return (perBlock, blocks)
+    }()
+
+    /// How many distinct terms the segment holds.
+    public var termCount: Int {
+        guard termIndex != nil, let h = try? bytes(.termEntries, 8..<16) else { return 0 }
+        return Int(UInt64(littleEndian: h.loadUnaligned(as: UInt64.self)))
     }
 
-    func termEntry(_ i: Int) throws -> TermEntry {
-        var r = ByteReader(try bytes(.termEntries, (i * SegmentFormat.termEntrySize)..<((i + 1) * SegmentFormat.termEntrySize)))
-        return TermEntry(termOffset: try r.u64(), termLength: try r.u32(), postingsOffset: try r.u64(),
-                         postingsLength: try r.u32(), count: try r.u32())
+    private func termIndexOrThrow() throws -> (perBlock: Int, blocks: Int) {
+        guard let t = termIndex else { throw IndexError.corrupt(file.path, "term block index is malformed") }
+        return t
     }
 
-    func term(_ e: TermEntry) throws -> UnsafeRawBufferPointer {
-        guard e.termOffset <= sections[SegmentFormat.Section.termBytes.rawValue].length else {
-            throw IndexError.corrupt(file.path, "term entry out of bounds")
+    /// A position in the term dictionary: the current term, its sessions, and where
+    /// the next term of its block is.
+    struct TermCursor {
+        var block: Int
+        var remaining: Int
+        var reader: ByteReader
+        var term: [UInt8] = []
+        var count = 0
+        var single: UInt64 = 0
+        var postingsOffset: UInt64 = 0
+        var postingsLength = 0
+        var nextPostings: UInt64
+    }
+
+    /// A cursor on the first term of block `b`.
+    private func cursor(block b: Int) throws -> TermCursor {
+        let (perBlock, blocks) = try termIndexOrThrow()
+        let total = termCount
+        let e = try bytes(.termEntries, (16 + b * 16)..<(32 + b * 16))
+        let start = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let postings = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        var end = sections[SegmentFormat.Section.termBytes.rawValue].length
+        if b + 1 < blocks {
+            let n = try bytes(.termEntries, (32 + b * 16)..<(40 + b * 16))
+            end = UInt64(littleEndian: n.loadUnaligned(as: UInt64.self))
         }
-        let start = Int(e.termOffset)
-        return try bytes(.termBytes, start..<(start + Int(e.termLength)))
+        guard start <= end, end <= sections[SegmentFormat.Section.termBytes.rawValue].length else {
+            throw IndexError.corrupt(file.path, "term block \(b) is out of bounds")
+        }
+        var c = TermCursor(block: b, remaining: min(perBlock, total - b * perBlock),
+                           reader: ByteReader(try bytes(.termBytes, Int(start)..<Int(end))), nextPostings: postings)
+        guard try step(&c) else { throw IndexError.corrupt(file.path, "term block \(b) is empty") }
+        return c
     }
 
-    /// -1, 0, 1 as term `i` sorts before, equal to, or after `key`.
-    func compareTerm(_ i: Int, _ key: [UInt8]) throws -> Int {
-        let t = try term(try termEntry(i))
-        let n = min(t.count, key.count)
-        let c = key.withUnsafeBytes { k in n == 0 ? 0 : memcmp(t.baseAddress!, k.baseAddress!, n) }
-        if c != 0 { return c < 0 ? -1 : 1 }
-        return t.count == key.count ? 0 : (t.count < key.count ? -1 : 1)
+    /// Reads the next term of the cursor's block; false at the block's end.
+    private func step(_ c: inout TermCursor) throws -> Bool {
+        guard c.remaining > 0 else { return false }
+        do {
+            let shared = try c.reader.varint(), suffix = try c.reader.varint()
+            guard shared <= UInt64(c.term.count), suffix <= UInt64(c.reader.buffer.count) else { throw ByteReader.OutOfBounds() }
+            c.term.removeLast(c.term.count - Int(shared))
+            c.term.append(contentsOf: try c.reader.bytes(Int(suffix)))
+            let code = try c.reader.varint()
+            if code & 1 == 1 {
+                c.count = 1; c.single = code >> 1; c.postingsLength = 0
+            } else {
+                c.count = Int(truncatingIfNeeded: code >> 1)
+                let length = try c.reader.varint()
+                guard length <= UInt64(Int32.max), c.count >= 0 else { throw ByteReader.OutOfBounds() }
+                c.postingsOffset = c.nextPostings
+                c.postingsLength = Int(length)
+                c.nextPostings += length
+            }
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "term block \(c.block) is malformed")
+        }
+        c.remaining -= 1
+        return true
     }
 
-    /// The first term index whose term is >= `key`.
-    func lowerBound(_ key: [UInt8]) throws -> Int {
-        var lo = 0, hi = termCount
-        while lo < hi {
+    /// Moves to the next term, across blocks; false after the last term.
+    private func advance(_ c: inout TermCursor) throws -> Bool {
+        if try step(&c) { return true }
+        guard c.block + 1 < (try termIndexOrThrow()).blocks else { return false }
+        c = try cursor(block: c.block + 1)
+        return true
+    }
+
+    /// A cursor on the first term >= `key`, or nil when every term sorts before it.
+    func seek(_ key: [UInt8]) throws -> TermCursor? {
+        let blocks = try termIndexOrThrow().blocks
+        guard blocks > 0 else { return nil }
+        // The last block whose first term is <= key (block 0 if none).
+        var lo = 0, hi = blocks
+        while hi - lo > 1 {
             let mid = (lo + hi) / 2
-            if try compareTerm(mid, key) < 0 { lo = mid + 1 } else { hi = mid }
+            let first = try cursor(block: mid).term
+            if !key.lexicographicallyPrecedes(first) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
-        return lo
+        var c = try cursor(block: lo)
+        while c.term.lexicographicallyPrecedes(key) {
+            guard try advance(&c) else { return nil }
+        }
+        return c
     }
 
-    func postings(_ e: TermEntry, into out: inout [UInt64]) throws {
-        guard e.postingsOffset <= sections[SegmentFormat.Section.postings.rawValue].length else {
+    func postings(_ c: TermCursor, into out: inout [UInt64]) throws {
+        if c.postingsLength == 0 && c.count == 1 { out.append(c.single); return }
+        guard c.postingsOffset <= sections[SegmentFormat.Section.postings.rawValue].length else {
             throw IndexError.corrupt(file.path, "postings out of bounds")
         }
-        let start = Int(e.postingsOffset)
-        let p = try bytes(.postings, start..<(start + Int(e.postingsLength)))
-        do { try PostingList.decode(p, count: Int(e.count), into: &out) } catch {
+        let start = Int(c.postingsOffset)
+        let p = try bytes(.postings, start..<(start + c.postingsLength))
+        do { try PostingList.decode(p, count: c.count, into: &out) } catch {
             throw IndexError.corrupt(file.path, "postings are malformed")
         }
     }
 
     /// Session numbers of `key`, sorted.
     public func lookup(_ key: [UInt8]) throws -> [UInt64] {
-        let i = try lowerBound(key)
-        guard i < termCount, try compareTerm(i, key) == 0 else { return [] }
+        guard let c = try seek(key), c.term == key else { return [] }
         var out = [UInt64]()
-        try postings(try termEntry(i), into: &out)
+        try postings(c, into: &out)
         return out
     }
 
     /// Posting lists of every term in `[lower, upper]` (inclusive, as bytes), unmerged.
     public func lookupRange(_ lower: [UInt8], _ upper: [UInt8], visit: ([UInt8], [UInt64]) throws -> Void) throws {
-        var i = try lowerBound(lower)
-        while i < termCount {
-            let e = try termEntry(i)
-            let t = Array(try term(e))
-            if !(t.lexicographicallyPrecedes(upper) || t == upper) { break }
+        guard var c = try seek(lower) else { return }
+        repeat {
+            if upper.lexicographicallyPrecedes(c.term) { break }
             var list = [UInt64]()
-            try postings(e, into: &list)
-            try visit(t, list)
-            i += 1
-        }
+            try postings(c, into: &list)
+            try visit(c.term, list)
+        } while try advance(&c)
     }
 
     /// Terms (with their session counts) that start with `prefix`, for stats.
     public func terms(withPrefix prefix: [UInt8], visit: ([UInt8], Int) throws -> Void) throws {
-        var i = try lowerBound(prefix)
-        while i < termCount {
-            let e = try termEntry(i)
-            let t = Array(try term(e))
-            guard t.starts(with: prefix) else { break }
-            try visit(t, Int(e.count))
-            i += 1
-        }
+        guard var c = try seek(prefix) else { return }
+        repeat {
+            guard c.term.starts(with: prefix) else { break }
+            try visit(c.term, c.count)
+        } while try advance(&c)
     }
 
     // MARK: Metadata

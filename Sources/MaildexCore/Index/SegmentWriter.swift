@@ -226,18 +226,18 @@ public final class SegmentWriter {
         }
         rank = []
         radixSort(&postings)
-        // Per term, in rank order: how many sessions and how many bytes its list took.
-        // The entries and the term bytes are streamed afterwards from these, so neither
-        // is ever held whole in memory.
-        var counts = [UInt32](repeating: 0, count: order.count)
-        var lengths = [UInt32](repeating: 0, count: order.count)
+        // Per term, in rank order, what its dictionary entry says about its sessions:
+        // a term of one session holds the number itself (most terms: message and line
+        // ids), any other its count and the bytes its list took in the postings section.
+        // The term blocks are streamed afterwards from these, never held whole.
+        var info = [UInt64](repeating: 0, count: order.count)
         try section(.postings) { p in
             var w = ByteWriter(capacity: 1 << 20)
             var k = 0
             try postings.withUnsafeBufferPointer { all in
                 for r in order.indices {
                     let before = w.bytes.count
-                    var count: UInt32 = 0
+                    var count: UInt64 = 0
                     var previous: UInt64 = 0
                     while k < all.count, all[k] >> 40 == UInt64(r) {
                         let n = all[k] & Self.numberMask
@@ -245,34 +245,50 @@ public final class SegmentWriter {
                         else if n != previous { w.varint(n - previous); count += 1; previous = n }
                         k += 1
                     }
-                    counts[r] = count
-                    lengths[r] = UInt32(w.bytes.count - before)
+                    if count == 1 {
+                        w.bytes.removeLast(w.bytes.count - before)
+                        info[r] = TermDictionary.single | previous
+                    } else {
+                        info[r] = count << 32 | UInt64(w.bytes.count - before)
+                    }
                     if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
                 }
             }
             try p.write(w.bytes, to: file)
         }
         postings = []
-        try section(.termEntries) { p in
-            var w = ByteWriter(capacity: 1 << 20)
-            var termOffset: UInt64 = 0, postingsOffset: UInt64 = 0
-            for (r, id) in order.enumerated() {
-                let length = UInt32(terms.term(Int(id)).count)
-                w.u64(termOffset); w.u32(length); w.u64(postingsOffset); w.u32(lengths[r]); w.u32(counts[r]); w.u32(0)
-                termOffset += UInt64(length)
-                postingsOffset += UInt64(lengths[r])
-                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
-            }
-            try p.write(w.bytes, to: file)
-        }
+        var blockIndex = ByteWriter(capacity: 16 + order.count / TermDictionary.termsPerBlock * 16 + 16)
+        blockIndex.u32(UInt32(TermDictionary.termsPerBlock)); blockIndex.u32(0); blockIndex.u64(UInt64(order.count))
         try section(.termBytes) { p in
             var w = ByteWriter(capacity: 1 << 20)
-            for id in order {
-                w.raw(terms.term(Int(id)))
-                if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
+            var flushed: UInt64 = 0, postingsOffset: UInt64 = 0
+            var previousID = -1
+            for (r, id) in order.enumerated() {
+                let t = terms.term(Int(id))
+                var shared = 0
+                if r % TermDictionary.termsPerBlock == 0 {
+                    if w.bytes.count >= 1 << 20 {
+                        try p.write(w.bytes, to: file); flushed += UInt64(w.bytes.count); w.bytes.removeAll(keepingCapacity: true)
+                    }
+                    blockIndex.u64(flushed + UInt64(w.bytes.count)); blockIndex.u64(postingsOffset)
+                } else {
+                    let prev = terms.term(previousID)
+                    let limit = min(prev.count, t.count)
+                    while shared < limit, prev[prev.startIndex + shared] == t[t.startIndex + shared] { shared += 1 }
+                }
+                w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared)); w.raw(t.dropFirst(shared))
+                let e = info[r]
+                if e & TermDictionary.single != 0 {
+                    w.varint((e & Self.numberMask) << 1 | 1)
+                } else {
+                    w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
+                    postingsOffset += e & 0xFFFF_FFFF
+                }
+                previousID = Int(id)
             }
             try p.write(w.bytes, to: file)
         }
+        try section(.termEntries) { p in try p.write(blockIndex.bytes, to: file) }
         try section(.replaces) { p in
             var w = ByteWriter()
             for n in replaced.sorted() { w.u64(n) }
