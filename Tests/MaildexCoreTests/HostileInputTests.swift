@@ -13,7 +13,48 @@ import Testing
         let expectedLines = newlines + ((bytes.last.map { $0 != 10 } ?? false) ? 1 : 0)
         #expect(best!.counts.lines == UInt64(expectedLines))
         #expect(best!.counts.bytes == UInt64(bytes.count))
+        expectStoreRoundTrip(best!.sessions)
         return best!
+    }
+
+    /// The store gives back every session exactly, whatever its lines look like.
+    func expectStoreRoundTrip(_ sessions: [Session], sourceLocation: SourceLocation = #_sourceLocation) {
+        guard !sessions.isEmpty else { return }
+        let (block, _) = SessionCodec.encodeBlock(sessions[...])
+        let decoded = block.withUnsafeBytes { try? SessionCodec.decodeAll(block: $0, count: sessions.count) }
+        let changed = sessions.indices.filter { decoded == nil || decoded![$0] != sessions[$0] }
+        #expect(changed.isEmpty, "the store changed sessions \(changed.prefix(5).map { sessions[$0].number })",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test func oddRecordLinesSurviveTheStore() {
+        // Lines the store's short form must not mangle: fractions of 1 to 6 digits,
+        // times that go back or jump, times no clock shows, a bare header, CR before
+        // the line end, an empty context, tails longer than the recent-tail limit.
+        let long = String(repeating: "x", count: 300)
+        let lines = [
+            "10:00:00 5 SMTP-7() Stream Created",
+            "10:00:00.1 4 SMTP-7([10.0.0.1]) Got connection from [10.0.0.1:25]",
+            "09:59:59.123456 4 SMTP-7([10.0.0.1]) Input Line: HELO a\\r",
+            "23:59:59.000 4 SMTP-7(a) Sending 250 ok\\r\\n",
+            "00:00:00 4 SMTP-7(a) x\r",
+            "99:99:99 4 SMTP-7(a) not a clock",
+            "12:60:00 4 SMTP-7(a) minute 60",
+            "12:00:00 4 SMTP-7(\(long)) long context",
+            "12:00:00 4 SMTP-7(\(long)) long context again",
+            "12:00:01 4 SMTP-7(a)",
+            "12:00:01 4 SMTP-7(a) ",
+            "12:00:01 9 SMTP-7(a)  two spaces",
+            "continuation line without a time",
+            "",
+            "12:00:02 4 SMTP-7(b) b", "12:00:02 4 SMTP-7(c) c", "12:00:02 4 SMTP-7(d) d", "12:00:02 4 SMTP-7(e) e",
+            "12:00:02 4 SMTP-7(a) a again after four others",
+            "12:00:03 5 SMTP-7(a) Stream Disposed",
+        ]
+        let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        let r = run(bytes, chunkSize: 1 << 20)
+        #expect(r.sessions.count == 1)
+        #expect(r.sessions.first?.lines.count == lines.count)
     }
 
     @Test func randomBytesNeverCrash() {

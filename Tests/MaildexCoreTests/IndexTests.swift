@@ -127,6 +127,47 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test func termDictionaryHoldsEveryTermOfEverySessionAndNothingElse() throws {
+        // What the front-coded blocks must give back: each term the sessions yield, in
+        // byte order, with exactly its sessions (lists and single numbers alike).
+        let (logs, _) = try TestData.generate("terms", dialect: .stalker, days: 1, sessionsPerDay: 700, recordLines: false)
+        let dir = TestData.temporaryDirectory("terms-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir)
+        var expected = [[UInt8]: Set<UInt64>]()
+        for s in try allSessions(dir) {
+            var batch = TermBatch()
+            batch.add(session: SessionRecord(session: s))
+            for t in 0..<batch.count { expected[Array(batch.term(t)), default: []].insert(batch.sessions[t]) }
+        }
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.segments.count == 1)
+        let seg = reader.segments[0]
+        var seen = [[UInt8]]()
+        try seg.terms(withPrefix: []) { term, count in
+            seen.append(term)
+            #expect(count == expected[term]?.count, "count of \(String(bytes: term))")
+        }
+        let sortedExpected = expected.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        #expect(seen == sortedExpected)
+        #expect(seg.termCount == expected.count)
+        #expect(expected.count > 20 * TermDictionary.termsPerBlock)
+        #expect(expected.values.contains { $0.count == 1 } && expected.values.contains { $0.count > 1 })
+        for (term, sessions) in expected {
+            #expect(try seg.lookup(term) == sessions.sorted(), "lookup \(String(bytes: term))")
+            if expected[term + [0]] == nil { #expect(try seg.lookup(term + [0]).isEmpty) }
+        }
+        // A range across many blocks visits its terms in order, with their lists.
+        let lower = sortedExpected[5], upper = sortedExpected[sortedExpected.count - 7]
+        var visited = [[UInt8]]()
+        try seg.lookupRange(lower, upper) { t, list in
+            visited.append(t)
+            #expect(list == expected[t]!.sorted())
+        }
+        #expect(visited == Array(sortedExpected[5...(sortedExpected.count - 7)]))
+        #expect(try seg.lookup([0]).isEmpty && seg.lookup([0xFF, 0xFF]).isEmpty)
+    }
+
     @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
         let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
         let dir = TestData.temporaryDirectory("rerun-idx")
