@@ -47,9 +47,8 @@ enum CarryFile {
                     let lastTime = try r.blob()
                     let block = try r.blob()
                     let session = try block.withUnsafeBytes { b -> Session in
-                        var h = ByteReader(b)
-                        _ = try h.varint()
-                        return try SessionCodec.decode(block: b, offset: h.position)
+                        guard let s = try SessionCodec.decodeAll(block: b, count: 1).first else { throw SessionCodec.Corrupt() }
+                        return s
                     }
                     out.append(CarriedSession(session: session, opened: opened, pending: pending, lastTime: lastTime))
                 }

@@ -39,16 +39,16 @@ struct LineEncoder {
 
     /// Appends the line's op to `meta` and its remaining text, then `\n`, to `text`.
     /// `line` must stay valid until `reset()` (its tail may be referred to).
-    mutating func encode(_ line: UnsafeRawBufferPointer, meta: inout ByteWriter, text: inout [UInt8]) {
+    mutating func encode(_ line: UnsafeRawBufferPointer, ops meta: inout ByteWriter, text: inout [UInt8]) {
         let n = line.count
         let tl = RecordParser.timestampLength(line, 0, n)
         guard tl > 0, n >= tl + 3, line[tl + 2] == 32, let h = RecordParser.parse(line, 0, n) else {
-            return literal(line, meta: &meta, text: &text)
+            return literal(line, ops: &meta, text: &text)
         }
         let dataStart = h.data.lowerBound
         let minutes = Int(line[3] &- 48) * 10 + Int(line[4] &- 48)
         let seconds = Int(line[6] &- 48) * 10 + Int(line[7] &- 48)
-        guard dataStart >= tl + 3, minutes < 60, seconds < 60 else { return literal(line, meta: &meta, text: &text) }
+        guard dataStart >= tl + 3, minutes < 60, seconds < 60 else { return literal(line, ops: &meta, text: &text) }
         let second = Int(h.secondOfDay)
         var fraction = 0
         let digits = tl > 8 ? tl - 9 : 0
@@ -81,7 +81,7 @@ struct LineEncoder {
         text.append(10)
     }
 
-    private mutating func literal(_ line: UnsafeRawBufferPointer, meta: inout ByteWriter, text: inout [UInt8]) {
+    private mutating func literal(_ line: UnsafeRawBufferPointer, ops meta: inout ByteWriter, text: inout [UInt8]) {
         meta.u8(Self.literal)
         text.append(contentsOf: line)
         text.append(10)
@@ -98,7 +98,7 @@ struct LineDecoder {
 
     /// Decodes one line: reads its op from `meta`, its text from `column` at `at`
     /// (moved past the line's `\n`), and appends the line's bytes to `out`.
-    mutating func decode(meta r: inout ByteReader, column: UnsafeRawBufferPointer, at: inout Int,
+    mutating func decode(ops r: inout ByteReader, column: UnsafeRawBufferPointer, at: inout Int,
                          into out: inout [UInt8]) throws {
         let op = try r.u8()
         if op == LineEncoder.literal {

@@ -123,7 +123,7 @@ public final class SegmentWriter {
         let encoded = Parallel.map(groups.count, threads: threads) { g -> Encoded in
             let records = groups[g].map(record)
             let (parts, offsets) = SessionCodec.encodeBlockParts(records[...])
-            let plain = parts.header.count + parts.meta.count + parts.text.count
+            let plain = parts.reduce(0) { $0 + $1.count }
             var terms = TermBatch()
             terms.reserve(terms: records.count * 16, bytes: records.count * 400)
             var rows = [SessionEntry]()
@@ -138,8 +138,8 @@ public final class SegmentWriter {
                                             | UInt32(min(255, r.facts.messages.count)) << 16
                                             | UInt32(min(255, r.facts.rejected.count)) << 24))
             }
-            let block = parts.header.withUnsafeBytes { h in parts.meta.withUnsafeBytes { m in parts.text.withUnsafeBytes { t in
-                compressors.with { $0.compress([h, m, t]) }
+            let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
+                parts[3].withUnsafeBytes { t in compressors.with { $0.compress([h, m, o, t]) } }
             } } }
             return (block, plain, offsets, terms, rows, messages)
         }

@@ -1,67 +1,58 @@
-/// The byte form of a session inside a store block (see FORMAT.md, "Session record").
+/// The byte form of sessions inside a store block (see FORMAT.md, "Store block").
+///
+/// A block's payload is three columns, each compressing best with its own kind:
+/// the sessions' metadata (numbers and where each line came from), the line ops
+/// (`LineCoder`) and the text. A session's facts (peer, HELO, addresses, message
+/// ids) and its start and end times are not stored: they are read again from its
+/// lines, by the same rules that found them (`SessionRules`), when it is decoded.
 public enum SessionCodec {
-    static let flagComplete: UInt8 = 1, flagTLS: UInt8 = 2, flagPeer: UInt8 = 4, flagPort: UInt8 = 8
-    static let flagHelo: UInt8 = 16, flagAuth: UInt8 = 32, flagEnd: UInt8 = 64
+    static let flagComplete: UInt8 = 1
 
-    /// Encodes a block of sessions: a varint length, the sessions' metadata, then
-    /// all their text (each line followed by `\n`). Keeping the text apart from the
-    /// binary metadata lets zstd compress each better. Returns the offset of each
-    /// session's metadata in the block.
+    /// Encodes a block of sessions; returns the payload and the offset of each
+    /// session's metadata in it.
     public static func encodeBlock(_ sessions: ArraySlice<Session>) -> (bytes: [UInt8], offsets: [UInt32]) {
         encodeBlock(sessions.map(SessionRecord.init(session:))[...])
     }
 
     static func encodeBlock(_ records: ArraySlice<SessionRecord>) -> (bytes: [UInt8], offsets: [UInt32]) {
         let (parts, offsets) = encodeBlockParts(records)
-        return (parts.header + parts.meta + parts.text, offsets)
+        return (parts.reduce([], +), offsets)
     }
 
-    /// The block payload in its three parts (length varint, metadata, text), for a
+    /// The block payload in parts (the column lengths, metadata, ops, text), for a
     /// compressor that takes them without concatenating; offsets are payload offsets.
-    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>)
-        -> (parts: (header: [UInt8], meta: [UInt8], text: [UInt8]), offsets: [UInt32]) {
-        var meta = ByteWriter(capacity: records.count * 256)
-        var text = ByteWriter(capacity: records.reduce(0) { $0 + $1.textBytes + $1.lineCount })
+    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>) -> (parts: [[UInt8]], offsets: [UInt32]) {
+        var meta = ByteWriter(capacity: records.count * 16 + records.reduce(0) { $0 + $1.lineCount * 5 })
+        var ops = ByteWriter(capacity: records.reduce(0) { $0 + $1.lineCount * 3 })
+        var text = [UInt8]()
+        text.reserveCapacity(records.reduce(0) { $0 + $1.textBytes + $1.lineCount })
         var offsets = [UInt32]()
+        offsets.reserveCapacity(records.count)
+        var coder = LineEncoder()
         for r in records {
             offsets.append(UInt32(meta.bytes.count))
-            encode(r, meta: &meta, text: &text)
+            encode(r, meta: &meta, ops: &ops, text: &text, coder: &coder)
         }
         var header = ByteWriter()
         header.varint(UInt64(meta.bytes.count))
+        header.varint(UInt64(ops.bytes.count))
         let shift = UInt32(header.bytes.count)
-        return ((header.bytes, meta.bytes, text.bytes), offsets.map { $0 + shift })
+        return ([header.bytes, meta.bytes, ops.bytes, text], offsets.map { $0 + shift })
     }
 
-    static func encode(_ s: SessionRecord, meta w: inout ByteWriter, text: inout ByteWriter) {
+    static func encode(_ s: SessionRecord, meta w: inout ByteWriter, ops: inout ByteWriter, text: inout [UInt8],
+                       coder: inout LineEncoder) {
         w.varint(s.number)
         w.zigzag(Int64(s.date.daysSinceEpoch))
         w.varint(s.channel.raw)
-        var flags: UInt8 = 0
-        if s.complete { flags |= flagComplete }
-        if s.facts.tls { flags |= flagTLS }
-        if s.facts.peer != nil { flags |= flagPeer }
-        if s.facts.port != nil { flags |= flagPort }
-        if s.facts.helo != nil { flags |= flagHelo }
-        if s.facts.auth != nil { flags |= flagAuth }
-        if s.end != nil { flags |= flagEnd }
-        w.u8(flags)
-        w.blob(s.start)
-        if let e = s.end { w.blob(e) }
-        if let p = s.facts.peer { w.u64(p.high); w.u64(p.low) }
-        if let p = s.facts.port { w.varint(UInt64(max(0, p))) }
-        if let h = s.facts.helo { w.blob(h) }
-        if let a = s.facts.auth { w.blob(a) }
-        for list in [s.facts.from, s.facts.to, s.facts.rejected, s.facts.messages] {
-            w.varint(UInt64(list.count))
-            for a in list { w.blob(a) }
-        }
+        w.u8(s.complete ? flagComplete : 0)
         w.varint(UInt64(s.lineCount))
-        // Where the session's text starts in the block's text column; then per line
-        // its provenance and its op (LineCoder), the op's text going to the column.
-        w.varint(UInt64(text.bytes.count))
+        // Where the session's ops and text start in their columns; then, per line,
+        // its source, line number and byte offset (deltas within a source).
+        w.varint(UInt64(ops.bytes.count))
+        w.varint(UInt64(text.count))
         var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
-        var coder = LineEncoder()
+        coder.reset()
         s.forEachLine { src, number, byteOffset, bytes in
             w.varint(UInt64(src))
             if src != source { lineNumber = 0; offset = 0; source = src }
@@ -69,7 +60,7 @@ public enum SessionCodec {
             w.zigzag(Int64(bitPattern: byteOffset &- offset))
             lineNumber = number
             offset = byteOffset
-            coder.encode(bytes, meta: &w, text: &text.bytes)
+            coder.encode(bytes, ops: &ops, text: &text)
         }
     }
 
@@ -77,55 +68,56 @@ public enum SessionCodec {
         public var description: String { "session record is malformed" }
     }
 
+    /// A block's three columns.
+    struct Columns {
+        var meta: UnsafeRawBufferPointer
+        var ops: UnsafeRawBufferPointer
+        var text: UnsafeRawBufferPointer
+        var metaStart: Int
+
+        init(_ block: UnsafeRawBufferPointer) throws {
+            var h = ByteReader(block)
+            guard let m = try? h.varint(), let o = try? h.varint(), m <= UInt64(block.count - h.position),
+                  o <= UInt64(block.count - h.position) - m else { throw Corrupt() }
+            metaStart = h.position
+            let metaEnd = h.position + Int(m), opsEnd = metaEnd + Int(o)
+            // The metadata column is read with positions relative to the block.
+            meta = UnsafeRawBufferPointer(rebasing: block[0..<metaEnd])
+            ops = UnsafeRawBufferPointer(rebasing: block[metaEnd..<opsEnd])
+            text = UnsafeRawBufferPointer(rebasing: block[opsEnd...])
+        }
+    }
+
     /// Decodes the session whose metadata starts at `offset` in `block`.
     public static func decode(block: UnsafeRawBufferPointer, offset: Int) throws -> Session {
-        var h = ByteReader(block)
-        guard let metaLength = try? h.varint(), metaLength <= UInt64(block.count - h.position) else { throw Corrupt() }
-        let textColumn = UnsafeRawBufferPointer(rebasing: block[(h.position + Int(metaLength))...])
-        var r = ByteReader(UnsafeRawBufferPointer(rebasing: block[0..<(h.position + Int(metaLength))]), at: offset)
-        return try decode(&r, text: textColumn)
+        let c = try Columns(block)
+        guard offset >= c.metaStart else { throw Corrupt() }
+        var r = ByteReader(c.meta, at: offset)
+        return try decode(&r, c)
     }
 
     /// Decodes every session of a block, in order.
     public static func decodeAll(block: UnsafeRawBufferPointer, count: Int) throws -> [Session] {
-        var h = ByteReader(block)
-        guard let metaLength = try? h.varint(), metaLength <= UInt64(block.count - h.position) else { throw Corrupt() }
-        let textColumn = UnsafeRawBufferPointer(rebasing: block[(h.position + Int(metaLength))...])
-        var r = ByteReader(UnsafeRawBufferPointer(rebasing: block[0..<(h.position + Int(metaLength))]), at: h.position)
+        let c = try Columns(block)
+        var r = ByteReader(c.meta, at: c.metaStart)
         // Every record takes more than one byte: a count larger than that is corrupt.
-        guard count >= 0, UInt64(count) <= metaLength else { throw Corrupt() }
-        return try (0..<count).map { _ in try decode(&r, text: textColumn) }
+        guard count >= 0, count <= c.meta.count else { throw Corrupt() }
+        return try (0..<count).map { _ in try decode(&r, c) }
     }
 
-    static func decode(_ r: inout ByteReader, text column: UnsafeRawBufferPointer) throws -> Session {
+    static func decode(_ r: inout ByteReader, _ c: Columns) throws -> Session {
         do {
             let number = try r.varint()
             let date = CivilDate(daysSinceEpoch: Int32(truncatingIfNeeded: try r.zigzag()))
             let channel = ChannelKey(raw: try r.varint())
             let flags = try r.u8()
-            let start = try r.blob()
-            let end = flags & flagEnd != 0 ? try r.blob() : nil
-            var facts = SessionFacts()
-            if flags & flagPeer != 0 { facts.peer = IPAddress(high: try r.u64(), low: try r.u64()) }
-            if flags & flagPort != 0 { facts.port = Int(truncatingIfNeeded: try r.varint()) }
-            if flags & flagHelo != 0 { facts.helo = try r.blob() }
-            if flags & flagAuth != 0 { facts.auth = try r.blob() }
-            facts.tls = flags & flagTLS != 0
-            var lists = [[[UInt8]]]()
-            for _ in 0..<4 {
-                let n = try r.varint()
-                guard n <= UInt64(r.buffer.count) else { throw Corrupt() }
-                var list = [[UInt8]]()
-                for _ in 0..<n { list.append(try r.blob()) }
-                lists.append(list)
-            }
-            facts.from = lists[0]; facts.to = lists[1]; facts.rejected = lists[2]; facts.messages = lists[3]
             let count = try r.varint()
-            guard count <= UInt64(r.buffer.count) else { throw Corrupt() }
-            let textStart = try r.varint()
-            guard textStart <= UInt64(column.count) else { throw Corrupt() }
+            let opsStart = try r.varint(), textStart = try r.varint()
+            guard count <= UInt64(c.meta.count), opsStart <= UInt64(c.ops.count), textStart <= UInt64(c.text.count)
+            else { throw Corrupt() }
+            var ops = ByteReader(c.ops, at: Int(opsStart))
             var lines = [SessionLine]()
-            lines.reserveCapacity(Int(min(count, UInt64(r.buffer.count - r.position))))
+            lines.reserveCapacity(Int(count))
             var text = [UInt8]()
             var at = Int(textStart)
             var coder = LineDecoder()
@@ -136,13 +128,16 @@ public enum SessionCodec {
                 lineNumber = lineNumber &+ UInt64(bitPattern: try r.zigzag())
                 offset = offset &+ UInt64(bitPattern: try r.zigzag())
                 let textOffset = text.count
-                try coder.decode(meta: &r, column: column, at: &at, into: &text)
-                guard text.count - textOffset <= Int(UInt32.max) else { throw Corrupt() }
+                try coder.decode(ops: &ops, column: c.text, at: &at, into: &text)
+                guard text.count - textOffset <= Int(UInt32.max), text.count <= Int(UInt32.max) else { throw Corrupt() }
                 lines.append(SessionLine(source: src, lineNumber: lineNumber, byteOffset: offset,
                                          length: UInt32(text.count - textOffset), textOffset: UInt32(textOffset)))
             }
-            return Session(number: number, date: date, channel: channel, start: start, end: end,
-                           complete: flags & flagComplete != 0, facts: facts, text: text, lines: lines)
+            guard !lines.isEmpty else { throw Corrupt() }
+            let complete = flags & flagComplete != 0
+            let (facts, start, last) = SessionRules.reread(text: text, lines: lines)
+            return Session(number: number, date: date, channel: channel, start: start, end: complete ? last : nil,
+                           complete: complete, facts: facts, text: text, lines: lines)
         } catch is ByteReader.OutOfBounds {
             throw Corrupt()
         }

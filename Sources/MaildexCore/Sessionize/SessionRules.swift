@@ -229,4 +229,24 @@ enum SessionRules {
         case .other: break
         }
     }
+
+    /// A session's facts, and the times of its first and last records, read again
+    /// from its lines (the store keeps only the lines). Every record of a session
+    /// belongs to its channel, and reading them in one pass gives what joining the
+    /// facts of its fragments gave.
+    static func reread(text: [UInt8], lines: [SessionLine]) -> (facts: SessionFacts, start: [UInt8], last: [UInt8]) {
+        let f = Fragment(key: ChannelKey(raw: 0))
+        var start: [UInt8]? = nil, last: [UInt8] = []
+        text.withUnsafeBytes { t in
+            for l in lines {
+                let line = UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)])
+                guard let h = RecordParser.parse(line, 0, line.count) else { continue }
+                let time = Array(line[h.time])
+                if start == nil { start = time }
+                last = time
+                observe(line, h, f)
+            }
+        }
+        return (f.facts, start ?? [], last)
+    }
 }
