@@ -69,7 +69,7 @@ public final class SegmentWriter {
     public var supersedes: Set<UInt64> = []
     public var stats = SegmentStats()
 
-    public init(directory: String, name: String, threads: Int, blockTarget: Int = 96 << 10, level: Int32 = 3,
+    public init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
                 expectedPostings: Int = 0) throws {
         self.name = name
         compressors = Zstd.BlockCompressors(level: level)
@@ -139,7 +139,7 @@ public final class SegmentWriter {
                                             | UInt32(min(255, r.facts.rejected.count)) << 24))
             }
             let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
-                parts[3].withUnsafeBytes { t in compressors.with { $0.compress([h, m, o, t]) } }
+                parts[3].withUnsafeBytes { t in compressors.with { $0.compress(frames: [[h, m], [o], [t]]) } }
             } } }
             return (block, plain, offsets, terms, rows, messages)
         }

@@ -143,6 +143,15 @@ public enum Zstd {
         }
         deinit { ZSTD_freeCCtx(cctx) }
 
+        /// Compresses each group of parts as a frame of its own (frames follow one another;
+        /// `ZSTD_decompress` reads them back as one stream). Columns of different kinds
+        /// compress better apart: zstd's entropy tables then fit each.
+        public func compress(frames groups: [[UnsafeRawBufferPointer]]) -> [UInt8] {
+            var out = [UInt8]()
+            for g in groups { out += compress(g) }
+            return out
+        }
+
         /// Compresses the concatenation of `parts` as one frame that records its size,
         /// without concatenating them first.
         public func compress(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
