@@ -195,7 +195,7 @@ struct Bench: ParsableCommand {
         var messages = [String]()
         let seg = reader.segments[0]
         try seg.terms(withPrefix: [TermKind.peer.rawValue]) { t, c in if let a = IPAddress(bytes: t.dropFirst()) { peers.append((a, c)) } }
-        try seg.terms(withPrefix: [TermKind.sender.rawValue]) { t, c in if t.count > 1 { senders.append((String(decoding: t.dropFirst(), as: UTF8.self), c)) } }
+        try seg.terms(withPrefix: [TermKind.sender.rawValue]) { t, c in if t.count > 1 { senders.append((String(decoding: Terms.address(fromKey: t.dropFirst()), as: UTF8.self), c)) } }
         try seg.terms(withPrefix: [TermKind.message.rawValue]) { t, _ in if messages.count < 1000 { messages.append(String(decoding: t.dropFirst(), as: UTF8.self)) } }
         let busy = peers.max { $0.1 < $1.1 }!.0
         let rare = peers.first { $0.1 == 1 }?.0 ?? peers[0].0

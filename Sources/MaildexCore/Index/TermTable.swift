@@ -43,8 +43,7 @@ struct TermBatch {
         for m in s.facts.messages { addLowered(.message, m, session: n) }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {
             for a in list {
-                add(role, a, session: n)
-                add(.address, a, session: n)
+                add(role, Terms.addressKey(a), session: n)
                 if let d = Terms.domain(of: a) { add(.domain, d, session: n) }
             }
         }

@@ -4,7 +4,8 @@
 public enum TermKind: UInt8, CaseIterable, Sendable {
     /// Peer address: 16 bytes, IPv4 mapped into IPv6 (`::ffff:a.b.c.d`).
     case peer = 0x49          // "I"
-    /// Address in any role (sender, accepted or rejected recipient).
+    /// Reserved: address in any role. Format 1 wrote it; format 2 answers `addr:`
+    /// with the union of the three roles below, which halves the address terms.
     case address = 0x41       // "A"
     case sender = 0x46        // "F"
     /// Accepted recipient.
@@ -34,6 +35,23 @@ public enum Terms {
     public static func line(_ id: UInt32) -> [UInt8] { [TermKind.line.rawValue] + be32(id) }
     public static func line(_ id: UInt32, _ d: CivilDate) -> [UInt8] { line(id) + dateKey(d) }
 
+
+    /// The key of an address term: `domain@local` (split at the last `@`), so that
+    /// the addresses of one domain sort together and the term dictionary's front
+    /// coding stores each domain once per run, not once per address. An address
+    /// without `@` is its own key. `address(fromKey:)` undoes it.
+    public static func addressKey(_ a: some Collection<UInt8>) -> [UInt8] {
+        let b = Array(a)
+        guard let at = b.lastIndex(of: 64) else { return b }
+        return Array(b[(at + 1)...]) + [64] + b[..<at]
+    }
+
+    /// The address an address term's key stands for.
+    public static func address(fromKey k: some Collection<UInt8>) -> [UInt8] {
+        let b = Array(k)
+        guard let at = b.firstIndex(of: 64) else { return b }
+        return Array(b[(at + 1)...]) + [64] + b[..<at]
+    }
 
     /// The domain part of a normalised address (after the last `@`), or nil.
     public static func domain(of address: [UInt8]) -> ArraySlice<UInt8>? {

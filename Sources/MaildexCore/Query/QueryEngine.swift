@@ -14,11 +14,16 @@ public struct QueryEngine {
             switch p {
             case .peer(let r):
                 lists.append(try index.lookupRange(Terms.peer(r.lower), Terms.peer(r.upper)))
-            case .address(let a): lists.append(try index.lookup([TermKind.address.rawValue] + a))
-            case .sender(let a): lists.append(try index.lookup([TermKind.sender.rawValue] + a))
+            case .address(let a):
+                // An address in any role: no term of its own (it would double the address
+                // terms); the union of its three roles.
+                var roles = [[UInt64]]()
+                for kind in [TermKind.sender, .recipient, .rejected] { roles.append(try index.lookup([kind.rawValue] + Terms.addressKey(a))) }
+                lists.append(PostingList.union(roles))
+            case .sender(let a): lists.append(try index.lookup([TermKind.sender.rawValue] + Terms.addressKey(a)))
             case .recipient(let a):
-                lists.append(PostingList.union([try index.lookup([TermKind.recipient.rawValue] + a),
-                                                try index.lookup([TermKind.rejected.rawValue] + a)]))
+                lists.append(PostingList.union([try index.lookup([TermKind.recipient.rawValue] + Terms.addressKey(a)),
+                                                try index.lookup([TermKind.rejected.rawValue] + Terms.addressKey(a))]))
             case .domain(let d): lists.append(try index.lookup([TermKind.domain.rawValue] + d))
             case .helo(let h): lists.append(try index.lookup([TermKind.helo.rawValue] + h))
             case .message(let m): lists.append(try index.lookup([TermKind.message.rawValue] + m))

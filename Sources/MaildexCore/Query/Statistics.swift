@@ -50,14 +50,14 @@ public struct IndexStatistics: Sendable {
                 if let a = IPAddress(bytes: t.dropFirst()) { peers[a.description, default: 0] += c }
             }
             try each(.sender) { t, c in
-                let s = String(decoding: t.dropFirst(), as: UTF8.self)
+                let s = String(decoding: Terms.address(fromKey: t.dropFirst()), as: UTF8.self)
                 senders[s.isEmpty ? "<>" : s, default: 0] += c
             }
             try each(.recipient) { t, c in
-                if let d = Terms.domain(of: Array(t.dropFirst())) { domains[String(decoding: d, as: UTF8.self), default: 0] += c }
+                if let d = Terms.domain(of: Terms.address(fromKey: t.dropFirst())) { domains[String(decoding: d, as: UTF8.self), default: 0] += c }
             }
             try each(.rejected) { t, c in
-                rejected[String(decoding: t.dropFirst(), as: UTF8.self), default: 0] += c
+                rejected[String(decoding: Terms.address(fromKey: t.dropFirst()), as: UTF8.self), default: 0] += c
             }
         }
         st.topPeers = top(peers, n); st.topSenders = top(senders, n)
