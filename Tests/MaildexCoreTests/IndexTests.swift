@@ -7,7 +7,7 @@ func allSessions(_ dir: String) throws -> [Session] {
     let r = try IndexReader(directory: dir)
     var out = [Session]()
     for (i, seg) in r.segments.enumerated() {
-        for b in 0..<seg.blockCount { out += try seg.sessions(inBlock: b).filter { !r.shadowed[i].contains($0.number) } }
+        for b in 0..<seg.blockCount { out += try r.sessions(inBlock: b, ofSegment: i) }
     }
     return out.sorted { $0.number < $1.number }
 }

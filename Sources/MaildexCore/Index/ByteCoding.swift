@@ -88,3 +88,10 @@ public struct ByteReader {
         return try bytes(Int(n))
     }
 }
+
+/// Appends `value` as a LEB128 varint (as `ByteWriter.varint`).
+@inline(__always) func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+    out.append(UInt8(v))
+}

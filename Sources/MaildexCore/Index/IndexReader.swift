@@ -80,7 +80,37 @@ public final class IndexReader {
 
     public func session(_ number: UInt64) throws -> Session {
         guard let (i, e) = try entry(number) else { throw IndexError("session \(number) is not in the index") }
-        return try segments[i].session(e)
+        var s = try segments[i].session(e)
+        try resolveOffsets(&s)
+        return s
+    }
+
+    /// The sessions of one store block of segment `segment` that no later segment replaces.
+    public func sessions(inBlock block: Int, ofSegment segment: Int) throws -> [Session] {
+        var out = try segments[segment].sessions(inBlock: block).filter { !shadowed[segment].contains($0.number) }
+        for i in out.indices { try resolveOffsets(&out[i]) }
+        return out
+    }
+
+    /// Which segment holds each source's line table (the segment written when the
+    /// file was read; a session may sit in another).
+    private lazy var lineTableSegment: [UInt32: Int] = {
+        var m = [UInt32: Int]()
+        for (i, s) in segments.enumerated() { for source in s.lineTableSources.keys { m[source] = i } }
+        return m
+    }()
+
+    /// Fills in the byte offset of each line of a session read from the store, from
+    /// the line tables of its sources.
+    func resolveOffsets(_ s: inout Session) throws {
+        for i in s.lines.indices {
+            let l = s.lines[i]
+            guard let seg = lineTableSegment[l.source],
+                  let offset = try segments[seg].byteOffset(source: l.source, line: l.lineNumber) else {
+                throw IndexError.corrupt(directory, "no line table for source \(l.source) (session \(s.number))")
+            }
+            s.lines[i].byteOffset = offset
+        }
     }
 
     /// Several sessions at once, in the order asked: each store block is decompressed
@@ -94,7 +124,11 @@ public final class IndexReader {
         }
         located.sort { ($0.segment, $0.entry.block, $0.entry.offsetInBlock) < ($1.segment, $1.entry.block, $1.entry.offsetInBlock) }
         var out = [Session?](repeating: nil, count: located.count)
-        for l in located { out[l.position] = try segments[l.segment].session(l.entry) }
+        for l in located {
+            var s = try segments[l.segment].session(l.entry)
+            try resolveOffsets(&s)
+            out[l.position] = s
+        }
         return out.map { $0! }
     }
 

@@ -96,6 +96,7 @@ public final class Indexer {
         let diskTotal = todo.reduce(0) { $0 + $1.size }
         let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
                                       firstSessionNumber: manifest.nextSession)
+        sessionizer.collectsLineTable = true
         // `inOrder`: every file comes at or after the last run's. Its open sessions are
         // carried to the next run; and the last run's carried sessions continue here when
         // these files follow on (the same day or the next). A run that mixes older and
@@ -147,6 +148,7 @@ public final class Indexer {
                 try behind.drain()
                 if let e = summary.error { report.errors.append(e) }
                 nextSource += 1
+                sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
                 sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
                                                 mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
                                                 frames: UInt32(summary.frames), indexedAt: Int64(time(nil))),
@@ -157,10 +159,17 @@ public final class Indexer {
             } catch let e as IOError {
                 try behind.drain()
                 report.errors.append(e)
+                // Sessions from the part read are in the index: their lines keep their
+                // offsets, and the file's id is not given to the next file.
+                sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
+                nextSource += 1
             } catch let e as IndexError {
                 throw e
             } catch {
+                try behind.drain()
                 report.errors.append(IOError(path: file.path, offset: nil, message: "\(error)"))
+                sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
+                nextSource += 1
             }
             try behind.drain()
             diskDone += file.size

@@ -8,7 +8,7 @@ import Darwin
 public enum SegmentFormat {
     public static let headerMagic: [UInt8] = Array("MDXSEG01".utf8)
     public static let footerMagic: [UInt8] = Array("MDXFOOT1".utf8)
-    public static let version: UInt32 = 2
+    public static let version: UInt32 = 3
     public static let headerSize = 16
     /// Every section but the store is covered by one CRC-32C per page of this size.
     public static let pageSize = 4096
@@ -18,7 +18,7 @@ public enum SegmentFormat {
     public enum Section: Int, CaseIterable, Sendable {
         /// `termEntries` is the term dictionary's block index, `termBytes` its blocks
         /// (front-coded terms with their posting info; see `TermDictionary`).
-        case store = 0, blockIndex, sessionTable, sources, termEntries, termBytes, postings, replaces, stats
+        case store = 0, blockIndex, sessionTable, sources, termEntries, termBytes, postings, replaces, stats, lineTables
     }
 
     public struct SectionInfo: Sendable {

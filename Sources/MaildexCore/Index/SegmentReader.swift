@@ -334,6 +334,68 @@ public final class SegmentReader {
         } while try advance(&c)
     }
 
+    // MARK: Line tables
+
+    /// The line tables' directory: source id → the table's range in the section.
+    public private(set) lazy var lineTableSources: [UInt32: Range<Int>] = {
+        (try? readLineTableDirectory()) ?? [:]
+    }()
+
+    private func readLineTableDirectory() throws -> [UInt32: Range<Int>] {
+        let length = Int(sections[SegmentFormat.Section.lineTables.rawValue].length)
+        guard length >= 4 else { return [:] }
+        let n = Int(UInt32(littleEndian: try bytes(.lineTables, 0..<4).loadUnaligned(as: UInt32.self)))
+        guard n <= (length - 4) / 24 else { throw IndexError.corrupt(file.path, "line table directory is malformed") }
+        var r = ByteReader(try bytes(.lineTables, 4..<(4 + 24 * n)))
+        var out = [UInt32: Range<Int>]()
+        for _ in 0..<n {
+            let source = try r.u32(); _ = try r.u32()
+            let at = try r.u64(), count = try r.u64()
+            guard at <= UInt64(length), count <= UInt64(length) - at else { throw IndexError.corrupt(file.path, "line table out of bounds") }
+            out[source] = Int(at)..<Int(at + count)
+        }
+        return out
+    }
+
+    private var lineTableEntries: [UInt32: LineTable.Entry] = [:]
+    private var lineBlockCache: [Int: [UInt64]] = [:]
+
+    /// The raw bytes of a source's line table (for `compact`).
+    func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
+        guard let range = lineTableSources[source] else { return nil }
+        return Array(try bytes(.lineTables, range))
+    }
+
+    /// Where line `line` (1-based) of `source` starts, if this segment holds the source's table.
+    func byteOffset(source: UInt32, line: UInt64) throws -> UInt64? {
+        guard let range = lineTableSources[source] else { return nil }
+        do {
+            if lineTableEntries[source] == nil {
+                let (id, entry) = try LineTable.entry(try bytes(.lineTables, range))
+                guard id == source else { throw ByteReader.OutOfBounds() }
+                lineTableEntries[source] = entry
+            }
+            let e = lineTableEntries[source]!
+            guard line >= 1, line <= e.lines else {
+                throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
+            }
+            let index = Int(line - 1), b = index / e.perBlock
+            let key = Int(source) << 24 | b
+            if lineBlockCache[key] == nil {
+                if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
+                let block = e.blocks[b]
+                let count = min(e.perBlock, Int(e.lines) - b * e.perBlock)
+                let t = try bytes(.lineTables, (range.lowerBound + block.bytes.lowerBound)..<(range.lowerBound + block.bytes.upperBound))
+                lineBlockCache[key] = try LineTable.offsets(block: t, first: block.offset, lines: count)
+            }
+            return lineBlockCache[key]![index - b * e.perBlock]
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "line table of source \(source) is malformed")
+        } catch let e as Zstd.Failure {
+            throw IndexError.corrupt(file.path, "line table of source \(source): \(e)")
+        }
+    }
+
     // MARK: Metadata
 
     public func sources() throws -> [SourceRecord] {
@@ -358,6 +420,13 @@ public final class SegmentReader {
         for s in SegmentFormat.Section.allCases where s != .store { _ = try wholeSection(s) }
         for i in 0..<blockCount { blockCache = nil; _ = try block(i) }
         for i in 0..<sessionCount { _ = try session(try entry(at: i)) }
+        for (source, range) in try readLineTableDirectory() {
+            let t = try bytes(.lineTables, range)
+            guard let (id, entry) = try? LineTable.entry(t) else { throw IndexError.corrupt(file.path, "line table of source \(source) is malformed") }
+            guard id == source else { throw IndexError.corrupt(file.path, "line table of source \(source) names source \(id)") }
+            if entry.lines > 0 { _ = try byteOffset(source: source, line: entry.lines) }
+            for b in entry.blocks.indices { _ = try byteOffset(source: source, line: UInt64(b * entry.perBlock + 1)) }
+        }
     }
 
     public var fileSize: Int { file.size }

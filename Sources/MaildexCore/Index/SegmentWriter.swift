@@ -63,6 +63,8 @@ public final class SegmentWriter {
     }
     let compressors: Zstd.BlockCompressors
     var sources: [SourceRecord] = []
+    /// Line tables of the sources read in this segment's run (see `LineTable`).
+    var lineTables: [(source: UInt32, bytes: [UInt8])] = []
     var replaced: [UInt64] = []
     /// Sessions whose earlier copies (written incomplete by a previous run) this run's
     /// copies replace; recorded in the segment that holds each new copy.
@@ -122,7 +124,7 @@ public final class SegmentWriter {
         typealias Encoded = (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch, rows: [SessionEntry], messages: Int)
         let encoded = Parallel.map(groups.count, threads: threads) { g -> Encoded in
             let records = groups[g].map(record)
-            let (parts, offsets) = SessionCodec.encodeBlockParts(records[...])
+            let (parts, offsets) = SessionCodec.encodeBlockParts(records[...], inlineOffsets: false)
             let plain = parts.reduce(0) { $0 + $1.count }
             var terms = TermBatch()
             terms.reserve(terms: records.count * 16, bytes: records.count * 400)
@@ -172,6 +174,16 @@ public final class SegmentWriter {
         func d(_ i: Int) -> Int32 { Int32(t[i] &- 48) }
         return d(0) * 36000 + d(1) * 3600 + d(3) * 600 + d(4) * 60 + d(6) * 10 + d(7)
     }
+
+    /// Adds the line table of a source (its lines' byte offsets, which the store does
+    /// not keep per session line).
+    func add(lineTable: LineTable.Builder, source: UInt32) {
+        guard lineTable.lineCount > 0 else { return }
+        lineTables.append((source, compressors.with { lineTable.encode(source: source, compressor: $0) }))
+    }
+
+    /// Adds a line table as another segment holds it (for `compact`).
+    func add(encodedLineTable bytes: [UInt8], source: UInt32) { lineTables.append((source, bytes)) }
 
     public func add(source: SourceRecord, lines: UInt64) {
         sources.append(source)
@@ -295,6 +307,16 @@ public final class SegmentWriter {
             try p.write(w.bytes, to: file)
         }
         try section(.stats) { p in try p.write(Array(stats.json().utf8), to: file) }
+        // A directory (u32 count; per table u32 source, u32 0, u64 offset, u64 length,
+        // offsets from the section's start), then the tables.
+        try section(.lineTables) { p in
+            var w = ByteWriter()
+            w.u32(UInt32(lineTables.count))
+            var at = UInt64(4 + 24 * lineTables.count)
+            for t in lineTables { w.u32(t.source); w.u32(0); w.u64(at); w.u64(UInt64(t.bytes.count)); at += UInt64(t.bytes.count) }
+            try p.write(w.bytes, to: file)
+            for t in lineTables { try p.write(t.bytes, to: file) }
+        }
 
         var footer = ByteWriter()
         footer.u32(SegmentFormat.version)

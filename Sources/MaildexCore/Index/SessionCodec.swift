@@ -7,21 +7,25 @@
 /// lines, by the same rules that found them (`SessionRules`), when it is decoded.
 public enum SessionCodec {
     static let flagComplete: UInt8 = 1
+    /// The session's byte offsets are stored with its lines (carry files). Without it,
+    /// offsets come from the sources' line tables, and decoding leaves them 0 for the
+    /// index reader to fill in (`IndexReader.resolveOffsets`).
+    static let flagOffsets: UInt8 = 2
 
     /// Encodes a block of sessions; returns the payload and the offset of each
     /// session's metadata in it.
-    public static func encodeBlock(_ sessions: ArraySlice<Session>) -> (bytes: [UInt8], offsets: [UInt32]) {
-        encodeBlock(sessions.map(SessionRecord.init(session:))[...])
+    public static func encodeBlock(_ sessions: ArraySlice<Session>, inlineOffsets: Bool = true) -> (bytes: [UInt8], offsets: [UInt32]) {
+        encodeBlock(sessions.map(SessionRecord.init(session:))[...], inlineOffsets: inlineOffsets)
     }
 
-    static func encodeBlock(_ records: ArraySlice<SessionRecord>) -> (bytes: [UInt8], offsets: [UInt32]) {
-        let (parts, offsets) = encodeBlockParts(records)
+    static func encodeBlock(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (bytes: [UInt8], offsets: [UInt32]) {
+        let (parts, offsets) = encodeBlockParts(records, inlineOffsets: inlineOffsets)
         return (parts.reduce([], +), offsets)
     }
 
     /// The block payload in parts (the column lengths, metadata, ops, text), for a
     /// compressor that takes them without concatenating; offsets are payload offsets.
-    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>) -> (parts: [[UInt8]], offsets: [UInt32]) {
+    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (parts: [[UInt8]], offsets: [UInt32]) {
         var meta = ByteWriter(capacity: records.count * 16 + records.reduce(0) { $0 + $1.lineCount * 5 })
         var ops = ByteWriter(capacity: records.reduce(0) { $0 + $1.lineCount * 3 })
         var text = [UInt8]()
@@ -31,7 +35,7 @@ public enum SessionCodec {
         var coder = LineEncoder()
         for r in records {
             offsets.append(UInt32(meta.bytes.count))
-            encode(r, meta: &meta, ops: &ops, text: &text, coder: &coder)
+            encode(r, meta: &meta, ops: &ops, text: &text, coder: &coder, inlineOffsets: inlineOffsets)
         }
         var header = ByteWriter()
         header.varint(UInt64(meta.bytes.count))
@@ -41,11 +45,11 @@ public enum SessionCodec {
     }
 
     static func encode(_ s: SessionRecord, meta w: inout ByteWriter, ops: inout ByteWriter, text: inout [UInt8],
-                       coder: inout LineEncoder) {
+                       coder: inout LineEncoder, inlineOffsets: Bool) {
         w.varint(s.number)
         w.zigzag(Int64(s.date.daysSinceEpoch))
         w.varint(s.channel.raw)
-        w.u8(s.complete ? flagComplete : 0)
+        w.u8((s.complete ? flagComplete : 0) | (inlineOffsets ? flagOffsets : 0))
         w.varint(UInt64(s.lineCount))
         // Where the session's ops and text start in their columns; then, per line,
         // its source, line number and byte offset (deltas within a source).
@@ -57,7 +61,7 @@ public enum SessionCodec {
             w.varint(UInt64(src))
             if src != source { lineNumber = 0; offset = 0; source = src }
             w.zigzag(Int64(bitPattern: number &- lineNumber))
-            w.zigzag(Int64(bitPattern: byteOffset &- predictedOffset(number, after: lineNumber, offset)))
+            if inlineOffsets { w.zigzag(Int64(bitPattern: byteOffset &- predictedOffset(number, after: lineNumber, offset))) }
             lineNumber = number
             offset = byteOffset
             coder.encode(bytes, ops: &ops, text: &text)
@@ -139,7 +143,9 @@ public enum SessionCodec {
                 let src = UInt32(truncatingIfNeeded: try r.varint())
                 if src != source { lineNumber = 0; offset = 0; source = src }
                 let number = lineNumber &+ UInt64(bitPattern: try r.zigzag())
-                offset = predictedOffset(number, after: lineNumber, offset) &+ UInt64(bitPattern: try r.zigzag())
+                if flags & flagOffsets != 0 {
+                    offset = predictedOffset(number, after: lineNumber, offset) &+ UInt64(bitPattern: try r.zigzag())
+                }
                 lineNumber = number
                 let textOffset = text.count
                 try coder.decode(ops: &ops, column: c.text, at: &at, into: &text)

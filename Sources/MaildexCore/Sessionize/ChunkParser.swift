@@ -7,6 +7,8 @@ import Darwin
 /// What one chunk yields: its SMTP fragments in order of first appearance, and counts.
 final class ChunkResult {
     var fragments: [Fragment] = []
+    /// The length of every line (for the file's line table), when asked for.
+    var lengths: [UInt32] = []
     var lines = 0
     var records = 0
     /// Lines that are no record and follow no record (only possible at a file's start).
@@ -72,8 +74,9 @@ public enum ChunkParser {
 
     /// Parses `window[range]` into fragments. `atFileStart` says whether lines before
     /// the first record are orphans (counted as unparsed) — elsewhere a chunk starts at a record.
-    static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>) -> ChunkResult {
+    static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false) -> ChunkResult {
         let result = ChunkResult()
+        if lengths { result.lengths.reserveCapacity(range.count / 48) }
         var open = ChannelTable()
         var last: Fragment? = nil
         var seenRecord = false
@@ -128,6 +131,7 @@ public enum ChunkParser {
                 result.unparsed += 1
                 if result.firstUnparsedOffset < 0 { result.firstUnparsedOffset = pos }
             }
+            if lengths { result.lengths.append(UInt32(lineEnd - pos)) }
             lineIndex &+= 1
             pos = lineEnd + 1
         }

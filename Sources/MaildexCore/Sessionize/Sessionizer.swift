@@ -18,6 +18,16 @@ public final class Sessionizer {
     /// Lines that were no record and followed none: (source, byte offset of the first).
     public private(set) var unparsedReports: [(source: UInt32, offset: UInt64, lines: Int)] = []
 
+    /// Collects the length of every line, for the current file's line table.
+    var collectsLineTable = false
+    private(set) var lineTable = LineTable.Builder()
+
+    /// The line table of the lines read since the last call.
+    func takeLineTable() -> LineTable.Builder {
+        defer { lineTable = LineTable.Builder() }
+        return lineTable
+    }
+
     public init(threads: Int, chunkSize: Int = 1 << 20, firstSessionNumber: UInt64 = 0) {
         self.threads = max(1, threads)
         self.chunkSize = max(256, chunkSize)
@@ -41,10 +51,12 @@ public final class Sessionizer {
         let p = window.bytes
         guard p.count > 0 else { return [] }
         let ranges = ChunkParser.split(p, target: chunkSize)
-        let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0]) }
+        let lengths = collectsLineTable
+        let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0], lengths: lengths) }
         var line = window.firstLineNumber
         for (i, r) in results.enumerated() {
             stitcher.add(r, window: window, chunkFirstLine: line)
+            if lengths { lineTable.append(r.lengths) }
             line += UInt64(r.lines)
             counts.lines += UInt64(r.lines)
             counts.records += UInt64(r.records)
