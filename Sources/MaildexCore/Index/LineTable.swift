@@ -9,33 +9,46 @@
 enum LineTable {
     static let linesPerBlock = 4096
 
-    /// Collects the line lengths of one file, in order, as they are parsed.
+    /// Collects the line lengths of one file, in order, as they are parsed; each full
+    /// block is compressed at once, so a file of 20 million lines holds about 15 MB, not 80.
     struct Builder {
-        private(set) var lengths: [UInt32] = []
+        private var pending: [UInt32] = []
+        private var blocks: [(offset: UInt64, bytes: [UInt8])] = []
+        /// Offset of the first line of `pending`.
+        private var offset: UInt64 = 0
+        private(set) var lineCount = 0
+        private var compressor: Zstd.BlockCompressor? = nil
 
-        mutating func append(_ chunk: [UInt32]) { lengths.append(contentsOf: chunk) }
-        var lineCount: Int { lengths.count }
+        mutating func append(_ chunk: [UInt32]) {
+            for length in chunk {
+                pending.append(length)
+                if pending.count == LineTable.linesPerBlock { seal() }
+            }
+            lineCount += chunk.count
+        }
+
+        private mutating func seal() {
+            guard !pending.isEmpty else { return }
+            if compressor == nil { compressor = Zstd.BlockCompressor(level: 3) }
+            var raw = [UInt8]()
+            raw.reserveCapacity(pending.count * 2)
+            for l in pending { appendVarint(UInt64(l), to: &raw) }
+            let packed = raw.withUnsafeBytes { compressor!.compress([$0]) }
+            blocks.append((offset, packed))
+            for l in pending { offset += UInt64(l) + 1 }
+            pending.removeAll(keepingCapacity: true)
+        }
 
         /// The table's bytes: u32 source, u64 lines, u32 lines per block, u32 blocks;
         /// per block u64 offset of its first line and u32 compressed length; then the
         /// blocks (varint lengths, zstd).
-        func encode(source: UInt32, compressor: Zstd.BlockCompressor) -> [UInt8] {
-            let blocks = (lengths.count + LineTable.linesPerBlock - 1) / LineTable.linesPerBlock
-            var head = ByteWriter(capacity: 20 + blocks * 12)
-            head.u32(source); head.u64(UInt64(lengths.count)); head.u32(UInt32(LineTable.linesPerBlock)); head.u32(UInt32(blocks))
-            var body = [UInt8]()
-            var offset: UInt64 = 0
-            var raw = [UInt8]()
-            for b in 0..<blocks {
-                let range = (b * LineTable.linesPerBlock)..<min(lengths.count, (b + 1) * LineTable.linesPerBlock)
-                raw.removeAll(keepingCapacity: true)
-                for i in range { appendVarint(UInt64(lengths[i]), to: &raw) }
-                let packed = raw.withUnsafeBytes { compressor.compress([$0]) }
-                head.u64(offset); head.u32(UInt32(packed.count))
-                body += packed
-                for i in range { offset += UInt64(lengths[i]) + 1 }
-            }
-            return head.bytes + body
+        mutating func encode(source: UInt32) -> [UInt8] {
+            seal()
+            var w = ByteWriter(capacity: 20 + blocks.count * 12 + blocks.reduce(0) { $0 + $1.bytes.count })
+            w.u32(source); w.u64(UInt64(lineCount)); w.u32(UInt32(LineTable.linesPerBlock)); w.u32(UInt32(blocks.count))
+            for b in blocks { w.u64(b.offset); w.u32(UInt32(b.bytes.count)) }
+            for b in blocks { w.raw(b.bytes) }
+            return w.bytes
         }
     }
 

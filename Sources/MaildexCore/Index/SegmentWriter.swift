@@ -179,7 +179,8 @@ public final class SegmentWriter {
     /// not keep per session line).
     func add(lineTable: LineTable.Builder, source: UInt32) {
         guard lineTable.lineCount > 0 else { return }
-        lineTables.append((source, compressors.with { lineTable.encode(source: source, compressor: $0) }))
+        var table = lineTable
+        lineTables.append((source, table.encode(source: source)))
     }
 
     /// Adds a line table as another segment holds it (for `compact`).

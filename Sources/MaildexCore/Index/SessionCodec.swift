@@ -70,9 +70,9 @@ public enum SessionCodec {
 
     /// Where line `number` probably starts, given that line `previous` of the same
     /// source starts at `offset`: the lines between are taken to be as long as the
-    /// file's lines before `previous` were on average. Only the difference to this
-    /// guess is stored: a session's lines lie hundreds of lines apart in an
-    /// interleaved log, so the guess halves the bytes of the byte offsets.
+    /// file's lines before `previous` were on average. Where offsets are stored inline
+    /// (carry files), only the difference to this guess is: a session's lines lie
+    /// hundreds of lines apart in an interleaved log, and the guess halves their bytes.
     /// Wrapping arithmetic: a corrupt block gives wrong offsets, never a trap.
     @inline(__always)
     static func predictedOffset(_ number: UInt64, after previous: UInt64, _ offset: UInt64) -> UInt64 {
