@@ -168,6 +168,42 @@ let probeQueries: [[String]] = [
         #expect(try seg.lookup([0]).isEmpty && seg.lookup([0xFF, 0xFF]).isEmpty)
     }
 
+    @Test func lineNumbersAndByteOffsetsPointAtTheLinesInTheirFiles() throws {
+        // Offsets come from the files' line tables, which may sit in another segment than
+        // the session (a file that spans a segment roll-over), and survive compaction.
+        let (logs, corpus) = try TestData.generate("offsets", dialect: .cgp, days: 2, sessionsPerDay: 400, recordLines: false)
+        let dir = TestData.temporaryDirectory("offsets-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir, chunkSize: 4096, windowSize: 100_000, postingsLimit: 3_000)
+        #expect(try IndexReader(directory: dir).segments.count > 3)
+        let files = Dictionary(uniqueKeysWithValues: try corpus.files.map { ($0.path.split(separator: "/").last.map(String.init)!, try Data(contentsOf: URL(fileURLWithPath: $0.path))) })
+        let lineStarts = files.mapValues { data in [0] + data.indices.filter { data[$0] == 10 }.map { $0 + 1 } }
+        func check(_ what: String) throws {
+            let reader = try IndexReader(directory: dir)
+            var checked = 0
+            for s in try allSessions(dir) {
+                for (i, l) in s.lines.enumerated() {
+                    guard let data = files[reader.sourceName(l.source)] else { Issue.record("\(what): unknown source \(l.source)"); return }
+                    let start = Int(l.byteOffset), end = start + Int(l.length)
+                    guard end <= data.count, Array(data[start..<end]) == Array(s.bytes(ofLine: i)),
+                          end == data.count || data[end] == 10, start == 0 || data[start - 1] == 10 else {
+                        Issue.record("\(what): session \(s.number) line \(i) is not at byte \(start) of \(reader.sourceName(l.source))")
+                        return
+                    }
+                    // The line number counts the lines before it.
+                    if i == 0, let starts = lineStarts[reader.sourceName(l.source)] {
+                        #expect(l.lineNumber >= 1 && l.lineNumber <= UInt64(starts.count) && starts[Int(l.lineNumber) - 1] == start)
+                    }
+                    checked += 1
+                }
+            }
+            #expect(checked > 10_000, "\(what)")
+        }
+        try check("segments")
+        _ = try Compactor.run(directory: dir)
+        try check("compacted")
+    }
+
     @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
         let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
         let dir = TestData.temporaryDirectory("rerun-idx")
@@ -351,6 +387,12 @@ let probeQueries: [[String]] = [
         #expect(report.files >= 2)
         let reader = try IndexReader(directory: dir)
         #expect(reader.sessionCount > 200)
+        // The frames of the truncated archive before the damage are indexed, and their
+        // lines' byte offsets resolve from the line table written for the part read.
+        let victimID = reader.sources.first { $0.value.path == victim }?.key
+        #expect(victimID != nil)
+        let stored = try allSessions(dir)
+        #expect(stored.contains { s in s.lines.contains { $0.source == victimID } })
         // With --date, the undated file is indexed.
         let again = try index([logs + "/current.log"], into: dir, date: CivilDate(iso: "2026-04-01"))
         #expect(again.errors.isEmpty && again.files == 1)
