@@ -217,6 +217,40 @@ public final class SegmentReader {
         var nextPostings: UInt64
     }
 
+    /// Whether the first term of block `b` sorts at or before `key` (read in place, for
+    /// the binary search over blocks).
+    private func firstTerm(ofBlock b: Int, isAtOrBefore key: [UInt8]) throws -> Bool {
+        let range = try termBlockRange(b)
+        let block = try bytes(.termBytes, range)
+        var r = ByteReader(block)
+        do {
+            guard try r.varint() == 0 else { throw ByteReader.OutOfBounds() }
+            let n = try r.varint()
+            guard n <= UInt64(block.count - r.position) else { throw ByteReader.OutOfBounds() }
+            let length = Int(n), common = min(length, key.count)
+            let c = common == 0 ? 0 : key.withUnsafeBytes { memcmp(block.baseAddress! + r.position, $0.baseAddress!, common) }
+            return c < 0 || (c == 0 && length <= key.count)
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "term block \(b) is malformed")
+        }
+    }
+
+    /// The bytes of term block `b` in the termBytes section.
+    private func termBlockRange(_ b: Int) throws -> Range<Int> {
+        let blocks = try termIndexOrThrow().blocks
+        let e = try bytes(.termEntries, (16 + b * 16)..<(24 + b * 16))
+        let start = UInt64(littleEndian: e.loadUnaligned(as: UInt64.self))
+        var end = sections[SegmentFormat.Section.termBytes.rawValue].length
+        if b + 1 < blocks {
+            let n = try bytes(.termEntries, (32 + b * 16)..<(40 + b * 16))
+            end = UInt64(littleEndian: n.loadUnaligned(as: UInt64.self))
+        }
+        guard start <= end, end <= sections[SegmentFormat.Section.termBytes.rawValue].length else {
+            throw IndexError.corrupt(file.path, "term block \(b) is out of bounds")
+        }
+        return Int(start)..<Int(end)
+    }
+
     /// A cursor on the first term of block `b`.
     private func cursor(block b: Int) throws -> TermCursor {
         let (perBlock, blocks) = try termIndexOrThrow()
@@ -280,8 +314,7 @@ public final class SegmentReader {
         var lo = 0, hi = blocks
         while hi - lo > 1 {
             let mid = (lo + hi) / 2
-            let first = try cursor(block: mid).term
-            if !key.lexicographicallyPrecedes(first) {
+            if try firstTerm(ofBlock: mid, isAtOrBefore: key) {
                 lo = mid
             } else {
                 hi = mid
