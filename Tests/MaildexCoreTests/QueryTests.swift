@@ -50,6 +50,8 @@ struct TruthScan {
     static let fixture: (logs: String, index: String, corpus: GeneratedCorpus, scan: TruthScan) = {
         let (logs, corpus) = try! TestData.generate("query", dialect: .cgp, days: 3, sessionsPerDay: 500, seed: 11, recordLines: false)
         let dir = TestData.temporaryDirectory("query-idx")
+        TestData.removeAtExit(logs)
+        TestData.removeAtExit(dir)
         _ = try! index([logs], into: dir, postingsLimit: 20_000)  // several segments
         return (logs, dir, corpus, TruthScan(corpus))
     }()

@@ -14,6 +14,17 @@ enum TestData {
         Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path
     }
 
+    /// Removes `path` when the test process exits (for fixtures shared by a suite,
+    /// which no single test can delete).
+    static func removeAtExit(_ path: String) {
+        leftoversLock.lock()
+        defer { leftoversLock.unlock() }
+        if leftovers.isEmpty {
+            atexit { for p in leftovers { try? FileManager.default.removeItem(atPath: p) } }
+        }
+        leftovers.append(path)
+    }
+
     /// A new empty directory under the system's temporary directory.
     static func temporaryDirectory(_ label: String) -> String {
         let path = NSTemporaryDirectory() + "maildex-\(label)-\(UUID().uuidString)"
@@ -37,6 +48,9 @@ enum TestData {
         return (dir, corpus)
     }
 }
+
+nonisolated(unsafe) private var leftovers: [String] = []
+private let leftoversLock = NSLock()
 
 extension String {
     init(bytes: some Sequence<UInt8>) { self = String(decoding: Array(bytes), as: UTF8.self) }
