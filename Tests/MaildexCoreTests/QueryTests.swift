@@ -195,7 +195,8 @@ struct TruthScan {
     }
 
     @Test func queryParsingErrorsShowTheSyntax() throws {
-        for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], []] {
+        for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], [],
+                    ["rcpt:user@example.com"], ["Sender:a@b"]] {
             #expect(throws: Query.SyntaxError.self) { try Query.parse(bad) }
         }
         for bad in [["since:T"], ["until:2026-01-01T"], ["since:2026-01-01T-1000000:00"], ["since:2026-01-01T1:2"],

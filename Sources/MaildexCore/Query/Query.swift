@@ -111,6 +111,11 @@ public struct Query: Equatable, Sendable {
     /// What a bare term is, by its shape.
     static func shape(of term: String) throws -> String {
         if CIDRRange(term) != nil { return "ip" }
+        if let colon = term.firstIndex(of: ":"), let at = term.firstIndex(of: "@"), colon < at,
+           term[..<colon].allSatisfy({ $0.isASCII && $0.isLetter }) {
+            // `rcpt:a@b.example` is a misspelt kind, not an address: say so rather than find nothing.
+            throw SyntaxError(message: "`\(term)`: unknown kind `\(term[..<colon]):` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+        }
         if term.contains("@") { return "addr" }
         let u = term.uppercased()
         if u.hasPrefix("S.") && u.count > 2 && u.dropFirst(2).allSatisfy(\.isNumber) { return "msg" }
