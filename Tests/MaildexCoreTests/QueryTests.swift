@@ -194,9 +194,34 @@ struct TruthScan {
         #expect(src.sha256 == h.finish())
     }
 
+    @Test func lineIdsCanNameTheirChannelKind() throws {
+        // CommuniGate numbers inbound (SMTPI-7) and outbound (SMTP-7) channels apart.
+        let work = TestData.temporaryDirectory("kinds")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let log = """
+        10:00:00.000 2 SMTPI-7([10.0.0.1]) connected from [10.0.0.1]:1234
+        10:00:01.000 4 SMTPI-7([10.0.0.1]) cmd: HELO a.example
+        10:00:02.000 2 SMTP-7([10.0.0.2]) connected from [10.0.0.2]:25
+        10:00:03.000 2 SMTPI-7([10.0.0.1]) releasing stream
+        10:00:04.000 2 SMTP-7([10.0.0.2]) releasing stream
+
+        """
+        try Data(log.utf8).write(to: URL(fileURLWithPath: work + "/2026-01-01.log"))
+        _ = try index([work + "/2026-01-01.log"], into: work + "/idx")
+        let reader = try IndexReader(directory: work + "/idx")
+        let engine = QueryEngine(index: reader)
+        func peers(_ terms: [String]) throws -> [String] {
+            try engine.matches(try Query.parse(terms)).map { try reader.session($0).facts.peer!.description }.sorted()
+        }
+        #expect(try peers(["line:7"]) == ["10.0.0.1", "10.0.0.2"])
+        #expect(try peers(["line:SMTPI-7", "date:2026-01-01"]) == ["10.0.0.1"])
+        #expect(try peers(["line:smtp-7"]) == ["10.0.0.2"])
+        #expect(try peers(["line:SMTP-7", "line:SMTPI-7"]).isEmpty)
+    }
+
     @Test func queryParsingErrorsShowTheSyntax() throws {
         for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], [],
-                    ["rcpt:user@example.com"], ["Sender:a@b"]] {
+                    ["rcpt:user@example.com"], ["Sender:a@b"], ["line:SMTPX-5"], ["line:SMTP-"]] {
             #expect(throws: Query.SyntaxError.self) { try Query.parse(bad) }
         }
         for bad in [["since:T"], ["until:2026-01-01T"], ["since:2026-01-01T-1000000:00"], ["since:2026-01-01T1:2"],

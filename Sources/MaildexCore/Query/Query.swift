@@ -26,6 +26,9 @@ public struct Query: Equatable, Sendable {
     /// Time bounds within `fromDate` / `toDate` (seconds since midnight), from `since:...T...`.
     public var fromSecond: Int32? = nil
     public var toSecond: Int32? = nil
+    /// Channel kinds a `line:SMTP-N` / `line:SMTPI-N` term asks for (1 SMTP, 2 SMTPI);
+    /// a session must be of each. A bare `line:N` matches both.
+    public var lineKinds: [UInt32] = []
 
     public init() {}
 
@@ -36,6 +39,7 @@ public struct Query: Equatable, Sendable {
       from:a@example.com   to:a@example.com                sender / recipient (accepted or rejected)
       domain:example.com                                   any address at that domain
       helo:desk98   msg:S.0000014724   line:509            HELO name, message id, line id
+      line:SMTPI-60353                                     a line id of one channel kind only
       date:1999-04-28   since:1999-04-01   until:1999-04-30   since:1999-04-28T21:00:00
     a bare term is taken by its shape: 203.0.113.9, 10.0.0.0/8, a@b.c, S.0000014724, 193024360
     """
@@ -86,7 +90,13 @@ public struct Query: Equatable, Sendable {
                 if v.hasPrefix("{") || v.hasPrefix("[") { v = String(v.dropFirst().dropLast()) }
                 q.predicates.append(.message(Array(v.utf8).map(Bytes.lower)))
             case "line":
-                guard let n = UInt32(value) else { throw SyntaxError(message: "`\(raw)`: a line id is a number") }
+                var number = Substring(value)
+                let upperValue = value.uppercased()
+                if upperValue.hasPrefix("SMTPI-") { q.lineKinds.append(UInt32(ChannelKey.smtpi)); number = number.dropFirst(6) }
+                else if upperValue.hasPrefix("SMTP-") { q.lineKinds.append(UInt32(ChannelKey.smtp)); number = number.dropFirst(5) }
+                guard let n = UInt32(number) else {
+                    throw SyntaxError(message: "`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N")
+                }
                 q.predicates.append(.line(n))
             case "date":
                 guard let d = CivilDate(iso: value), value.count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD") }

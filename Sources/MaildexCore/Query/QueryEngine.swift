@@ -51,6 +51,12 @@ public struct QueryEngine {
             if result.isEmpty { return [] }
         }
         if hasDates { result = try result.filter { try inDateBounds($0, q) } }
+        if !q.lineKinds.isEmpty {
+            result = try result.filter { n in
+                guard let (_, e) = try index.entry(n) else { return false }
+                return q.lineKinds.allSatisfy { $0 == (e.flags >> 8) & 0xFF }
+            }
+        }
         return result
     }
 
