@@ -219,6 +219,35 @@ struct TruthScan {
         #expect(try peers(["line:SMTP-7", "line:SMTPI-7"]).isEmpty)
     }
 
+    @Test func longKeysAreCutNotStoredWhole() throws {
+        // A 5,000-byte HELO name and address stay findable, but take 256 bytes in the index.
+        let work = TestData.temporaryDirectory("long-keys")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let helo = String(repeating: "h", count: 5000), local = String(repeating: "u", count: 5000)
+        let log = """
+        10:00:00 5 SMTP-9() Stream Created
+        10:00:00 4 SMTP-9() Got connection from [10.0.0.9:1957]
+        10:00:01 4 SMTP-9([10.0.0.9]) Input Line: HELO \(helo)\\r
+        10:00:01 4 SMTP-9(\(helo)) Sending 250 ok\\r\\n
+        10:00:02 4 SMTP-9([10.0.0.9]) Input Line: MAIL FROM:<\(local)@example.com>\\r
+        10:00:02 4 SMTP-9([10.0.0.9]) Sending 250 <\(local)@example.com> sender accepted\\r\\n
+        10:00:03 5 SMTP-9([10.0.0.9]) Stream Disposed
+
+        """
+        try Data(log.utf8).write(to: URL(fileURLWithPath: work + "/2026-01-01.log"))
+        _ = try index([work + "/2026-01-01.log"], into: work + "/idx")
+        let reader = try IndexReader(directory: work + "/idx")
+        let engine = QueryEngine(index: reader)
+        #expect(try engine.matches(try Query.parse(["helo:\(helo)"])) == [0])
+        #expect(try engine.matches(try Query.parse(["from:\(local)@example.com"])) == [0])
+        #expect(try engine.matches(try Query.parse(["helo:short"])).isEmpty)
+        var longest = 0
+        for kind in [TermKind.helo, .sender] {
+            try reader.segments[0].terms(withPrefix: [kind.rawValue]) { t, _ in longest = max(longest, t.count) }
+        }
+        #expect(longest == Terms.maxKeyBytes + 1)
+    }
+
     @Test func queryParsingErrorsShowTheSyntax() throws {
         for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], [],
                     ["rcpt:user@example.com"], ["Sender:a@b"], ["line:SMTPX-5"], ["line:SMTP-"]] {

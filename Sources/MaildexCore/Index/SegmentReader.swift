@@ -341,6 +341,8 @@ public final class SegmentReader {
 
     /// Session numbers of `key`, sorted.
     public func lookup(_ key: [UInt8]) throws -> [UInt64] {
+        // Keys are stored cut to `Terms.maxKeyBytes` after the kind byte; look them up so.
+        let key = key.count > Terms.maxKeyBytes + 1 ? Array(key.prefix(Terms.maxKeyBytes + 1)) : key
         guard let c = try seek(key), c.term == key else { return [] }
         var out = [UInt64]()
         try postings(c, into: &out)

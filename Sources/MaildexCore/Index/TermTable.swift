@@ -22,7 +22,7 @@ struct TermBatch {
     @inline(__always) mutating func add(_ kind: TermKind, _ key: some Collection<UInt8>, session: UInt64) {
         if starts.isEmpty { starts.append(0) }
         arena.append(kind.rawValue)
-        arena.append(contentsOf: key)
+        arena.append(contentsOf: key.prefix(Terms.maxKeyBytes))
         let start = Int(starts[starts.count - 1])
         starts.append(UInt32(arena.count))
         hashes.append(arena.withUnsafeBytes { TermTable.hash(UnsafeRawBufferPointer(rebasing: $0[start..<arena.count])) })

@@ -36,6 +36,11 @@ public enum Terms {
     public static func line(_ id: UInt32, _ d: CivilDate) -> [UInt8] { line(id) + dateKey(d) }
 
 
+    /// Keys longer than this are stored (and looked up) cut to this many bytes: a log
+    /// line can hold a HELO name or an address of 100 KB, which must not become a term
+    /// of 100 KB. Two such keys that agree on their first 256 bytes share a term.
+    public static let maxKeyBytes = 256
+
     /// The key of an address term: `domain@local` (split at the last `@`), so that
     /// the addresses of one domain sort together and the term dictionary's front
     /// coding stores each domain once per run, not once per address. An address
