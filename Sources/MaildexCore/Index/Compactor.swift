@@ -43,11 +43,11 @@ public enum Compactor {
         for (i, seg) in reader.segments.enumerated() {
             let sources = try seg.sources()
             for src in sources { writer.add(source: src, lines: 0) }
-            for source in seg.lineTableSources.keys.sorted() {
+            for source in try seg.lineTableSources().keys.sorted() {
                 if let t = try seg.encodedLineTable(source) { writer.add(encodedLineTable: t, source: source) }
             }
             for b in 0..<seg.blockCount {
-                let sessions = try reader.sessions(inBlock: b, ofSegment: i)
+                let sessions = try reader.sessions(inBlock: b, ofSegment: i, resolvingOffsets: false)
                 try writer.add(sessions)
                 report.sessions += sessions.count
                 if writer.postingsCount > segmentPostingsLimit {

@@ -86,26 +86,33 @@ public final class IndexReader {
     }
 
     /// The sessions of one store block of segment `segment` that no later segment replaces.
-    public func sessions(inBlock block: Int, ofSegment segment: Int) throws -> [Session] {
+    /// Without `resolvingOffsets`, the lines' byte offsets stay 0 (for a caller that
+    /// writes them to a store that does not keep them, like `compact`).
+    public func sessions(inBlock block: Int, ofSegment segment: Int, resolvingOffsets: Bool = true) throws -> [Session] {
         var out = try segments[segment].sessions(inBlock: block).filter { !shadowed[segment].contains($0.number) }
-        for i in out.indices { try resolveOffsets(&out[i]) }
+        if resolvingOffsets { for i in out.indices { try resolveOffsets(&out[i]) } }
         return out
     }
 
     /// Which segment holds each source's line table (the segment written when the
-    /// file was read; a session may sit in another).
-    private lazy var lineTableSegment: [UInt32: Int] = {
+    /// file was read; a session may sit in another). Read on first use.
+    private var lineTableSegmentCache: [UInt32: Int]? = nil
+
+    private func lineTableSegment() throws -> [UInt32: Int] {
+        if let m = lineTableSegmentCache { return m }
         var m = [UInt32: Int]()
-        for (i, s) in segments.enumerated() { for source in s.lineTableSources.keys { m[source] = i } }
+        for (i, s) in segments.enumerated() { for source in try s.lineTableSources().keys { m[source] = i } }
+        lineTableSegmentCache = m
         return m
-    }()
+    }
 
     /// Fills in the byte offset of each line of a session read from the store, from
     /// the line tables of its sources.
     func resolveOffsets(_ s: inout Session) throws {
+        let tables = try lineTableSegment()
         for i in s.lines.indices {
             let l = s.lines[i]
-            guard let seg = lineTableSegment[l.source],
+            guard let seg = tables[l.source],
                   let offset = try segments[seg].byteOffset(source: l.source, line: l.lineNumber) else {
                 throw IndexError.corrupt(directory, "no line table for source \(l.source) (session \(s.number))")
             }

@@ -21,10 +21,20 @@ enum LineTable {
 
         mutating func append(_ chunk: [UInt32]) {
             for length in chunk {
-                pending.append(length)
+                // A full block is sealed when the next line comes, so the last line is
+                // always still open to `joinLastToNext`.
                 if pending.count == LineTable.linesPerBlock { seal() }
+                pending.append(length)
             }
             lineCount += chunk.count
+        }
+
+        /// The last line has no `\n` after it: a window was cut inside a line longer than
+        /// any window, and the line's rest comes as the next "line". Its length is counted
+        /// one short, so the offsets after it stay exact.
+        mutating func joinLastToNext() {
+            guard let last = pending.last, last > 0 else { return }
+            pending[pending.count - 1] = last - 1
         }
 
         private mutating func seal() {

@@ -177,31 +177,29 @@ public final class SegmentReader {
 
     // MARK: Terms
 
-    /// The term dictionary's block index: terms per block, then per block the offset
-    /// of its bytes and the postings offset of its first list.
-    private lazy var termIndex: (perBlock: Int, blocks: Int)? = {
-        guard let h = try? bytes(.termEntries, 0..<min(16, Int(sections[SegmentFormat.Section.termEntries.rawValue].length))),
-              h.count == 16 else { return nil }
+    /// The term dictionary's block index: terms per block and how many blocks (read
+    /// and checked once; a damaged index gives its own error, page CRCs included).
+    private var termIndexCache: (perBlock: Int, blocks: Int, terms: Int)? = nil
+
+    private func termIndexOrThrow() throws -> (perBlock: Int, blocks: Int, terms: Int) {
+        if let t = termIndexCache { return t }
+        let length = Int(sections[SegmentFormat.Section.termEntries.rawValue].length)
+        guard length >= 16, (length - 16) % 16 == 0 else { throw IndexError.corrupt(file.path, "term block index is malformed") }
+        let h = try bytes(.termEntries, 0..<16)
         let perBlock = Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         let terms = UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        let blocks = (Int(sections[SegmentFormat.Section.termEntries.rawValue].length) - 16) / 16
-        // A hostile index must not trap here: sizes are checked before they are multiplied.
-        guard perBlock > 0, perBlock <= 1 << 16, blocks >= 0 else { return nil }
-        let full = blocks == 0 ? terms == 0 : terms <= UInt64(blocks) * UInt64(perBlock) && terms > UInt64(blocks - 1) * UInt64(perBlock)
-        guard full else { return nil }
-        return (perBlock, blocks)
-    }()
-
-    /// How many distinct terms the segment holds.
-    public var termCount: Int {
-        guard termIndex != nil, let h = try? bytes(.termEntries, 8..<16) else { return 0 }
-        return Int(UInt64(littleEndian: h.loadUnaligned(as: UInt64.self)))
-    }
-
-    private func termIndexOrThrow() throws -> (perBlock: Int, blocks: Int) {
-        guard let t = termIndex else { throw IndexError.corrupt(file.path, "term block index is malformed") }
+        let blocks = (length - 16) / 16
+        // Sizes are checked before they are multiplied: a hostile index must not trap here.
+        guard perBlock > 0, perBlock <= 1 << 16,
+              blocks == 0 ? terms == 0 : terms <= UInt64(blocks) * UInt64(perBlock) && terms > UInt64(blocks - 1) * UInt64(perBlock)
+        else { throw IndexError.corrupt(file.path, "term block index is malformed") }
+        let t = (perBlock, blocks, Int(terms))
+        termIndexCache = t
         return t
     }
+
+    /// How many distinct terms the segment holds (0 if its dictionary is damaged).
+    public var termCount: Int { (try? termIndexOrThrow())?.terms ?? 0 }
 
     /// A position in the term dictionary: the current term, its sessions, and where
     /// the next term of its block is.
@@ -210,29 +208,13 @@ public final class SegmentReader {
         var remaining: Int
         var reader: ByteReader
         var term: [UInt8] = []
+        /// The term belongs to one session, `single`; else to `count` in its postings list.
+        var isSingle = false
         var count = 0
         var single: UInt64 = 0
         var postingsOffset: UInt64 = 0
         var postingsLength = 0
         var nextPostings: UInt64
-    }
-
-    /// Whether the first term of block `b` sorts at or before `key` (read in place, for
-    /// the binary search over blocks).
-    private func firstTerm(ofBlock b: Int, isAtOrBefore key: [UInt8]) throws -> Bool {
-        let range = try termBlockRange(b)
-        let block = try bytes(.termBytes, range)
-        var r = ByteReader(block)
-        do {
-            guard try r.varint() == 0 else { throw ByteReader.OutOfBounds() }
-            let n = try r.varint()
-            guard n <= UInt64(block.count - r.position) else { throw ByteReader.OutOfBounds() }
-            let length = Int(n), common = min(length, key.count)
-            let c = common == 0 ? 0 : key.withUnsafeBytes { memcmp(block.baseAddress! + r.position, $0.baseAddress!, common) }
-            return c < 0 || (c == 0 && length <= key.count)
-        } catch is ByteReader.OutOfBounds {
-            throw IndexError.corrupt(file.path, "term block \(b) is malformed")
-        }
     }
 
     /// The bytes of term block `b` in the termBytes section.
@@ -251,23 +233,33 @@ public final class SegmentReader {
         return Int(start)..<Int(end)
     }
 
+    /// Whether the first term of block `b` sorts at or before `key` (read in place, for
+    /// the binary search over blocks).
+    private func firstTerm(ofBlock b: Int, isAtOrBefore key: [UInt8]) throws -> Bool {
+        let block = try bytes(.termBytes, try termBlockRange(b))
+        var r = ByteReader(block)
+        do {
+            guard try r.varint() == 0 else { throw ByteReader.OutOfBounds() }
+            let n = try r.varint()
+            guard n <= UInt64(block.count - r.position) else { throw ByteReader.OutOfBounds() }
+            let length = Int(n), common = min(length, key.count)
+            let c = common == 0 ? 0 : key.withUnsafeBytes { memcmp(block.baseAddress! + r.position, $0.baseAddress!, common) }
+            return c < 0 || (c == 0 && length <= key.count)
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "term block \(b) is malformed")
+        }
+    }
+
     /// A cursor on the first term of block `b`.
     private func cursor(block b: Int) throws -> TermCursor {
-        let (perBlock, blocks) = try termIndexOrThrow()
-        let total = termCount
+        let (perBlock, _, total) = try termIndexOrThrow()
         let e = try bytes(.termEntries, (16 + b * 16)..<(32 + b * 16))
-        let start = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         let postings = UInt64(littleEndian: e.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        var end = sections[SegmentFormat.Section.termBytes.rawValue].length
-        if b + 1 < blocks {
-            let n = try bytes(.termEntries, (32 + b * 16)..<(40 + b * 16))
-            end = UInt64(littleEndian: n.loadUnaligned(as: UInt64.self))
-        }
-        guard start <= end, end <= sections[SegmentFormat.Section.termBytes.rawValue].length else {
-            throw IndexError.corrupt(file.path, "term block \(b) is out of bounds")
+        guard postings <= sections[SegmentFormat.Section.postings.rawValue].length else {
+            throw IndexError.corrupt(file.path, "term block \(b) points past the postings")
         }
         var c = TermCursor(block: b, remaining: min(perBlock, total - b * perBlock),
-                           reader: ByteReader(try bytes(.termBytes, Int(start)..<Int(end))), nextPostings: postings)
+                           reader: ByteReader(try bytes(.termBytes, try termBlockRange(b))), nextPostings: postings)
         guard try step(&c) else { throw IndexError.corrupt(file.path, "term block \(b) is empty") }
         return c
     }
@@ -282,11 +274,15 @@ public final class SegmentReader {
             c.term.append(contentsOf: try c.reader.bytes(Int(suffix)))
             let code = try c.reader.varint()
             if code & 1 == 1 {
-                c.count = 1; c.single = code >> 1; c.postingsLength = 0
+                c.isSingle = true; c.count = 1; c.single = code >> 1; c.postingsLength = 0
             } else {
-                c.count = Int(truncatingIfNeeded: code >> 1)
-                let length = try c.reader.varint()
-                guard length <= UInt64(Int32.max), c.count >= 0 else { throw ByteReader.OutOfBounds() }
+                // A list holds at least two sessions, each at least one byte: anything
+                // else is damage, and must not reach counts or allocations.
+                let count = code >> 1, length = try c.reader.varint()
+                let room = sections[SegmentFormat.Section.postings.rawValue].length - c.nextPostings
+                guard count >= 2, count <= length, length <= room, length <= UInt64(Int32.max) else { throw ByteReader.OutOfBounds() }
+                c.isSingle = false
+                c.count = Int(count)
                 c.postingsOffset = c.nextPostings
                 c.postingsLength = Int(length)
                 c.nextPostings += length
@@ -328,7 +324,7 @@ public final class SegmentReader {
     }
 
     func postings(_ c: TermCursor, into out: inout [UInt64]) throws {
-        if c.postingsLength == 0 && c.count == 1 { out.append(c.single); return }
+        if c.isSingle { out.append(c.single); return }
         guard c.postingsOffset <= sections[SegmentFormat.Section.postings.rawValue].length else {
             throw IndexError.corrupt(file.path, "postings out of bounds")
         }
@@ -371,10 +367,16 @@ public final class SegmentReader {
 
     // MARK: Line tables
 
-    /// The line tables' directory: source id → the table's range in the section.
-    public private(set) lazy var lineTableSources: [UInt32: Range<Int>] = {
-        (try? readLineTableDirectory()) ?? [:]
-    }()
+    /// The line tables' directory: source id → the table's range in the section (read
+    /// and checked once).
+    private var lineTableDirectoryCache: [UInt32: Range<Int>]? = nil
+
+    public func lineTableSources() throws -> [UInt32: Range<Int>] {
+        if let d = lineTableDirectoryCache { return d }
+        let d = try readLineTableDirectory()
+        lineTableDirectoryCache = d
+        return d
+    }
 
     private func readLineTableDirectory() throws -> [UInt32: Range<Int>] {
         let length = Int(sections[SegmentFormat.Section.lineTables.rawValue].length)
@@ -393,17 +395,18 @@ public final class SegmentReader {
     }
 
     private var lineTableEntries: [UInt32: LineTable.Entry] = [:]
-    private var lineBlockCache: [Int: [UInt64]] = [:]
+    private struct LineBlockKey: Hashable { var source: UInt32; var block: Int }
+    private var lineBlockCache: [LineBlockKey: [UInt64]] = [:]
 
     /// The raw bytes of a source's line table (for `compact`).
     func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
-        guard let range = lineTableSources[source] else { return nil }
+        guard let range = try lineTableSources()[source] else { return nil }
         return Array(try bytes(.lineTables, range))
     }
 
     /// Where line `line` (1-based) of `source` starts, if this segment holds the source's table.
     func byteOffset(source: UInt32, line: UInt64) throws -> UInt64? {
-        guard let range = lineTableSources[source] else { return nil }
+        guard let range = try lineTableSources()[source] else { return nil }
         do {
             if lineTableEntries[source] == nil {
                 let (id, entry) = try LineTable.entry(try bytes(.lineTables, range))
@@ -415,7 +418,7 @@ public final class SegmentReader {
                 throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
             }
             let index = Int(line - 1), b = index / e.perBlock
-            let key = Int(source) << 24 | b
+            let key = LineBlockKey(source: source, block: b)
             if lineBlockCache[key] == nil {
                 if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
                 let block = e.blocks[b]

@@ -20,7 +20,7 @@ public enum SessionCodec {
 
     static func encodeBlock(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (bytes: [UInt8], offsets: [UInt32]) {
         let (parts, offsets) = encodeBlockParts(records, inlineOffsets: inlineOffsets)
-        return (parts.reduce([], +), offsets)
+        return (Array(parts.joined()), offsets)
     }
 
     /// The block payload in parts (the column lengths, metadata, ops, text), for a
@@ -128,6 +128,7 @@ public enum SessionCodec {
             let date = CivilDate(daysSinceEpoch: Int32(truncatingIfNeeded: try r.zigzag()))
             let channel = ChannelKey(raw: try r.varint())
             let flags = try r.u8()
+            guard flags & ~(flagComplete | flagOffsets) == 0 else { throw Corrupt() }
             let count = try r.varint()
             let opsStart = try r.varint(), textStart = try r.varint()
             guard count <= UInt64(c.meta.count), opsStart <= UInt64(c.ops.count), textStart <= UInt64(c.text.count)

@@ -4,8 +4,8 @@
 public enum TermKind: UInt8, CaseIterable, Sendable {
     /// Peer address: 16 bytes, IPv4 mapped into IPv6 (`::ffff:a.b.c.d`).
     case peer = 0x49          // "I"
-    /// Reserved: address in any role. Format 1 wrote it; format 2 answers `addr:`
-    /// with the union of the three roles below, which halves the address terms.
+    /// Reserved: address in any role. Format 1 wrote it; now `addr:` is answered with
+    /// the union of the three roles below, which halves the address terms.
     case address = 0x41       // "A"
     case sender = 0x46        // "F"
     /// Accepted recipient.

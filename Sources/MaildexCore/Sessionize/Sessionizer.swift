@@ -67,6 +67,7 @@ public final class Sessionizer {
             _ = i
         }
         counts.bytes += UInt64(p.count)
+        if lengths, p[p.count - 1] != 10 { lineTable.joinLastToNext() }
         let done = stitcher.takeFinished()
         // Sessions still open may point into this window: give them their own copy.
         stitcher.detachOpen()
