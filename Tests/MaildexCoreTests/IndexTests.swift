@@ -330,6 +330,42 @@ let probeQueries: [[String]] = [
         #expect(try QueryEngine(index: old).matches(everything) == oldAnswer)
     }
 
+    @Test func aHostileTermIndexWithValidChecksumsIsAnErrorNotACrash() throws {
+        // Checksums catch damage; a file forged with correct checksums must still be
+        // refused by the readers' own bounds checks. Here every term block claims its
+        // postings start past the end of everything.
+        let (logs, _) = try TestData.generate("forged", dialect: .stalker, days: 1, sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("forged-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir)
+        let before = try IndexReader(directory: dir)
+        let sender = try IndexStatistics.of(before).topSenders.first { $0.0 != "<>" }!.0
+        let path = dir + "/" + before.manifest.segments[0]
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func u32(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 | Int(b[at + 2]) << 16 | Int(b[at + 3]) << 24 }
+        func u64(_ at: Int) -> Int { u32(at) | u32(at + 4) << 32 }
+        func put32(_ v: UInt32, _ at: Int) { for k in 0..<4 { b[at + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
+        let footerLength = u32(b.count - 16), footer = b.count - 16 - footerLength
+        let entry = footer + 8 + 32 * SegmentFormat.Section.termEntries.rawValue
+        let offset = u64(entry), length = u64(entry + 8), table = u64(entry + 16)
+        // Every block's postings offset.
+        for block in 0..<((length - 16) / 16) { for k in 0..<8 { b[offset + 24 + 16 * block + k] = 0xFF } }
+        let pages = (length + 4095) / 4096
+        for page in 0..<pages {
+            let start = offset + page * 4096
+            put32(CRC32C.checksum(Array(b[start..<min(offset + length, start + 4096)])), table + 4 * page)
+        }
+        put32(CRC32C.checksum(Array(b[table..<(table + 4 * pages)])), entry + 24)
+        put32(CRC32C.checksum(Array(b[footer..<(b.count - 16)])), b.count - 12)
+        try Data(b).write(to: URL(fileURLWithPath: path))
+
+        let reader = try IndexReader(directory: dir)
+        let engine = QueryEngine(index: reader)
+        #expect(throws: IndexError.self) { try engine.matches(try Query.parse(["from:\(sender)"])) }
+        #expect(throws: IndexError.self) { try IndexStatistics.of(reader) }
+        #expect(throws: IndexError.self) { try reader.verifyAll() }
+    }
+
     @Test func aFlippedByteIsRefused() throws {
         let (logs, _) = try TestData.generate("flip", dialect: .cgp, days: 1, sessionsPerDay: 200, recordLines: false)
         let dir = TestData.temporaryDirectory("flip-idx")

@@ -458,6 +458,11 @@ public final class SegmentReader {
         for s in SegmentFormat.Section.allCases where s != .store { _ = try wholeSection(s) }
         for i in 0..<blockCount { blockCache = nil; _ = try block(i) }
         for i in 0..<sessionCount { _ = try session(try entry(at: i)) }
+        // Every term and posting list, through the same checks lookups make.
+        if var c = try seek([]) {
+            var list = [UInt64]()
+            repeat { list.removeAll(keepingCapacity: true); try postings(c, into: &list) } while try advance(&c)
+        }
         for (source, range) in try readLineTableDirectory() {
             let t = try bytes(.lineTables, range)
             guard let (id, entry) = try? LineTable.entry(t) else { throw IndexError.corrupt(file.path, "line table of source \(source) is malformed") }
