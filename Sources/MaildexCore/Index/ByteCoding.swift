@@ -11,11 +11,7 @@ public struct ByteWriter {
     @inline(__always) public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
 
     /// LEB128: 7 bits a byte, low bits first, high bit set on all but the last byte.
-    @inline(__always) public mutating func varint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-        bytes.append(UInt8(v))
-    }
+    @inline(__always) public mutating func varint(_ value: UInt64) { appendVarint(value, to: &bytes) }
 
     /// Signed values as zigzag varints (0, -1, 1, -2, ... become 0, 1, 2, 3, ...).
     @inline(__always) public mutating func zigzag(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
