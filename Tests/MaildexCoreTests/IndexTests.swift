@@ -330,26 +330,17 @@ let probeQueries: [[String]] = [
         #expect(try QueryEngine(index: old).matches(everything) == oldAnswer)
     }
 
-    @Test func aHostileTermIndexWithValidChecksumsIsAnErrorNotACrash() throws {
-        // Checksums catch damage; a file forged with correct checksums must still be
-        // refused by the readers' own bounds checks. Here every term block claims its
-        // postings start past the end of everything.
-        let (logs, _) = try TestData.generate("forged", dialect: .stalker, days: 1, sessionsPerDay: 200, recordLines: false)
-        let dir = TestData.temporaryDirectory("forged-idx")
-        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
-        _ = try index([logs], into: dir)
-        let before = try IndexReader(directory: dir)
-        let sender = try IndexStatistics.of(before).topSenders.first { $0.0 != "<>" }!.0
-        let path = dir + "/" + before.manifest.segments[0]
+    /// Rewrites one section of a segment with `edit` and makes its checksums right
+    /// again, as a forger would.
+    func forge(_ path: String, _ section: SegmentFormat.Section, _ edit: (inout [UInt8], _ start: Int, _ length: Int) -> Void) throws {
         var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         func u32(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 | Int(b[at + 2]) << 16 | Int(b[at + 3]) << 24 }
         func u64(_ at: Int) -> Int { u32(at) | u32(at + 4) << 32 }
         func put32(_ v: UInt32, _ at: Int) { for k in 0..<4 { b[at + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
         let footerLength = u32(b.count - 16), footer = b.count - 16 - footerLength
-        let entry = footer + 8 + 32 * SegmentFormat.Section.termEntries.rawValue
+        let entry = footer + 8 + 32 * section.rawValue
         let offset = u64(entry), length = u64(entry + 8), table = u64(entry + 16)
-        // Every block's postings offset.
-        for block in 0..<((length - 16) / 16) { for k in 0..<8 { b[offset + 24 + 16 * block + k] = 0xFF } }
+        edit(&b, offset, length)
         let pages = (length + 4095) / 4096
         for page in 0..<pages {
             let start = offset + page * 4096
@@ -358,11 +349,50 @@ let probeQueries: [[String]] = [
         put32(CRC32C.checksum(Array(b[table..<(table + 4 * pages)])), entry + 24)
         put32(CRC32C.checksum(Array(b[footer..<(b.count - 16)])), b.count - 12)
         try Data(b).write(to: URL(fileURLWithPath: path))
+    }
 
-        let reader = try IndexReader(directory: dir)
+    @Test func aHostileTermIndexWithValidChecksumsIsAnErrorNotACrash() throws {
+        // Checksums catch damage; a file forged with correct checksums must still be
+        // refused by the readers' own bounds checks.
+        let (logs, _) = try TestData.generate("forged", dialect: .stalker, days: 1, sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("forged-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir)
+        let before = try IndexReader(directory: dir)
+        let sender = try IndexStatistics.of(before).topSenders.first { $0.0 != "<>" }!.0
+        let path = dir + "/" + before.manifest.segments[0]
+        let pristine = try Data(contentsOf: URL(fileURLWithPath: path))
+
+        // 1. Every term block claims its postings start past the end of everything.
+        try forge(path, .termEntries) { b, start, length in
+            for block in 0..<((length - 16) / 16) { for k in 0..<8 { b[start + 24 + 16 * block + k] = 0xFF } }
+        }
+        var reader = try IndexReader(directory: dir)
         let engine = QueryEngine(index: reader)
         #expect(throws: IndexError.self) { try engine.matches(try Query.parse(["from:\(sender)"])) }
         #expect(throws: IndexError.self) { try IndexStatistics.of(reader) }
+        #expect(throws: IndexError.self) { try reader.verifyAll() }
+
+        // 2. The first term with a postings list claims more sessions than its list has bytes.
+        try pristine.write(to: URL(fileURLWithPath: path))
+        var forged = false
+        try forge(path, .termBytes) { b, start, length in
+            var at = start
+            func varint() -> UInt64 {
+                var v: UInt64 = 0, shift: UInt64 = 0
+                while true { let c = b[at]; at += 1; v |= UInt64(c & 0x7F) << shift; if c < 0x80 { return v }; shift += 7 }
+            }
+            while at < start + length {
+                _ = varint(); let suffix = varint(); at += Int(suffix)
+                let codeAt = at, code = varint()
+                if code & 1 == 1 { continue }
+                _ = varint()
+                if at - codeAt >= 2, b[codeAt] < 0x80 { b[codeAt] = 0x7E; forged = true; return }  // count 63
+            }
+        }
+        #expect(forged)
+        reader = try IndexReader(directory: dir)
+        #expect(throws: IndexError.self) { try reader.segments[0].terms(withPrefix: []) { _, _ in } }
         #expect(throws: IndexError.self) { try reader.verifyAll() }
     }
 
