@@ -351,7 +351,7 @@ let probeQueries: [[String]] = [
         try Data(b).write(to: URL(fileURLWithPath: path))
     }
 
-    @Test func aHostileTermIndexWithValidChecksumsIsAnErrorNotACrash() throws {
+    @Test func aSegmentForgedWithValidChecksumsIsAnErrorNotACrash() throws {
         // Checksums catch damage; a file forged with correct checksums must still be
         // refused by the readers' own bounds checks.
         let (logs, _) = try TestData.generate("forged", dialect: .stalker, days: 1, sessionsPerDay: 200, recordLines: false)
@@ -393,6 +393,16 @@ let probeQueries: [[String]] = [
         #expect(forged)
         reader = try IndexReader(directory: dir)
         #expect(throws: IndexError.self) { try reader.segments[0].terms(withPrefix: []) { _, _ in } }
+        #expect(throws: IndexError.self) { try reader.verifyAll() }
+
+        // 3. The line table claims more lines than its blocks hold: fetching a session says so.
+        try pristine.write(to: URL(fileURLWithPath: path))
+        try forge(path, .lineTables) { b, start, _ in
+            let table = start + 4 + 24 * Int(b[start])   // the first table, after the directory
+            for k in 0..<8 { b[table + 4 + k] = k == 7 ? 0x7F : 0xFF }  // u64 lines
+        }
+        reader = try IndexReader(directory: dir)
+        #expect(throws: IndexError.self) { try reader.session(0) }
         #expect(throws: IndexError.self) { try reader.verifyAll() }
     }
 
