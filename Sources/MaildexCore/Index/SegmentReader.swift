@@ -154,8 +154,10 @@ public final class SegmentReader {
         return bytes
     }
 
-    /// Every session of store block `i`, in the order they were written.
-    public func sessions(inBlock i: Int) throws -> [Session] {
+    /// Every session of store block `i`, in the order they were written. Byte offsets
+    /// are 0: they live in the sources' line tables, possibly in another segment, so
+    /// read sessions through `IndexReader`, which fills them in.
+    func sessions(inBlock i: Int) throws -> [Session] {
         var r = ByteReader(try bytes(.blockIndex, (i * SegmentFormat.blockEntrySize)..<((i + 1) * SegmentFormat.blockEntrySize)), at: 20)
         let count = Int(try r.u32())
         let b = try block(i)
@@ -166,7 +168,8 @@ public final class SegmentReader {
         }
     }
 
-    public func session(_ e: SessionEntry) throws -> Session {
+    /// The session of table row `e`; byte offsets are 0, as in `sessions(inBlock:)`.
+    func session(_ e: SessionEntry) throws -> Session {
         let b = try block(Int(e.block))
         return try b.withUnsafeBytes { p in
             do { return try SessionCodec.decode(block: p, offset: Int(e.offsetInBlock)) } catch {
