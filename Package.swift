@@ -39,7 +39,11 @@ let package = Package(
             dependencies: [
                 "MaildexCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // jemalloc (Debian: libjemalloc-dev) replaces glibc's malloc in the command:
+            // the indexer allocates on one thread and frees on another, where glibc's
+            // arenas contend (2 threads were 1.2x as fast as 1 with it, 1.5x with jemalloc).
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .testTarget(
             name: "MaildexCoreTests",

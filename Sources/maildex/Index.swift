@@ -39,6 +39,9 @@ struct Index: ParsableCommand {
     @Option(help: "Bytes per parse chunk.")
     var chunkSize: Int = 1 << 20
 
+    @Option(help: ArgumentHelp("Bytes of log text parsed and written as one batch.", visibility: .hidden))
+    var windowSize: Int = ReadOptions().windowSize
+
     @Flag(help: "Read plain files with read(2) instead of mapping them (for logs still being written).")
     var noMmap = false
 
@@ -50,6 +53,7 @@ struct Index: ParsableCommand {
         o.threads = max(1, threads)
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
+        o.read.windowSize = max(1 << 20, windowSize)
         if let date {
             guard let d = CivilDate(iso: date) else { throw ValidationError("--date must be YYYY-MM-DD") }
             o.defaultDate = d

@@ -116,7 +116,8 @@ public final class Indexer {
         let sink = SegmentSink(directory: directory, generation: manifest.generation, threads: options.threads,
                                postingsLimit: options.segmentPostingsLimit, supersedes: supersedes)
         try sink.start()
-        let behind = WriteBehind()
+        // One thread means one: the writer runs inline rather than beside the parser.
+        let pipeline = WritePipeline(inline: options.threads == 1)
         var readOptions = options.read
         readOptions.threads = options.threads
         var nextSource = manifest.nextSource
@@ -135,9 +136,10 @@ public final class Indexer {
                     let t0 = Stopwatch()
                     let finished = sessionizer.feedPending(window)
                     let t1 = t0.seconds
-                    // Encoding and writing this window's sessions overlaps parsing the next;
-                    // their fragments keep the window's memory alive until then.
-                    try behind.submit { try sink.add(pending: finished) }
+                    // Encoding this window's sessions overlaps parsing the next, and appending
+                    // them to the segment overlaps encoding the next; their fragments keep the
+                    // window's memory alive until they are encoded.
+                    try pipeline.submit(encode: { sink.encode(pending: finished) }, append: { try sink.append($0) })
                     report.phaseSeconds["sessionize", default: 0] += t1
                     report.phaseSeconds["waitForWriter", default: 0] += t0.seconds - t1
                     plainDone += UInt64(window.bytes.count)
@@ -145,35 +147,36 @@ public final class Indexer {
                                        diskBytesDone: diskDone, diskBytesTotal: diskTotal, seconds: clock.seconds))
                     return sessionizer.counts.lines - before
                 }
-                try behind.drain()
                 if let e = summary.error { report.errors.append(e) }
                 nextSource += 1
-                sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
-                sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
-                                                mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
-                                                frames: UInt32(summary.frames), indexedAt: Int64(time(nil))),
-                           lines: sessionizer.counts.lines - linesBefore)
+                // The file's tables go to the segment that takes its last sessions, after them.
+                let table = sessionizer.takeLineTable()
+                let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
+                                          mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
+                                          frames: UInt32(summary.frames), indexedAt: Int64(time(nil)))
+                let lines = sessionizer.counts.lines - linesBefore
+                try pipeline.afterLast {
+                    sink.writer.add(lineTable: table, source: id)
+                    sink.writer.add(source: source, lines: lines)
+                }
                 report.files += 1
                 report.diskBytes += file.size
                 if !backfill, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
-            } catch let e as IOError {
-                try behind.drain()
-                report.errors.append(e)
+            } catch let e as IndexError {
+                throw e
+            } catch {
+                try pipeline.drain()
+                report.errors.append(error as? IOError ?? IOError(path: file.path, offset: nil, message: "\(error)"))
                 // Sessions from the part read are in the index: their lines keep their
                 // offsets, and the file's id is not given to the next file.
                 sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
                 nextSource += 1
-            } catch let e as IndexError {
-                throw e
-            } catch {
-                try behind.drain()
-                report.errors.append(IOError(path: file.path, offset: nil, message: "\(error)"))
-                sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
-                nextSource += 1
             }
-            try behind.drain()
             diskDone += file.size
         }
+        try pipeline.drain()
+        report.phaseSeconds["encode", default: 0] += pipeline.encodeSeconds
+        report.phaseSeconds["append", default: 0] += pipeline.appendSeconds
         if inOrder {
             // Still open: written as they stand (incomplete), and carried to the next run,
             // whose copies will replace these.
@@ -228,14 +231,17 @@ public final class Indexer {
         private(set) var totals = SegmentStats()
         private(set) var writer: SegmentWriter! = nil
 
+        let encoder: SegmentWriter.Encoder
+
         init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>) {
             self.directory = directory; self.generation = generation; self.threads = threads
             self.postingsLimit = postingsLimit; self.supersedes = supersedes
+            encoder = SegmentWriter.Encoder(threads: threads, blockTarget: 256 << 10, level: 3)
         }
 
         func start() throws {
             generation += 1
-            writer = try SegmentWriter(directory: directory, name: Indexer.segmentName(generation), threads: threads,
+            writer = try SegmentWriter(directory: directory, name: Indexer.segmentName(generation), encoder: encoder,
                                        expectedPostings: postingsLimit)
             writer.supersedes = supersedes
         }
@@ -245,8 +251,13 @@ public final class Indexer {
             try rollOverIfFull()
         }
 
-        func add(pending: [SessionStitcher.Pending]) throws {
-            try writer.add(pending: pending)
+        /// Encodes sessions into blocks; safe to call while `append` runs on another thread.
+        func encode(pending: [SessionStitcher.Pending]) -> SegmentWriter.Batch {
+            encoder.encode(pending: pending)
+        }
+
+        func append(_ batch: SegmentWriter.Batch) throws {
+            try writer.append(batch)
             try rollOverIfFull()
         }
 
@@ -267,28 +278,94 @@ public final class Indexer {
         }
     }
 
-    /// Runs segment writes on a serial queue, one batch behind the parser, so the
-    /// writer's sequential work (term table, file writes) overlaps parsing.
-    final class WriteBehind: @unchecked Sendable {
-        private let queue = DispatchQueue(label: "maildex.segment-writer")
-        private let group = DispatchGroup()
+    /// Runs the writing of sessions in two stages behind the parser: encoding (parallel
+    /// within a batch) on one queue, appending to the segment (sequential, in order) on
+    /// another. The parser parses window N+2 while window N+1's sessions are encoded
+    /// and window N's are appended, so no core waits on the writer's sequential part.
+    /// At most `maxBacklog` encoded batches wait to be appended (a segment's finish
+    /// runs on the append queue and may take a while).
+    /// With `inline`, every stage runs at once on the caller's thread.
+    final class WritePipeline: @unchecked Sendable {
+        private let encodeQueue = DispatchQueue(label: "maildex.encode")
+        private let appendQueue = DispatchQueue(label: "maildex.append")
+        private let encoding = DispatchGroup()
+        private let appending = DispatchGroup()
+        private let backlog: DispatchSemaphore
+        private let lock = NSLockLite()
         private var failure: Error? = nil
+        private let inline: Bool
+        /// Wall time spent in each stage (each stage runs one job at a time).
+        private(set) var encodeSeconds = 0.0
+        private(set) var appendSeconds = 0.0
 
-        /// Waits for the previous batch, then starts `work`.
-        func submit(_ work: @escaping () throws -> Void) throws {
-            try drain()
-            group.enter()
-            let job = UncheckedBox(work)
-            queue.async {
-                do { try job.value() } catch { self.failure = error }
-                self.group.leave()
+        init(inline: Bool = false, maxBacklog: Int = 3) {
+            self.inline = inline
+            backlog = DispatchSemaphore(value: maxBacklog)
+        }
+
+        /// Waits for the previous batch's encoding, then encodes `encode()` and appends
+        /// the result after every batch submitted before it.
+        func submit<Batch>(encode: @escaping () -> Batch, append: @escaping (Batch) throws -> Void) throws {
+            if inline {
+                let t = Stopwatch()
+                let batch = encode()
+                let t1 = t.seconds
+                try append(batch)
+                encodeSeconds += t1; appendSeconds += t.seconds - t1
+                return
+            }
+            encoding.wait()
+            try rethrow()
+            backlog.wait()
+            let job = UncheckedBox((encode, append))
+            encoding.enter()
+            appending.enter()
+            encodeQueue.async {
+                let t = Stopwatch()
+                let batch = UncheckedBox(job.value.0())
+                self.encodeSeconds += t.seconds
+                self.encoding.leave()
+                self.appendQueue.async {
+                    defer { self.backlog.signal(); self.appending.leave() }
+                    guard self.failed == nil else { return }
+                    let t = Stopwatch()
+                    do { try job.value.1(batch.value) } catch { self.fail(error) }
+                    self.appendSeconds += t.seconds
+                }
             }
         }
 
-        /// Waits until no batch is in flight; rethrows a batch's error.
+        /// Runs `work` on the append queue after every batch submitted so far.
+        func afterLast(_ work: @escaping () throws -> Void) throws {
+            if inline { return try work() }
+            try rethrow()
+            let job = UncheckedBox(work)
+            // Queued behind the encoding in flight, so it follows that batch's append.
+            encoding.enter()
+            appending.enter()
+            encodeQueue.async {
+                self.encoding.leave()
+                self.appendQueue.async {
+                    defer { self.appending.leave() }
+                    guard self.failed == nil else { return }
+                    do { try job.value() } catch { self.fail(error) }
+                }
+            }
+        }
+
+        /// Waits until every batch is appended; rethrows the first error of any.
         func drain() throws {
-            group.wait()
-            if let e = failure { failure = nil; throw e }
+            encoding.wait()
+            appending.wait()
+            try rethrow()
+        }
+
+        private var failed: Error? { lock.with { failure } }
+        private func fail(_ e: Error) { lock.with { if failure == nil { failure = e } } }
+        /// A failed append leaves the segment unusable: the error stays, and every later
+        /// call rethrows it.
+        private func rethrow() throws {
+            if let e = failed { throw e }
         }
     }
 

@@ -46,9 +46,8 @@ public struct SegmentStats: Sendable, Equatable {
 public final class SegmentWriter {
     public let name: String
     let file: AtomicFile
-    let threads: Int
-    let blockTarget: Int
-    let level: Int32
+    /// Encodes sessions into blocks (shareable between the segments of a run).
+    let encoder: Encoder
 
     var blocks: [(offset: UInt64, compressed: UInt32, plain: UInt32, crc: UInt32, sessions: UInt32)] = []
     var entries: [SessionEntry] = []
@@ -61,7 +60,6 @@ public final class SegmentWriter {
         max(postings.count, terms.count * 4, terms.count >= 12_000_000 ? Int.max : 0,
             terms.arenaBytes >= 3 << 30 ? Int.max : 0)
     }
-    let compressors: Zstd.BlockCompressors
     var sources: [SourceRecord] = []
     /// Line tables of the sources read in this segment's run (see `LineTable`).
     var lineTables: [(source: UInt32, bytes: [UInt8])] = []
@@ -71,15 +69,17 @@ public final class SegmentWriter {
     public var supersedes: Set<UInt64> = []
     public var stats = SegmentStats()
 
-    public init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
-                expectedPostings: Int = 0) throws {
+    public convenience init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
+                            expectedPostings: Int = 0) throws {
+        try self.init(directory: directory, name: name, encoder: Encoder(threads: threads, blockTarget: blockTarget, level: level),
+                      expectedPostings: expectedPostings)
+    }
+
+    init(directory: String, name: String, encoder: Encoder, expectedPostings: Int = 0) throws {
         self.name = name
-        compressors = Zstd.BlockCompressors(level: level)
+        self.encoder = encoder
         // Room for the postings up front, so the array does not double past what is needed.
         postings.reserveCapacity(expectedPostings > 0 ? expectedPostings + expectedPostings / 8 : 0)
-        self.threads = max(1, threads)
-        self.blockTarget = blockTarget
-        self.level = level
         file = try AtomicFile(path: directory + "/" + name)
         var w = ByteWriter()
         w.raw(SegmentFormat.headerMagic); w.u32(SegmentFormat.version); w.u32(0)
@@ -98,73 +98,131 @@ public final class SegmentWriter {
 
     /// Adds sessions straight from the stitcher's fragments: each line is copied once,
     /// from the log into its block.
-    func add(pending: [SessionStitcher.Pending]) throws {
-        try add(count: pending.count, size: { i in
-            var n = 0
-            for f in pending[i].fragments { n += 16 * f.lines.count; for l in f.lines { n += Int(l.length) } }
-            return n
-        }) { i in
-            let r = SessionStitcher.record(pending[i])
-            return r
+    func add(pending: [SessionStitcher.Pending]) throws { try append(encoder.encode(pending: pending)) }
+
+    /// `size(i)` estimates session i's bytes; `record(i)` is called on worker threads.
+    /// `prepare(range)` is called on the worker before a block's records are made,
+    /// `release(range)` once its sessions are encoded.
+    func add(count: Int, size: (Int) -> Int, prepare: (Range<Int>) -> Void = { _ in }, record: (Int) -> SessionRecord,
+             release: (Range<Int>) -> Void = { _ in }) throws {
+        try append(encoder.encode(count: count, size: size, prepare: prepare, record: record, release: release))
+    }
+
+    /// Sessions encoded into compressed blocks and term batches, not yet in a segment.
+    /// Made on worker threads by an `Encoder`; appended in order by `append`.
+    struct Batch: @unchecked Sendable {
+        struct Block {
+            var bytes: [UInt8]
+            var plain: Int
+            var crc: UInt32
+            var terms: TermBatch
+            var rows: [SessionEntry]
+            var messages: Int
+        }
+        var blocks: [Block] = []
+        var sessions = 0
+        /// Seconds the encoding took (wall time).
+        var seconds = 0.0
+    }
+
+    /// Cuts sessions into blocks and encodes, compresses and extracts the terms of
+    /// the blocks in parallel. Holds no segment state: a sink can encode the next batch
+    /// while a writer appends the previous one (and rolls over to a new segment).
+    final class Encoder: @unchecked Sendable {
+        let threads: Int
+        let blockTarget: Int
+        let compressors: Zstd.BlockCompressors
+
+        init(threads: Int, blockTarget: Int, level: Int32) {
+            self.threads = max(1, threads)
+            self.blockTarget = blockTarget
+            compressors = Zstd.BlockCompressors(level: level)
+        }
+
+        /// Encodes sessions straight from the stitcher's fragments, and frees them.
+        func encode(pending: [SessionStitcher.Pending]) -> Batch {
+            encode(count: pending.count, size: { i in
+                var n = pending[i].bytes
+                for f in pending[i].fragments { n += 16 * f.lines.count }
+                return n
+            }, prepare: { range in
+                // A block's lines lie scattered over the window, and the encoder would stall
+                // on each one's first byte: load them all into cache first, in a loop of
+                // independent loads (a block's lines fit in L2).
+                var touched = 0
+                for i in range { touched &+= SessionStitcher.touch(pending[i]) }
+                blackHole(touched)
+            }, record: { SessionStitcher.record(pending[$0]) },
+            // Each block's fragments are freed on the worker that wrote them, not later
+            // on the writer's thread.
+            release: { for i in $0 { pending[i].fragments = [] } })
+        }
+
+        func encode(count: Int, size: (Int) -> Int, prepare: (Range<Int>) -> Void = { _ in },
+                    record: (Int) -> SessionRecord, release: (Range<Int>) -> Void = { _ in }) -> Batch {
+            let clock = Stopwatch()
+            guard count > 0 else { return Batch() }
+            // Cut the batch into blocks of about `blockTarget` bytes.
+            var groups = [Range<Int>]()
+            var start = 0, fill = 0
+            for i in 0..<count {
+                fill += size(i) + 64
+                if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
+            }
+            if start < count { groups.append(start..<count) }
+            let compressors = self.compressors
+            let blocks = Parallel.map(groups.count, threads: threads) { g -> Batch.Block in
+                prepare(groups[g])
+                var records = groups[g].map(record)
+                defer { records = []; release(groups[g]) }
+                let (parts, offsets) = SessionCodec.encodeBlockParts(records[...], inlineOffsets: false)
+                let plain = parts.reduce(0) { $0 + $1.count }
+                var terms = TermBatch()
+                terms.reserve(terms: records.count * 16, bytes: records.count * 400)
+                var rows = [SessionEntry]()
+                rows.reserveCapacity(records.count)
+                var messages = 0
+                for (k, r) in records.enumerated() {
+                    terms.add(session: r)
+                    messages += r.facts.messages.count
+                    rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
+                                             startSecond: SegmentWriter.secondOfDay(r.start), lineID: r.channel.id,
+                                             flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
+                                                | UInt32(min(255, r.facts.messages.count)) << 16
+                                                | UInt32(min(255, r.facts.rejected.count)) << 24))
+                }
+                let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
+                    parts[3].withUnsafeBytes { t in compressors.with { $0.compress(frames: [[h, m], [o], [t]]) } }
+                } } }
+                return Batch.Block(bytes: block, plain: plain, crc: CRC32C.checksum(block), terms: terms, rows: rows,
+                                   messages: messages)
+            }
+            return Batch(blocks: blocks, sessions: count, seconds: clock.seconds)
         }
     }
 
-    /// `size(i)` estimates session i's bytes; `record(i)` is called on worker threads.
-    func add(count: Int, size: (Int) -> Int, record: (Int) -> SessionRecord) throws {
-        guard count > 0 else { return }
-        // Cut the batch into blocks of about `blockTarget` bytes.
-        var groups = [Range<Int>]()
-        var start = 0, fill = 0
-        for i in 0..<count {
-            fill += size(i) + 64
-            if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
-        }
-        if start < count { groups.append(start..<count) }
-        let compressors = self.compressors
-        typealias Encoded = (block: [UInt8], plain: Int, offsets: [UInt32], terms: TermBatch, rows: [SessionEntry], messages: Int)
-        let encoded = Parallel.map(groups.count, threads: threads) { g -> Encoded in
-            let records = groups[g].map(record)
-            let (parts, offsets) = SessionCodec.encodeBlockParts(records[...], inlineOffsets: false)
-            let plain = parts.reduce(0) { $0 + $1.count }
-            var terms = TermBatch()
-            terms.reserve(terms: records.count * 16, bytes: records.count * 400)
-            var rows = [SessionEntry]()
-            rows.reserveCapacity(records.count)
-            var messages = 0
-            for (k, r) in records.enumerated() {
-                terms.add(session: r)
-                messages += r.facts.messages.count
-                rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
-                                         startSecond: Self.secondOfDay(r.start), lineID: r.channel.id,
-                                         flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
-                                            | UInt32(min(255, r.facts.messages.count)) << 16
-                                            | UInt32(min(255, r.facts.rejected.count)) << 24))
-            }
-            let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
-                parts[3].withUnsafeBytes { t in compressors.with { $0.compress(frames: [[h, m], [o], [t]]) } }
-            } } }
-            return (block, plain, offsets, terms, rows, messages)
-        }
-        for e in encoded {
+    /// Writes an encoded batch's blocks and adds its sessions and terms (sequential).
+    func append(_ batch: Batch) throws {
+        for e in batch.blocks {
             let blockNumber = UInt32(blocks.count)
-            blocks.append((file.position, UInt32(e.block.count), UInt32(e.plain), CRC32C.checksum(e.block), UInt32(e.rows.count)))
-            try file.write(e.block)
+            blocks.append((file.position, UInt32(e.bytes.count), UInt32(e.plain), e.crc, UInt32(e.rows.count)))
+            try file.write(e.bytes)
             for var row in e.rows {
                 row.block = blockNumber
                 entries.append(row)
                 if !supersedes.isEmpty, supersedes.contains(row.number) { replaced.append(row.number) }
             }
             stats.messages += UInt64(e.messages)
-            let batch = e.terms
-            batch.arena.withUnsafeBytes { arena in
-                for t in 0..<batch.count {
-                    let start = Int(batch.starts[t]), end = Int(batch.starts[t + 1])
-                    let id = terms.insert(UnsafeRawBufferPointer(rebasing: arena[start..<end]), batch.hashes[t])
-                    postings.append(UInt64(id) << 40 | (batch.sessions[t] & Self.numberMask))
+            let terms = e.terms
+            terms.arena.withUnsafeBytes { arena in
+                for t in 0..<terms.count {
+                    let start = Int(terms.starts[t]), end = Int(terms.starts[t + 1])
+                    let id = self.terms.insert(UnsafeRawBufferPointer(rebasing: arena[start..<end]), terms.hashes[t])
+                    postings.append(UInt64(id) << 40 | (terms.sessions[t] & Self.numberMask))
                 }
             }
         }
-        stats.sessions += UInt64(count)
+        stats.sessions += UInt64(batch.sessions)
     }
 
     static let numberMask: UInt64 = (1 << 40) - 1
@@ -334,3 +392,4 @@ public final class SegmentWriter {
         return size
     }
 }
+

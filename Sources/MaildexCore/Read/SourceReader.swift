@@ -362,4 +362,8 @@ final class NSLockLite: @unchecked Sendable {
     deinit { pthread_mutex_destroy(&mutex) }
     func lock() { pthread_mutex_lock(&mutex) }
     func unlock() { pthread_mutex_unlock(&mutex) }
+    func with<T>(_ body: () throws -> T) rethrows -> T {
+        lock(); defer { unlock() }
+        return try body()
+    }
 }

@@ -151,6 +151,23 @@ public final class SessionStitcher {
         }
     }
 
+    /// Reads the first and last byte of each of the session's lines and its times, so
+    /// that they are in cache when the session is encoded; returns a value to keep.
+    static func touch(_ s: Pending) -> Int {
+        var sum = 0
+        for f in s.fragments {
+            let w = f.window.bytes
+            if !f.firstTime.isEmpty { sum &+= Int(w[f.firstTime.lowerBound]) }
+            if !f.lastTime.isEmpty { sum &+= Int(w[f.lastTime.lowerBound]) }
+            f.lines.withUnsafeBufferPointer { refs in
+                for l in refs where l.length > 0 {
+                    sum &+= Int(w[Int(l.offset)]) &+ Int(w[Int(l.offset) + Int(l.length) - 1])
+                }
+            }
+        }
+        return sum
+    }
+
     /// The `Session` value of a finished session: its record, with the lines copied out.
     static func build(_ s: Pending) -> Session {
         let r = record(s)

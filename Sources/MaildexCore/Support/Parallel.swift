@@ -37,3 +37,8 @@ struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
 }
+
+/// Keeps a computed value from being optimized away (with the loads that made it).
+@inline(never) func blackHole(_ x: Int) {
+    if x == Int.min { print("", terminator: "") }
+}
