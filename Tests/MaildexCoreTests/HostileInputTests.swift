@@ -14,7 +14,33 @@ import Testing
         #expect(best!.counts.lines == UInt64(expectedLines))
         #expect(best!.counts.bytes == UInt64(bytes.count))
         expectStoreRoundTrip(best!.sessions)
+        expectHeaderHintsEncodeAsParsing(bytes, chunkSize: chunkSize)
         return best!
+    }
+
+    /// The indexer encodes lines with the header shape the chunk parser found
+    /// (`LineHeader`); that must give the same bytes as parsing each line again.
+    func expectHeaderHintsEncodeAsParsing(_ bytes: [UInt8], chunkSize: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        bytes.withUnsafeBytes { p in
+            guard p.count > 0 else { return }
+            var hinted = 0, differing = 0
+            for range in ChunkParser.split(p, target: chunkSize) {
+                for f in ChunkParser.parse(p, range).fragments {
+                    var a = LineEncoder(), b = LineEncoder()
+                    var opsA = ByteWriter(), opsB = ByteWriter()
+                    var textA = [UInt8](), textB = [UInt8]()
+                    for l in f.lines {
+                        let line = UnsafeRawBufferPointer(rebasing: p[Int(l.offset)..<Int(l.offset + l.length)])
+                        if l.header != 0 { hinted += 1 }
+                        a.encode(line, header: l.header, ops: &opsA, text: &textA)
+                        b.encode(line, header: 0, ops: &opsB, text: &textB)
+                    }
+                    if opsA.bytes != opsB.bytes || textA != textB { differing += 1 }
+                }
+            }
+            #expect(differing == 0, "fragments encoded differently with the parser's header hints", sourceLocation: sourceLocation)
+            _ = hinted
+        }
     }
 
     /// The store gives back every session exactly, whatever its lines look like.

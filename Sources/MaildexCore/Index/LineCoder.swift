@@ -38,18 +38,25 @@ struct LineEncoder {
     }
 
     /// Appends the line's op to `meta` and its remaining text, then `\n`, to `text`.
-    /// `line` must stay valid until `reset()` (its tail may be referred to).
-    mutating func encode(_ line: UnsafeRawBufferPointer, ops meta: inout ByteWriter, text: inout [UInt8]) {
+    /// `line` must stay valid until `reset()` (its tail may be referred to). `header`
+    /// is the parser's `LineHeader` of the line, or 0 to parse it here.
+    mutating func encode(_ line: UnsafeRawBufferPointer, header: UInt32 = 0, ops meta: inout ByteWriter, text: inout [UInt8]) {
         let n = line.count
-        let tl = RecordParser.timestampLength(line, 0, n)
-        guard tl > 0, n >= tl + 3, line[tl + 2] == 32, let h = RecordParser.parse(line, 0, n) else {
-            return literal(line, ops: &meta, text: &text)
+        let tl: Int, level: UInt8, dataStart: Int
+        if header != 0 {
+            tl = LineHeader.timeLength(header); level = LineHeader.level(header); dataStart = LineHeader.dataStart(header)
+            guard n >= tl + 3, dataStart <= n, line[tl + 2] == 32 else { return literal(line, ops: &meta, text: &text) }
+        } else {
+            let t = RecordParser.timestampLength(line, 0, n)
+            guard t > 0, n >= t + 3, line[t + 2] == 32, let h = RecordParser.parse(line, 0, n) else {
+                return literal(line, ops: &meta, text: &text)
+            }
+            tl = t; level = h.level; dataStart = h.data.lowerBound
         }
-        let dataStart = h.data.lowerBound
         let minutes = Int(line[3] &- 48) * 10 + Int(line[4] &- 48)
         let seconds = Int(line[6] &- 48) * 10 + Int(line[7] &- 48)
         guard dataStart >= tl + 3, minutes < 60, seconds < 60 else { return literal(line, ops: &meta, text: &text) }
-        let second = Int(h.secondOfDay)
+        let second = (Int(line[0] &- 48) * 10 + Int(line[1] &- 48)) * 3600 + minutes * 60 + seconds
         var fraction = 0
         let digits = tl > 8 ? tl - 9 : 0
         for i in 0..<digits { fraction = fraction * 10 + Int(line[9 + i] &- 48) }
@@ -68,7 +75,7 @@ struct LineEncoder {
             tails.insert(tail, at: 0)
         }
 
-        meta.u8(Self.structured | UInt8(h.level) << 1 | UInt8(slot) << 5)
+        meta.u8(Self.structured | level << 1 | UInt8(slot) << 5)
         let delta = Int64(second - previousSecond)
         previousSecond = second
         meta.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) << 3 | UInt64(digits))

@@ -57,14 +57,14 @@ public enum SessionCodec {
         w.varint(UInt64(text.count))
         var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
         coder.reset()
-        s.forEachLine { src, number, byteOffset, bytes in
+        s.forEachLine { src, number, byteOffset, bytes, header in
             w.varint(UInt64(src))
             if src != source { lineNumber = 0; offset = 0; source = src }
             w.zigzag(Int64(bitPattern: number &- lineNumber))
             if inlineOffsets { w.zigzag(Int64(bitPattern: byteOffset &- predictedOffset(number, after: lineNumber, offset))) }
             lineNumber = number
             offset = byteOffset
-            coder.encode(bytes, ops: &ops, text: &text)
+            coder.encode(bytes, header: header, ops: &ops, text: &text)
         }
     }
 
@@ -178,8 +178,9 @@ struct SessionRecord {
     var facts: SessionFacts
     var lineCount: Int
     var textBytes: Int
-    /// Calls its argument with each line: source, line number, byte offset, bytes.
-    var forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer) -> Void) -> Void
+    /// Calls its argument with each line: source, line number, byte offset, bytes, and
+    /// its header's shape if the parser gave it (`LineHeader`, else 0).
+    var forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void
 
     init(session s: Session) {
         number = s.number; date = s.date; channel = s.channel; complete = s.complete; start = s.start; end = s.end
@@ -188,7 +189,7 @@ struct SessionRecord {
             s.text.withUnsafeBytes { t in
                 for l in s.lines {
                     body(l.source, l.lineNumber, l.byteOffset,
-                         UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)]))
+                         UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)]), 0)
                 }
             }
         }
@@ -196,7 +197,7 @@ struct SessionRecord {
 
     init(number: UInt64, date: CivilDate, channel: ChannelKey, complete: Bool, start: [UInt8], end: [UInt8]?,
          facts: SessionFacts, lineCount: Int, textBytes: Int,
-         forEachLine: @escaping ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer) -> Void) -> Void) {
+         forEachLine: @escaping ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void) {
         self.number = number; self.date = date; self.channel = channel; self.complete = complete
         self.start = start; self.end = end; self.facts = facts; self.lineCount = lineCount; self.textBytes = textBytes
         self.forEachLine = forEachLine

@@ -112,7 +112,7 @@ public enum ChunkParser {
                         result.fragments.append(fragment)
                     }
                     fragment.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
-                                                  length: UInt32(lineEnd - pos)))
+                                                  length: UInt32(lineEnd - pos), header: LineHeader.pack(h, lineStart: pos)))
                     fragment.bytes += lineEnd - pos
                     fragment.lastTime = h.time
                     SessionRules.observe(p, h, fragment)

@@ -41,6 +41,22 @@ struct LineRef {
     var offset: UInt32
     /// Length without the `\n`.
     var length: UInt32
+    /// What the parser learnt of the record header, for the store's line encoder (so it
+    /// need not parse the line again): 0 when unknown, else see `LineHeader`.
+    var header: UInt32 = 0
+}
+
+/// A record line's header shape, packed into 32 bits: timestamp length (4 bits),
+/// level (4 bits) and where the data starts in the line (24 bits). 0 means unknown.
+enum LineHeader {
+    @inline(__always) static func pack(_ h: RecordHeader, lineStart: Int) -> UInt32 {
+        let tl = h.time.count, dataStart = h.data.lowerBound - lineStart
+        guard tl > 0, tl < 16, h.level < 16, dataStart > 0, dataStart < 1 << 24 else { return 0 }
+        return UInt32(tl) | UInt32(h.level) << 4 | UInt32(dataStart) << 8
+    }
+    @inline(__always) static func timeLength(_ x: UInt32) -> Int { Int(x & 15) }
+    @inline(__always) static func level(_ x: UInt32) -> UInt8 { UInt8(x >> 4 & 15) }
+    @inline(__always) static func dataStart(_ x: UInt32) -> Int { Int(x >> 8) }
 }
 
 /// The records of one channel inside one chunk, between session boundaries.

@@ -144,7 +144,7 @@ public final class SessionStitcher {
                     for (i, l) in refs.enumerated() {
                         let o = Int(l.offset)
                         body(source, firstLine + UInt64(l.lineInChunk), detached?[i] ?? streamBase + UInt64(l.offset),
-                             UnsafeRawBufferPointer(rebasing: window[o..<(o + Int(l.length))]))
+                             UnsafeRawBufferPointer(rebasing: window[o..<(o + Int(l.length))]), l.header)
                     }
                 }
             }
@@ -175,7 +175,7 @@ public final class SessionStitcher {
         lines.reserveCapacity(r.lineCount)
         let text = [UInt8](unsafeUninitializedCapacity: r.textBytes) { out, filled in
             var at = 0
-            r.forEachLine { source, number, offset, bytes in
+            r.forEachLine { source, number, offset, bytes, _ in
                 if bytes.count > 0 {
                     (out.baseAddress! + at).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                 }
