@@ -200,10 +200,20 @@ import Testing
 
     @Test func radixSortSorts() {
         var random = SeededRandom(seed: 9)
-        var a = (0..<50_000).map { _ in random.next() >> UInt64(random.below(40)) }
-        let expected = a.sorted()
-        radixSort(&a)
-        #expect(a == expected)
+        // Spread keys, keys like the postings' (a rank over a session number), keys whose
+        // top digits are all alike, and keys that are mostly one value.
+        let shapes: [[UInt64]] = [
+            (0..<200_000).map { _ in random.next() >> UInt64(random.below(40)) },
+            (0..<200_000).map { _ in UInt64(random.below(50_000)) << 40 | UInt64(random.below(1 << 22)) },
+            (0..<100_000).map { _ in 7 << 40 | UInt64(random.below(1 << 30)) },
+            (0..<100_000).map { i in i % 10 == 0 ? random.next() : 42 },
+            (0..<3000).map { _ in random.next() },
+        ]
+        for var a in shapes {
+            let expected = a.sorted()
+            radixSort(&a)
+            #expect(a == expected)
+        }
     }
 }
 

@@ -58,8 +58,10 @@ public enum SourceReader {
         return try readPlainMapped(file, source, date, options, body)
     }
 
-    /// Runs `hash` on another thread while `work` runs here.
-    static func overlapped(_ hash: @escaping @Sendable () -> Void, _ work: () throws -> Void) rethrows {
+    /// Runs `hash` on another thread while `work` runs here (one after the other when
+    /// there is one thread).
+    static func overlapped(threads: Int, _ hash: @escaping @Sendable () -> Void, _ work: () throws -> Void) rethrows {
+        if threads <= 1 { hash(); return try work() }
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group, execute: hash)
         defer { group.wait() }
@@ -89,7 +91,7 @@ public enum SourceReader {
             let window = Window(bytes: piece, owner: file, source: source, date: date,
                                 streamOffset: UInt64(at), firstLineNumber: line)
             let hashBox = UncheckedBox((hasher, piece))
-            try overlapped({ hashBox.value.0.update(hashBox.value.1) }) {
+            try overlapped(threads: options.threads, { hashBox.value.0.update(hashBox.value.1) }) {
                 line += try body(window)
             }
             // The caller may still be reading the previous window (a writer one batch

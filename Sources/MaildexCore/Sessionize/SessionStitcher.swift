@@ -107,13 +107,14 @@ public final class SessionStitcher {
         for s in open.values { for f in s.fragments where f.detachedStreamOffsets == nil { f.detach() } }
     }
 
-    /// Builds the `Session` value of a finished session.
     /// The facts of a session's fragments taken together, and the command still
     /// waiting for its reply at the end.
     static func merge(_ fragments: [Fragment]) -> (SessionFacts, PendingCommand?) {
-        var facts = SessionFacts()
-        var pending: PendingCommand? = nil
-        for f in fragments {
+        // The first fragment's facts as they are (copying the arrays, not each address).
+        guard let first = fragments.first else { return (SessionFacts(), nil) }
+        var facts = first.facts
+        var pending: PendingCommand? = first.sawCommand ? first.pending : nil
+        for f in fragments.dropFirst() {
             if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
             facts.append(f.facts)
             if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
