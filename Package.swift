@@ -24,10 +24,12 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"]), .brew(["openssl"])]
         ),
+        // CRC-32C with the CPU's instruction (SSE4.2), where it has one.
+        .target(name: "CCRC32C"),
         // The engine: reading, parsing, sessions, index, queries. No heavy dependencies.
         .target(
             name: "MaildexCore",
-            dependencies: ["CZstd", "CSHA"],
+            dependencies: ["CZstd", "CSHA", "CCRC32C"],
             swiftSettings: [
                 // The hot path is single-owner code; dynamic exclusivity checks on class
                 // properties cost more than they protect here.

@@ -234,3 +234,24 @@ import Testing
         #expect(counts.lines == UInt64(count + 1))
     }
 }
+
+@Suite struct ChecksumTests {
+    @Test func crc32cHasTheStandardCheckValueAndBothWaysAgree() {
+        // The check value of CRC-32C (RFC 3720, appendix B.4): "123456789" → E3069283.
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        var random = SeededRandom(seed: 32)
+        let bytes = (0..<4096).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        bytes.withUnsafeBytes { all in
+            for _ in 0..<500 {
+                let start = random.below(64), count = random.below(all.count - 64)
+                let piece = UnsafeRawBufferPointer(rebasing: all[start..<(start + count)])
+                let software = CRC32C.software(0, piece.baseAddress!, piece.count)
+                #expect(CRC32C.checksum(piece) == software)
+                // Continuing over two pieces is the CRC of the whole.
+                let cut = random.below(count + 1)
+                let first = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: piece[0..<cut]))
+                #expect(CRC32C.update(first, UnsafeRawBufferPointer(rebasing: piece[cut...])) == software)
+            }
+        }
+    }
+}

@@ -121,20 +121,21 @@ public final class IndexReader {
     }
 
     /// Several sessions at once, in the order asked: each store block is decompressed
-    /// once for the whole batch, however many of the sessions it holds.
-    public func sessions(_ numbers: some Collection<UInt64>) throws -> [Session] {
-        var located = [(position: Int, segment: Int, entry: SessionEntry)]()
-        located.reserveCapacity(numbers.count)
+    /// once for the whole batch, however many of the sessions it holds, and the blocks
+    /// are decompressed on `threads` threads at once.
+    public func sessions(_ numbers: some Collection<UInt64>, threads: Int = Parallel.cores) throws -> [Session] {
+        var bySegment = [[(position: Int, entry: SessionEntry)]](repeating: [], count: segments.count)
         for (i, n) in numbers.enumerated() {
             guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
-            located.append((i, seg, e))
+            bySegment[seg].append((i, e))
         }
-        located.sort { ($0.segment, $0.entry.block, $0.entry.offsetInBlock) < ($1.segment, $1.entry.block, $1.entry.offsetInBlock) }
-        var out = [Session?](repeating: nil, count: located.count)
-        for l in located {
-            var s = try segments[l.segment].session(l.entry)
-            try resolveOffsets(&s)
-            out[l.position] = s
+        var out = [Session?](repeating: nil, count: numbers.count)
+        for (seg, rows) in bySegment.enumerated() where !rows.isEmpty {
+            let found = try segments[seg].sessions(rows.map(\.entry), threads: threads)
+            for (k, var s) in found.enumerated() {
+                try resolveOffsets(&s)
+                out[rows[k].position] = s
+            }
         }
         return out.map { $0! }
     }

@@ -132,9 +132,16 @@ public final class SegmentReader {
         return e.number == number ? e : nil
     }
 
-    /// The decompressed bytes of store block `i` (the last one is cached).
-    func block(_ i: Int) throws -> [UInt8] {
-        if let c = blockCache, c.index == i { return c.bytes }
+    /// Where store block `i` lies in the file, as the block index says (its pages checked).
+    struct BlockLocation {
+        var index: Int
+        var offset: Int
+        var compressed: Int
+        var plain: Int
+        var crc: UInt32
+    }
+
+    func blockLocation(_ i: Int) throws -> BlockLocation {
         guard i >= 0, i < blockCount else { throw IndexError.corrupt(file.path, "block \(i) does not exist") }
         var r = ByteReader(try bytes(.blockIndex, (i * SegmentFormat.blockEntrySize)..<((i + 1) * SegmentFormat.blockEntrySize)))
         let rawOffset = try r.u64()
@@ -144,14 +151,58 @@ public final class SegmentReader {
         guard offset >= Int(store.offset), offset + compressed <= Int(store.offset + store.length) else {
             throw IndexError.corrupt(file.path, "block \(i) out of bounds")
         }
-        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[offset..<(offset + compressed)])
-        guard CRC32C.checksum(raw) == crc else { throw IndexError.corrupt(file.path, "checksum mismatch in store block \(i)", offset: UInt64(offset)) }
-        let bytes: [UInt8]
-        do { bytes = try Zstd.decompress(raw, expectedSize: plain) } catch {
-            throw IndexError.corrupt(file.path, "store block \(i): \(error)", offset: UInt64(offset))
+        return BlockLocation(index: i, offset: offset, compressed: compressed, plain: plain, crc: crc)
+    }
+
+    /// Checks and decompresses a block found by `blockLocation`. Reads only the mapping:
+    /// any thread may call it.
+    func decompress(_ at: BlockLocation) throws -> [UInt8] {
+        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)])
+        guard CRC32C.checksum(raw) == at.crc else {
+            throw IndexError.corrupt(file.path, "checksum mismatch in store block \(at.index)", offset: UInt64(at.offset))
         }
+        do { return try Zstd.decompress(raw, expectedSize: at.plain) } catch {
+            throw IndexError.corrupt(file.path, "store block \(at.index): \(error)", offset: UInt64(at.offset))
+        }
+    }
+
+    /// The decompressed bytes of store block `i` (the last one is cached).
+    func block(_ i: Int) throws -> [UInt8] {
+        if let c = blockCache, c.index == i { return c.bytes }
+        let bytes = try decompress(try blockLocation(i))
         blockCache = (i, bytes)
         return bytes
+    }
+
+    /// The sessions of table rows `entries` (all of this segment), in the order given:
+    /// each block they need is decompressed once, the blocks on `threads` threads at once.
+    func sessions(_ entries: [SessionEntry], threads: Int) throws -> [Session] {
+        // Group the rows by block; locate the blocks here (that checks index pages,
+        // which is not thread-safe), then decompress and decode them in parallel.
+        let order = entries.indices.sorted { (entries[$0].block, entries[$0].offsetInBlock) < (entries[$1].block, entries[$1].offsetInBlock) }
+        var groups = [(location: BlockLocation, rows: ArraySlice<Int>)]()
+        var start = 0
+        while start < order.count {
+            var end = start + 1
+            while end < order.count, entries[order[end]].block == entries[order[start]].block { end += 1 }
+            groups.append((try blockLocation(Int(entries[order[start]].block)), order[start..<end]))
+            start = end
+        }
+        let decoded = Parallel.map(groups.count, threads: threads) { g -> Result<[(Int, Session)], Error> in
+            Result {
+                let block = try decompress(groups[g].location)
+                return try block.withUnsafeBytes { p in
+                    try groups[g].rows.map { k in
+                        do { return (k, try SessionCodec.decode(block: p, offset: Int(entries[k].offsetInBlock))) } catch {
+                            throw IndexError.corrupt(file.path, "session \(entries[k].number) in block \(entries[k].block) is malformed")
+                        }
+                    }
+                }
+            }
+        }
+        var out = [Session?](repeating: nil, count: entries.count)
+        for d in decoded { for (k, s) in try d.get() { out[k] = s } }
+        return out.map { $0! }
     }
 
     /// Every session of store block `i`, in the order they were written. Byte offsets

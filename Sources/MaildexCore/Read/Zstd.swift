@@ -199,12 +199,31 @@ public enum Zstd {
     }
 
     public static func decompress(_ src: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: expectedSize)
-        let n = try out.withUnsafeMutableBytes { o in
-            try check(ZSTD_decompress(o.baseAddress, expectedSize, src.baseAddress, src.count), "zstd block")
+        try DecompressionContexts.shared.with { dctx in
+            try [UInt8](unsafeUninitializedCapacity: expectedSize) { out, initialized in
+                initialized = 0
+                let n = try check(ZSTD_decompressDCtx(dctx, out.baseAddress, expectedSize, src.baseAddress, src.count),
+                                  "zstd block")
+                guard n == expectedSize else { throw Failure(message: "zstd block: \(n) bytes, expected \(expectedSize)") }
+                initialized = n
+            }
         }
-        guard n == expectedSize else { throw Failure(message: "zstd block: \(n) bytes, expected \(expectedSize)") }
-        return out
+    }
+
+    /// Decompression contexts kept for reuse by any thread: creating one costs about as
+    /// much as decompressing a store block.
+    final class DecompressionContexts: @unchecked Sendable {
+        static let shared = DecompressionContexts()
+        private let lock = NSLockLite()
+        private var free: [OpaquePointer] = []
+
+        func with<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+            guard let dctx = lock.with({ free.popLast() }) ?? ZSTD_createDCtx() else {
+                throw Failure(message: "zstd: cannot create a decompression context")
+            }
+            defer { lock.with { free.append(dctx) } }
+            return try body(dctx)
+        }
     }
 
     /// Streaming compression; each `endFrame()` closes a frame (written without a

@@ -1,7 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 
 /// Runs loop bodies on worker threads with `DispatchQueue.concurrentPerform`.
 public enum Parallel {
+    /// The cores online.
+    public static let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
     /// Calls `body(i)` for every `i` in `0..<count`, on at most `threads` threads
     /// (serially when `threads` is 1). Bodies must touch disjoint state.
     public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
