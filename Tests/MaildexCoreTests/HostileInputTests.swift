@@ -198,6 +198,28 @@ import Testing
         #expect(sorted == terms.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
+    @Test(arguments: [1, 2]) func manyTermsSortAsBytes(threads: Int) {
+        // Enough terms for the split sort, with prefixes longer than the 16-byte key
+        // (addresses of one domain), short binary terms, and zero bytes.
+        var random = SeededRandom(seed: 81)
+        let table = TermTable()
+        var seen = Set<[UInt8]>()
+        while seen.count < 40_000 {
+            var t: [UInt8]
+            switch random.below(3) {
+            case 0: t = Array("Fdomain\(random.below(40)).example@local\(random.below(5000))".utf8)
+            case 1: t = (0..<(1 + random.below(20))).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            default: t = [80] + [UInt8](repeating: 0, count: random.below(18)) + [UInt8(random.below(3))]
+            }
+            let h = t.withUnsafeBytes { TermTable.hash($0) }
+            _ = t.withUnsafeBytes { table.insert($0, h) }
+            seen.insert(t)
+        }
+        #expect(table.count == seen.count)
+        let sorted = table.sortedIDs(threads: threads).map { Array(table.term(Int($0))) }
+        #expect(sorted == seen.sorted { $0.lexicographicallyPrecedes($1) })
+    }
+
     @Test func radixSortSorts() {
         var random = SeededRandom(seed: 9)
         // Spread keys, keys like the postings' (a rank over a session number), keys whose

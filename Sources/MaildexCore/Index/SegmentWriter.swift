@@ -288,7 +288,7 @@ public final class SegmentWriter {
         // Postings first (streamed), then the term entries and bytes that point into them.
         // Terms are ranked in byte order; (rank, session) pairs are radix-sorted, so each
         // term's sessions come out together and in order.
-        let order = terms.sortedIDs()
+        let order = terms.sortedIDs(threads: encoder.threads)
         var rank = [UInt32](repeating: 0, count: order.count)
         for (r, id) in order.enumerated() { rank[Int(id)] = UInt32(r) }
         for k in postings.indices {
@@ -333,29 +333,38 @@ public final class SegmentWriter {
         try section(.termBytes) { p in
             var w = ByteWriter(capacity: 1 << 20)
             var flushed: UInt64 = 0, postingsOffset: UInt64 = 0
-            var previousID = -1
-            for (r, id) in order.enumerated() {
-                let t = terms.term(Int(id))
-                var shared = 0
-                if r % TermDictionary.termsPerBlock == 0 {
-                    if w.bytes.count >= 1 << 20 {
-                        try p.write(w.bytes, to: file); flushed += UInt64(w.bytes.count); w.bytes.removeAll(keepingCapacity: true)
+            try terms.arena.withUnsafeBytes { arena in
+              try terms.starts.withUnsafeBufferPointer { starts in
+                guard !order.isEmpty, let base = arena.baseAddress else { return }
+                func term(_ id: UInt32) -> UnsafeRawBufferPointer {
+                    let s = Int(starts[Int(id)])
+                    return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
+                }
+                var previous = UnsafeRawBufferPointer(start: nil, count: 0)
+                for (r, id) in order.enumerated() {
+                    let t = term(id)
+                    var shared = 0
+                    if r % TermDictionary.termsPerBlock == 0 {
+                        if w.bytes.count >= 1 << 20 {
+                            try p.write(w.bytes, to: file); flushed += UInt64(w.bytes.count); w.bytes.removeAll(keepingCapacity: true)
+                        }
+                        blockIndex.u64(flushed + UInt64(w.bytes.count)); blockIndex.u64(postingsOffset)
+                    } else {
+                        let limit = min(previous.count, t.count)
+                        while shared < limit, previous[shared] == t[shared] { shared += 1 }
                     }
-                    blockIndex.u64(flushed + UInt64(w.bytes.count)); blockIndex.u64(postingsOffset)
-                } else {
-                    let prev = terms.term(previousID)
-                    let limit = min(prev.count, t.count)
-                    while shared < limit, prev[prev.startIndex + shared] == t[t.startIndex + shared] { shared += 1 }
+                    w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
+                    w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
+                    let e = info[r]
+                    if e & TermDictionary.single != 0 {
+                        w.varint((e & Self.numberMask) << 1 | 1)
+                    } else {
+                        w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
+                        postingsOffset += e & 0xFFFF_FFFF
+                    }
+                    previous = t
                 }
-                w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared)); w.raw(t.dropFirst(shared))
-                let e = info[r]
-                if e & TermDictionary.single != 0 {
-                    w.varint((e & Self.numberMask) << 1 | 1)
-                } else {
-                    w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
-                    postingsOffset += e & 0xFFFF_FFFF
-                }
-                previousID = Int(id)
+              }
             }
             try p.write(w.bytes, to: file)
         }

@@ -133,10 +133,12 @@ final class TermTable {
 
     /// Term ids in byte order of their terms. Sorts by the first 16 bytes (two
     /// big-endian words, zero-padded) and compares whole terms only where those tie.
-    func sortedIDs() -> [UInt32] {
-        struct Key { var high: UInt64; var low: UInt64; var id: UInt32 }
+    /// With 2 threads or more, the keys are split at a pivot first and the two parts
+    /// sorted at once (terms that tie stay on one side).
+    func sortedIDs(threads: Int = 1) -> [UInt32] {
         let n = count
-        var keys = [Key]()
+        if n == 0 { return [] }
+        var keys = [SortKey]()
         keys.reserveCapacity(n)
         arena.withUnsafeBytes { a in
             for id in 0..<n {
@@ -146,33 +148,77 @@ final class TermTable {
                     let byte = s + k < e ? UInt64(a[s + k]) : 0
                     if k < 8 { high = high << 8 | byte } else { low = low << 8 | byte }
                 }
-                keys.append(Key(high: high, low: low, id: UInt32(id)))
+                keys.append(SortKey(high: high, low: low, id: UInt32(id)))
             }
         }
-        keys.sort { $0.high != $1.high ? $0.high < $1.high : $0.low < $1.low }
-        var ids = keys.map(\.id)
-        // Runs whose first 16 bytes tie (long terms, or a term that ends in zero bytes
-        // before 16): order them by their whole bytes.
+        var ids = [UInt32](repeating: 0, count: n)
         arena.withUnsafeBytes { a in
             starts.withUnsafeBufferPointer { st in
-                let base = a.baseAddress!
-                var i = 0
-                while i < n {
-                    var j = i + 1
-                    while j < n && keys[j].high == keys[i].high && keys[j].low == keys[i].low { j += 1 }
-                    if j - i > 1 {
-                        ids[i..<j].sort { x, y in
-                            let xs = Int(st[Int(x)]), xl = Int(st[Int(x) + 1]) - xs
-                            let ys = Int(st[Int(y)]), yl = Int(st[Int(y) + 1]) - ys
-                            let c = memcmp(base + xs, base + ys, min(xl, yl))
-                            return c != 0 ? c < 0 : xl < yl
+                keys.withUnsafeMutableBufferPointer { k in
+                    ids.withUnsafeMutableBufferPointer { out in
+                        let view = UncheckedBox((k, out, a.baseAddress!, st))
+                        func sortPart(_ r: Range<Int>) {
+                            let (k, out, base, st) = view.value
+                            Self.sort(UnsafeMutableBufferPointer(rebasing: k[r]), into: UnsafeMutableBufferPointer(rebasing: out[r]),
+                                      arena: base, starts: st)
+                        }
+                        if threads >= 2, n >= 1 << 14, let cut = Self.partition(k) {
+                            Parallel.forEach(2, threads: 2) { sortPart($0 == 0 ? 0..<cut : cut..<n) }
+                        } else {
+                            sortPart(0..<n)
                         }
                     }
-                    i = j
                 }
             }
         }
         return ids
+    }
+
+    struct SortKey { var high: UInt64; var low: UInt64; var id: UInt32 }
+
+    /// Moves the keys whose first word is below a pivot (the median of a sample) to the
+    /// front; returns where the rest starts, or nil if that would split them unevenly.
+    private static func partition(_ k: UnsafeMutableBufferPointer<SortKey>) -> Int? {
+        let n = k.count
+        var sample = (0..<255).map { k[($0 * 7919 + 13) % n].high }
+        sample.sort()
+        let pivot = sample[sample.count / 2]
+        var i = 0, j = n - 1
+        while true {
+            while i <= j, k[i].high < pivot { i += 1 }
+            while i <= j, k[j].high >= pivot { j -= 1 }
+            if i >= j { break }
+            k.swapAt(i, j)
+        }
+        return i >= n / 8 && i <= n - n / 8 ? i : nil
+    }
+
+    /// Sorts `keys` and writes their ids in order to `out`; runs whose first 16 bytes
+    /// tie (long terms, or a term that ends in zero bytes before 16) are ordered by
+    /// their whole bytes.
+    private static func sort(_ keys: UnsafeMutableBufferPointer<SortKey>, into out: UnsafeMutableBufferPointer<UInt32>,
+                             arena base: UnsafeRawPointer, starts st: UnsafeBufferPointer<UInt32>) {
+        var keys = keys
+        keys.sort { $0.high != $1.high ? $0.high < $1.high : $0.low < $1.low }
+        let n = keys.count
+        for i in 0..<n { out[i] = keys[i].id }
+        var i = 0
+        while i < n {
+            var j = i + 1
+            while j < n && keys[j].high == keys[i].high && keys[j].low == keys[i].low { j += 1 }
+            if j - i > 1 {
+                var run = UnsafeMutableBufferPointer(rebasing: out[i..<j])
+                run.sort { x, y in
+                    let xs = Int(st[Int(x)]), xl = Int(st[Int(x) + 1]) - xs
+                    let ys = Int(st[Int(y)]), yl = Int(st[Int(y) + 1]) - ys
+                    // Both at least 16 bytes long: the first 16 are equal.
+                    let skip = min(xl, yl) >= 16 ? 16 : 0
+                    let c = memcmp(base + xs + skip, base + ys + skip, min(xl, yl) - skip)
+                    return c != 0 ? c < 0 : xl < yl
+                }
+            }
+            i = j
+        }
     }
 }
 
