@@ -137,48 +137,62 @@ public enum Zstd {
     /// small block's compression). Not thread-safe: take one from a `BlockCompressors`.
     public final class BlockCompressor {
         private let cctx: OpaquePointer
+        /// Where frames are compressed before they are copied out at their exact size.
+        private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
         public init(level: Int32) {
             cctx = ZSTD_createCCtx()
             ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         }
-        deinit { ZSTD_freeCCtx(cctx) }
+        deinit {
+            ZSTD_freeCCtx(cctx)
+            scratch.deallocate()
+        }
 
         /// Compresses each group of parts as a frame of its own (frames follow one another;
         /// `ZSTD_decompress` reads them back as one stream). Columns of different kinds
         /// compress better apart: zstd's entropy tables then fit each.
         public func compress(frames groups: [[UnsafeRawBufferPointer]]) -> [UInt8] {
-            var out = [UInt8]()
-            for g in groups { out += compress(g) }
-            return out
+            let bound = groups.reduce(0) { $0 + ZSTD_compressBound($1.reduce(0) { $0 + $1.count }) }
+            if scratch.count < bound {
+                scratch.deallocate()
+                scratch = .allocate(byteCount: bound, alignment: 16)
+            }
+            var at = 0
+            for g in groups { at += compress(g, into: UnsafeMutableRawBufferPointer(rebasing: scratch[at...])) }
+            return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<at]))
         }
 
         /// Compresses the concatenation of `parts` as one frame that records its size,
         /// without concatenating them first.
-        public func compress(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
+        public func compress(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] { compress(frames: [parts]) }
+
+        /// Writes one frame of `parts` to `out` (at least their bound long); returns its size.
+        private func compress(_ parts: [UnsafeRawBufferPointer], into out: UnsafeMutableRawBufferPointer) -> Int {
             let total = parts.reduce(0) { $0 + $1.count }
             ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)
-            ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
-            let bound = ZSTD_compressBound(total)
-            var out = [UInt8](repeating: 0, count: bound)
-            let written = out.withUnsafeMutableBytes { o -> Int in
-                var outBuf = ZSTD_outBuffer(dst: o.baseAddress, size: bound, pos: 0)
-                for (k, part) in parts.enumerated() {
-                    var inBuf = ZSTD_inBuffer(src: part.baseAddress, size: part.count, pos: 0)
-                    let mode = k == parts.count - 1 ? ZSTD_e_end : ZSTD_e_continue
-                    while true {
-                        let r = ZSTD_compressStream2(cctx, &outBuf, &inBuf, mode)
-                        precondition(ZSTD_isError(r) == 0, "zstd compression cannot fail with a bound-sized output")
-                        if mode == ZSTD_e_end ? r == 0 : inBuf.pos == inBuf.size { break }
-                    }
-                }
-                if parts.isEmpty {
-                    var inBuf = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
-                    while ZSTD_compressStream2(cctx, &outBuf, &inBuf, ZSTD_e_end) > 0 {}
-                }
-                return outBuf.pos
+            if parts.count == 1 {
+                // One part: the one-shot call, which does not copy its input into a window.
+                let r = ZSTD_compress2(cctx, out.baseAddress, out.count, parts[0].baseAddress, parts[0].count)
+                precondition(ZSTD_isError(r) == 0, "zstd compression cannot fail with a bound-sized output")
+                return r
             }
-            out.removeLast(bound - written)
-            return out
+            ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
+            var outBuf = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+            for (k, part) in parts.enumerated() {
+                var inBuf = ZSTD_inBuffer(src: part.baseAddress, size: part.count, pos: 0)
+                let mode = k == parts.count - 1 ? ZSTD_e_end : ZSTD_e_continue
+                while true {
+                    let r = ZSTD_compressStream2(cctx, &outBuf, &inBuf, mode)
+                    precondition(ZSTD_isError(r) == 0, "zstd compression cannot fail with a bound-sized output")
+                    if mode == ZSTD_e_end ? r == 0 : inBuf.pos == inBuf.size { break }
+                }
+            }
+            if parts.isEmpty {
+                var inBuf = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+                while ZSTD_compressStream2(cctx, &outBuf, &inBuf, ZSTD_e_end) > 0 {}
+            }
+            return outBuf.pos
         }
     }
 
