@@ -190,7 +190,8 @@ public final class SegmentReader {
         }
         let decoded = Parallel.map(groups.count, threads: threads) { g -> Result<[(Int, Session)], Error> in
             Result {
-                let block = try decompress(groups[g].location)
+                // One block: through the cache of the last block read (a repeated lookup).
+                let block = groups.count == 1 ? try self.block(groups[g].location.index) : try decompress(groups[g].location)
                 return try block.withUnsafeBytes { p in
                     try groups[g].rows.map { k in
                         do { return (k, try SessionCodec.decode(block: p, offset: Int(entries[k].offsetInBlock))) } catch {
