@@ -15,6 +15,7 @@ struct DebugParse: ParsableCommand {
 
     func run() throws {
         let f = try MappedFile(path: path)
+        defer { withExtendedLifetime(f) {} }
         let b = f.bytes
         _ = CRC32C.checksum(b)
         var t = Stopwatch()

@@ -53,7 +53,7 @@ struct Index: ParsableCommand {
         o.threads = max(1, threads)
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
-        o.read.windowSize = max(1 << 20, windowSize)
+        o.read.windowSize = min(max(1 << 20, windowSize), SourceReader.maxWindow / 2)
         if let date {
             guard let d = CivilDate(iso: date) else { throw ValidationError("--date must be YYYY-MM-DD") }
             o.defaultDate = d

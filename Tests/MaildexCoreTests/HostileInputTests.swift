@@ -277,3 +277,41 @@ import Testing
         }
     }
 }
+
+@Suite struct TermBatchTests {
+    /// The writer builds terms straight into its arena; they must be the bytes the query
+    /// side looks up with `Terms` (`addressKey`, `domain(of:)`, the 256-byte cut).
+    @Test func sessionTermsAreTheQuerySidesKeys() {
+        let long = [UInt8](repeating: 120, count: 300)
+        var facts = SessionFacts()
+        facts.peer = IPAddress(v4: 0xC0A8_0102)
+        facts.helo = Array("Mail.Example.COM".utf8)
+        facts.messages = [Array("S.0000014724".utf8), long]
+        facts.from = [Array("Bob@Example.org".utf8), Array("no-at-sign".utf8)]
+        facts.to = [Array("a@b@c.example".utf8), Array("trailing@".utf8), long + [64] + Array("x.example".utf8)]
+        facts.rejected = [Array("r@".utf8) + long]
+        let date = CivilDate(iso: "2026-01-05")!
+        let record = SessionRecord(number: 77, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: 60353),
+                                   complete: true, start: [], end: nil, facts: facts, lineCount: 0, textBytes: 0) { _ in }
+        var batch = TermBatch()
+        batch.add(session: record)
+        let got = Set((0..<batch.count).map { Array(batch.term($0)) })
+        #expect((0..<batch.count).allSatisfy { batch.sessions[$0] == 77 })
+
+        func term(_ kind: TermKind, _ key: some Collection<UInt8>) -> [UInt8] { [kind.rawValue] + Array(key.prefix(Terms.maxKeyBytes)) }
+        func lowered(_ b: [UInt8]) -> [UInt8] { b.map(Bytes.lower) }
+        var expected: Set<[UInt8]> = [
+            Terms.peer(facts.peer!), Terms.date(date), Terms.line(60353, date),
+            term(.helo, lowered(facts.helo!)),
+        ]
+        for m in facts.messages { expected.insert(term(.message, lowered(m))) }
+        for (kind, list) in [(TermKind.sender, facts.from), (.recipient, facts.to), (.rejected, facts.rejected)] {
+            for a in list {
+                expected.insert(term(kind, Terms.addressKey(a)))
+                if let d = Terms.domain(of: a) { expected.insert(term(.domain, d)) }
+            }
+        }
+        #expect(got == expected)
+        #expect(got.allSatisfy { $0.count <= Terms.maxKeyBytes + 1 })
+    }
+}

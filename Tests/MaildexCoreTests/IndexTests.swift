@@ -127,6 +127,29 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test(arguments: [CorpusCompression.none, .zstd, .zstdFrames], [1, 2])
+    func everySourceRecordsTheSHA256OfItsBytes(compression: CorpusCompression, threads: Int) throws {
+        // The digest is what proves which file was indexed; it is also what lets a file
+        // whose mtime changed (copied, restored) be recognised and skipped.
+        let (logs, corpus) = try TestData.generate("sha-\(compression)-\(threads)", dialect: .stalker, compression: compression,
+                                                   days: 2, sessionsPerDay: 200, recordLines: false)
+        let dir = TestData.temporaryDirectory("sha-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir, threads: threads)
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.sources.count == corpus.files.count)
+        for src in reader.sources.values {
+            let h = SHA256Hasher()
+            try MappedFile(path: src.path).withBytes { h.update($0) }
+            #expect(src.sha256 == h.finish(), "\(src.name)")
+            // A new mtime, the same bytes.
+            #expect(utime(src.path, nil) == 0)
+        }
+        let again = try index([logs], into: dir, threads: threads)
+        #expect(again.errors.isEmpty, "\(again.errors)")
+        #expect(again.files == 0 && again.skipped == corpus.files.count)
+    }
+
     @Test func termDictionaryHoldsEveryTermOfEverySessionAndNothingElse() throws {
         // What the front-coded blocks must give back: each term the sessions yield, in
         // byte order, with exactly its sessions (lists and single numbers alike).

@@ -62,8 +62,7 @@ enum CarryFile {
     }
 
     static func load(_ path: String) throws -> [CarriedSession] {
-        let f = try MappedFile(path: path)
-        return try decode(Array(f.bytes), path: path)
+        try decode(MappedFile(path: path).withBytes { Array($0) }, path: path)
     }
 
     static func store(_ sessions: [CarriedSession], _ path: String) throws {

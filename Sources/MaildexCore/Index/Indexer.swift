@@ -79,6 +79,12 @@ public final class Indexer {
             }
             if let k = known[f.name] {
                 if k.size == f.size && k.mtime == f.mtime { report.skipped += 1; continue }
+                if k.size == f.size && k.sha256.isEmpty {
+                    // Indexes written before 2026-11-30 stored no digest for `.zst` files.
+                    report.skipped += 1
+                    report.notes.append("\(f.path): indexed without its SHA-256 by an older maildex; not compared (rebuild the index to record it)")
+                    continue
+                }
                 let digest = try? sha256(of: f.path)
                 if k.size == f.size, digest == k.sha256 { report.skipped += 1; continue }
                 report.errors.append(IOError(path: f.path, offset: nil,
@@ -163,6 +169,8 @@ public final class Indexer {
                 report.diskBytes += file.size
                 if !backfill, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
             } catch let e as IndexError {
+                // The index cannot be written: stop, but not before the stages in flight do.
+                try? pipeline.drain()
                 throw e
             } catch {
                 try pipeline.drain()
@@ -307,10 +315,11 @@ public final class Indexer {
         /// the result after every batch submitted before it.
         func submit<Batch>(encode: @escaping () -> Batch, append: @escaping (Batch) throws -> Void) throws {
             if inline {
+                try rethrow()
                 let t = Stopwatch()
                 let batch = encode()
                 let t1 = t.seconds
-                try append(batch)
+                do { try append(batch) } catch { fail(error); throw error }
                 encodeSeconds += t1; appendSeconds += t.seconds - t1
                 return
             }
@@ -337,8 +346,10 @@ public final class Indexer {
 
         /// Runs `work` on the append queue after every batch submitted so far.
         func afterLast(_ work: @escaping () throws -> Void) throws {
-            if inline { return try work() }
             try rethrow()
+            if inline {
+                do { return try work() } catch { fail(error); throw error }
+            }
             let job = UncheckedBox(work)
             // Queued behind the encoding in flight, so it follows that batch's append.
             encoding.enter()
@@ -402,8 +413,7 @@ public final class Indexer {
 
     static func sha256(of path: String) throws -> [UInt8] {
         let h = SHA256Hasher()
-        let f = try MappedFile(path: path)
-        h.update(f.bytes)
+        try MappedFile(path: path).withBytes { h.update($0) }
         return h.finish()
     }
 }

@@ -45,7 +45,9 @@ struct LineEncoder {
         let tl: Int, level: UInt8, dataStart: Int
         if header != 0 {
             tl = LineHeader.timeLength(header); level = LineHeader.level(header); dataStart = LineHeader.dataStart(header)
-            guard n >= tl + 3, dataStart <= n, line[tl + 2] == 32 else { return literal(line, ops: &meta, text: &text) }
+            // The hint came from parsing these very bytes; check its shape all the same.
+            guard tl >= 8, n >= tl + 3, dataStart <= n, line[tl] == 32, line[tl + 1] == 48 + level, line[tl + 2] == 32,
+                  line[2] == 58, line[5] == 58 else { return literal(line, ops: &meta, text: &text) }
         } else {
             let t = RecordParser.timestampLength(line, 0, n)
             guard t > 0, n >= t + 3, line[t + 2] == 32, let h = RecordParser.parse(line, 0, n) else {

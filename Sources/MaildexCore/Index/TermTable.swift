@@ -18,33 +18,74 @@ struct TermBatch {
 
     var count: Int { hashes.count }
 
-    /// Appends one term: `kind` then `key`.
+    /// Appends one term: `kind` then `key` (cut to `Terms.maxKeyBytes`).
     @inline(__always) mutating func add(_ kind: TermKind, _ key: some Collection<UInt8>, session: UInt64) {
+        begin(kind)
+        arena.append(contentsOf: key.prefix(Terms.maxKeyBytes))
+        end(session: session)
+    }
+
+    // A term is written straight into the arena: `begin`, its key's bytes, `end`.
+
+    @inline(__always) private mutating func begin(_ kind: TermKind) {
         if starts.isEmpty { starts.append(0) }
         arena.append(kind.rawValue)
-        arena.append(contentsOf: key.prefix(Terms.maxKeyBytes))
+    }
+
+    @inline(__always) private mutating func end(session: UInt64) {
         let start = Int(starts[starts.count - 1])
         starts.append(UInt32(arena.count))
         hashes.append(arena.withUnsafeBytes { TermTable.hash(UnsafeRawBufferPointer(rebasing: $0[start..<arena.count])) })
         sessions.append(session)
     }
 
-    @inline(__always) mutating func addLowered(_ kind: TermKind, _ key: [UInt8], session: UInt64) {
-        add(kind, key.lazy.map(Bytes.lower), session: session)
+    /// Bytes of the current term's key so far.
+    @inline(__always) private var keyLength: Int { arena.count - Int(starts[starts.count - 1]) - 1 }
+
+    @inline(__always) private mutating func appendBE32(_ v: UInt32) {
+        arena.append(UInt8(v >> 24)); arena.append(UInt8((v >> 16) & 0xFF))
+        arena.append(UInt8((v >> 8) & 0xFF)); arena.append(UInt8(v & 0xFF))
     }
 
-    /// Every term of a session (duplicates possible; the writer removes them).
+    /// Appends `bytes`, lowercased (ASCII), up to the key limit.
+    @inline(__always) private mutating func appendLowered(_ bytes: ArraySlice<UInt8>) {
+        for c in bytes.prefix(Terms.maxKeyBytes - keyLength) { arena.append(Bytes.lower(c)) }
+    }
+
+    /// Appends `bytes` up to the key limit.
+    @inline(__always) private mutating func appendCut(_ bytes: ArraySlice<UInt8>) {
+        arena.append(contentsOf: bytes.prefix(max(0, Terms.maxKeyBytes - keyLength)))
+    }
+
+    /// Every term of a session (duplicates possible; the writer removes them). The
+    /// bytes are those of `Terms` (`Terms.peer`, `Terms.addressKey`, ...), written
+    /// without building each key as an array first.
     mutating func add(session s: SessionRecord) {
         let n = s.number
-        if let p = s.facts.peer { add(.peer, p.bytes, session: n) }
-        add(.date, Terms.dateKey(s.date), session: n)
-        add(.line, Terms.be32(s.channel.id) + Terms.dateKey(s.date), session: n)
-        if let h = s.facts.helo { addLowered(.helo, h, session: n) }
-        for m in s.facts.messages { addLowered(.message, m, session: n) }
+        let date = UInt32(bitPattern: s.date.daysSinceEpoch) ^ 0x8000_0000
+        if let p = s.facts.peer {
+            begin(.peer)
+            for i in 0..<8 { arena.append(UInt8(truncatingIfNeeded: p.high >> (56 - 8 * UInt64(i)))) }
+            for i in 0..<8 { arena.append(UInt8(truncatingIfNeeded: p.low >> (56 - 8 * UInt64(i)))) }
+            end(session: n)
+        }
+        begin(.date); appendBE32(date); end(session: n)
+        begin(.line); appendBE32(s.channel.id); appendBE32(date); end(session: n)
+        if let h = s.facts.helo { begin(.helo); appendLowered(h[...]); end(session: n) }
+        for m in s.facts.messages { begin(.message); appendLowered(m[...]); end(session: n) }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {
             for a in list {
-                add(role, Terms.addressKey(a), session: n)
-                if let d = Terms.domain(of: a) { add(.domain, d, session: n) }
+                // `domain@local`, split at the last `@` (Terms.addressKey).
+                begin(role)
+                if let at = a.lastIndex(of: 64) {
+                    appendCut(a[(at + 1)...]); appendCut([64][...]); appendCut(a[..<at])
+                } else {
+                    appendCut(a[...])
+                }
+                end(session: n)
+                if let at = a.lastIndex(of: 64), at + 1 < a.count {
+                    begin(.domain); appendCut(a[(at + 1)...]); end(session: n)
+                }
             }
         }
         roles(.sender, s.facts.from)

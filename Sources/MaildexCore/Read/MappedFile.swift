@@ -38,7 +38,15 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit { if let base { munmap(base, size) } }
 
+    /// The mapped bytes: valid only while this object lives. A caller that does not keep
+    /// the object in a stored property or an argument uses `withBytes`, because Swift may
+    /// release a local right after its last use, before the bytes are read.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// Calls `body` with the mapped bytes, keeping the mapping alive until it returns.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
 
     /// Tells the kernel the pages of `range` will not be read again soon, so they
     /// leave this process's resident memory (they are re-read from the file if touched).

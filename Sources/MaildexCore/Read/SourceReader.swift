@@ -39,7 +39,7 @@ public struct ReadSummary: Sendable {
 ///   caller parses the previous window.
 public enum SourceReader {
     /// No window is larger than this (offsets within a window are 32-bit).
-    static let maxWindow = 1 << 30
+    public static let maxWindow = 1 << 30
 
     /// The position just after the last `\n` in `p[after..<before]`, or `before` if none.
     static func lineEnd(_ p: UnsafeRawBufferPointer, before: Int, after: Int) -> Int {
@@ -208,7 +208,9 @@ public enum SourceReader {
         let hashBox = UncheckedBox((hasher, all))
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) { hashBox.value.0.update(hashBox.value.1) }
-        defer { group.wait(); summary.sha256 = hasher.finish() }
+        // The hash reads the mapping: wait for it on every way out. (Its digest is set
+        // below: a `defer` runs after `return summary` has copied the summary.)
+        defer { group.wait() }
 
         let (frames, scanError) = Zstd.frames(all)
         let dataFrames = frames.filter { !$0.skippable }
@@ -260,6 +262,8 @@ public enum SourceReader {
                                     message: "not a valid zstd frame (\(scanError.message))")
         }
         try assembler.finish()
+        group.wait()
+        summary.sha256 = hasher.finish()
         return summary
     }
 

@@ -160,6 +160,10 @@ public enum Zstd {
             }
             var at = 0
             for g in groups { at += compress(g, into: UnsafeMutableRawBufferPointer(rebasing: scratch[at...])) }
+            defer {
+                // A huge session's block: do not keep its room for the rest of the run.
+                if scratch.count > 8 << 20 { scratch.deallocate(); scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+            }
             return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<at]))
         }
 
