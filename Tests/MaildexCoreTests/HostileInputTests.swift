@@ -315,3 +315,19 @@ import Testing
         #expect(got.allSatisfy { $0.count <= Terms.maxKeyBytes + 1 })
     }
 }
+
+@Suite struct JSONQuotingTests {
+    @Test func asciiFastPathQuotesAsTheGeneralOne() {
+        var random = SeededRandom(seed: 34)
+        for round in 0..<2000 {
+            let n = random.below(80)
+            // ASCII with every control character, quotes, backslashes and DEL; every tenth
+            // string gets a non-ASCII byte (valid or not), which takes the general path.
+            var bytes = (0..<n).map { _ in UInt8(random.below(128)) }
+            if round % 10 == 0 { bytes.insert([0xC3, 0xA9, 0xFF, 0x80][random.below(4)], at: random.below(n + 1)) }
+            let general = JSONObjectWriter.quote(String(decoding: bytes, as: UTF8.self))
+            #expect(JSONObjectWriter.quote(bytes: bytes) == general, "\(bytes)")
+        }
+        #expect(JSONObjectWriter.quote(bytes: Array("a\"b\\c\u{1}\t".utf8)) == #""a\"b\\c\u0001\t""#)
+    }
+}

@@ -101,7 +101,18 @@ public struct SessionView {
             src.optionalInt("lastLine", nil)
         }
         o.raw("source", src.finish())
-        o.raw("lines", "[" + s.lines.indices.map { JSONObjectWriter.quote(bytes: s.bytes(ofLine: $0)) }.joined(separator: ",") + "]")
+        var lines = [UInt8]()
+        lines.reserveCapacity(s.text.count + 4 * s.lines.count + 2)
+        lines.append(91)  // [
+        for i in s.lines.indices {
+            if i > 0 { lines.append(44) }
+            let bytes = s.bytes(ofLine: i)
+            if !JSONObjectWriter.appendQuotedASCII(bytes, to: &lines) {
+                lines.append(contentsOf: JSONObjectWriter.quote(bytes: bytes).utf8)
+            }
+        }
+        lines.append(93)  // ]
+        o.raw("lines", String(decoding: lines, as: UTF8.self))
         return o.finish()
     }
 }

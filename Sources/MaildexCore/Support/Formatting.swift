@@ -78,7 +78,41 @@ public struct JSONObjectWriter {
         return o + "\""
     }
 
-    public static func quote(bytes: some Collection<UInt8>) -> String { quote(String(decoding: bytes, as: UTF8.self)) }
+    /// A JSON string of `bytes` read as UTF-8 (invalid bytes become U+FFFD, as with
+    /// `String(decoding:as:)`). All-ASCII bytes, the usual log line, are escaped byte by
+    /// byte without going through `String`'s scalars, with the same result.
+    public static func quote(bytes: some Collection<UInt8>) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count + 8)
+        guard appendQuotedASCII(bytes, to: &out) else { return quote(String(decoding: bytes, as: UTF8.self)) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `bytes` as a JSON string if they are all ASCII; false (and `out` as it
+    /// was) if one is not.
+    static func appendQuotedASCII(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) -> Bool {
+        let start = out.count
+        out.append(34)
+        for c in bytes {
+            switch c {
+            case 34: out.append(92); out.append(34)
+            case 92: out.append(92); out.append(92)
+            case 10: out.append(92); out.append(110)
+            case 13: out.append(92); out.append(114)
+            case 9: out.append(92); out.append(116)
+            case 0..<0x20:
+                // \u00XX, lowercase hex as `quote(_:)` writes it.
+                let hex = { (d: UInt8) -> UInt8 in d < 10 ? 48 + d : 87 + d }
+                out.append(contentsOf: [92, 117, 48, 48, hex(c >> 4), hex(c & 15)])
+            case 0x80...:
+                out.removeSubrange(start...)
+                return false
+            default: out.append(c)
+            }
+        }
+        out.append(34)
+        return true
+    }
 
     public mutating func string(_ k: String, _ v: String) { key(k); out += Self.quote(v) }
     public mutating func optionalString(_ k: String, _ v: String?) { key(k); out += v.map(Self.quote) ?? "null" }
