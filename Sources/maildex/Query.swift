@@ -76,31 +76,35 @@ struct QueryCommand: ParsableCommand {
                 warn("maildex: no session matches")
                 throw ExitCode(1)
             }
-            var batch = [Session]()
-            for (i, n) in numbers.enumerated() {
-                if i % 512 == 0 { batch = try reader.sessions(numbers[i..<min(numbers.count, i + 512)]) }
-                let s = batch[i % 512]
-                _ = n
-                let view = SessionView(session: s, sourceName: reader.sourceName)
-                if json {
-                    out.line(view.json())
-                } else if summary {
-                    out.line(view.summaryLine())
-                } else {
-                    if i > 0 { out.write([10]) }
+            // Sessions are fetched and formatted a batch at a time, each on all cores, and
+            // written in order.
+            let sources = reader.sources
+            let sourceName = { (id: UInt32) in sources[id]?.name ?? "source-\(id)" }
+            var at = 0
+            while at < numbers.count {
+                let batch = try reader.sessions(numbers[at..<min(numbers.count, at + 512)])
+                let first = at
+                let texts = Parallel.map(batch.count, threads: Parallel.cores) { k -> [UInt8] in
+                    let s = batch[k]
+                    let view = SessionView(session: s, sourceName: sourceName)
+                    if json { return Array(view.json().utf8) + [10] }
+                    if summary { return Array(view.summaryLine().utf8) + [10] }
                     var bytes = [UInt8]()
+                    if first + k > 0 { bytes.append(10) }
                     view.appendTranscript(to: &bytes, provenance: provenance || evidence, offsets: evidence)
-                    out.write(bytes)
-                    out.write([10])
+                    bytes.append(10)
                     if evidence {
                         var seen = Set<UInt32>()
                         for l in s.lines where seen.insert(l.source).inserted {
-                            if let src = reader.sources[l.source] {
-                                out.line("# source \(src.name): sha256 \(SHA256Hasher.hex(src.sha256)), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)")
+                            if let src = sources[l.source] {
+                                bytes += Array("# source \(src.name): sha256 \(SHA256Hasher.hex(src.sha256)), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
                             }
                         }
                     }
+                    return bytes
                 }
+                for t in texts { out.write(t) }
+                at += batch.count
             }
             out.flush()
         } catch let e as ExitCode {
