@@ -56,14 +56,14 @@ public enum Zstd {
         if let size = frame.contentSize, size > limit { throw Failure(message: "frame of \(size) bytes is too large to decompress whole") }
         let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
         if let size = frame.contentSize {
-            var out = [UInt8](repeating: 0, count: size)
-            let dctx = ZSTD_createDCtx()
-            defer { ZSTD_freeDCtx(dctx) }
-            let n = try out.withUnsafeMutableBytes { o in
-                try check(ZSTD_decompressDCtx(dctx, o.baseAddress, size, input.baseAddress, input.count), "zstd frame")
+            return try DecompressionContexts.shared.with { dctx in
+                try [UInt8](unsafeUninitializedCapacity: size) { out, initialized in
+                    initialized = 0
+                    let n = try check(ZSTD_decompressDCtx(dctx, out.baseAddress, size, input.baseAddress, input.count), "zstd frame")
+                    if n != size { throw Failure(message: "zstd frame: \(n) bytes, header says \(size)") }
+                    initialized = n
+                }
             }
-            if n != size { throw Failure(message: "zstd frame: \(n) bytes, header says \(size)") }
-            return out
         }
         let stream = StreamDecompressor()
         var out = [UInt8]()
