@@ -97,7 +97,7 @@ struct QueryCommand: ParsableCommand {
                         var seen = Set<UInt32>()
                         for l in s.lines where seen.insert(l.source).inserted {
                             if let src = sources[l.source] {
-                                bytes += Array("# source \(src.name): sha256 \(SHA256Hasher.hex(src.sha256)), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
+                                bytes += Array("# source \(src.name): sha256 \(src.hasDigest ? SHA256Hasher.hex(src.sha256) : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
                             }
                         }
                     }

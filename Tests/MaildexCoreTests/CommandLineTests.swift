@@ -31,6 +31,35 @@ import Testing
         return Run(status: p.terminationStatus, stdout: Array(o), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    @Test func sourcesRecordedWithoutADigestAreNamedAndNotTakenForChangedFiles() throws {
+        // An index written before 2026-11-30 held no SHA-256 for `.zst` files. `verify`
+        // names them; a nightly run skips such a file (same name and size) with a note
+        // instead of refusing it as changed.
+        let work = TestData.temporaryDirectory("nodigest")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let idx = work + "/idx", logs = work + "/logs"
+        try FileManager.default.createDirectory(atPath: idx, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let log = logs + "/2026-01-02.log.zst"
+        try Data(Zstd.compress(Array("10:00:00 5 SMTP-1() Stream Created\n".utf8).withUnsafeBytes { $0 }, level: 3)).write(to: URL(fileURLWithPath: log))
+        let size = UInt64(try FileManager.default.attributesOfItem(atPath: log)[.size] as! Int)
+        let w = try SegmentWriter(directory: idx, name: "seg-000001.mdx", threads: 1)
+        w.add(source: SourceRecord(id: 0, name: "2026-01-02.log.zst", path: log, date: CivilDate(iso: "2026-01-02")!, size: size,
+                                   mtime: 1, sha256: [], plainBytes: 36, frames: 1, indexedAt: 1), lines: 1)
+        _ = try w.finish()
+        var m = Manifest()
+        m.generation = 1; m.nextSource = 1; m.segments = ["seg-000001.mdx"]
+        try m.store(directory: idx)
+
+        let v = try run(["verify", "--index", idx])
+        #expect(v.status == 0, "\(v.stderr)")
+        #expect(v.stderr.contains("without their SHA-256") && v.stderr.contains("2026-01-02.log.zst"), "\(v.stderr)")
+        let i = try run(["index", "--index", idx, "--json", logs])
+        #expect(i.status == 0, "\(i.stderr)")
+        #expect(i.text.contains("\"skipped\":1"), "\(i.text)")
+        #expect(i.stderr.contains("indexed without its SHA-256"), "\(i.stderr)")
+    }
+
     @Test func generateIndexQueryEndToEnd() throws {
         let work = TestData.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: work) }

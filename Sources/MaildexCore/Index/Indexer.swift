@@ -79,7 +79,7 @@ public final class Indexer {
             }
             if let k = known[f.name] {
                 if k.size == f.size && k.mtime == f.mtime { report.skipped += 1; continue }
-                if k.size == f.size && k.sha256.isEmpty {
+                if k.size == f.size && !k.hasDigest {
                     // Indexes written before 2026-11-30 stored no digest for `.zst` files.
                     report.skipped += 1
                     report.notes.append("\(f.path): indexed without its SHA-256 by an older maildex; not compared (rebuild the index to record it)")

@@ -59,6 +59,9 @@ public struct SourceRecord: Sendable, Equatable {
     public var size: UInt64
     public var mtime: Int64
     public var sha256: [UInt8]
+    /// False for a source a maildex before 2026-11-30 indexed from a `.zst` file: it
+    /// stored no digest (32 zero bytes).
+    public var hasDigest: Bool { sha256.contains { $0 != 0 } }
     /// Uncompressed bytes of log text.
     public var plainBytes: UInt64
     /// zstd frames (0 for a plain file).
