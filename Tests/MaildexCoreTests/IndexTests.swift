@@ -23,11 +23,14 @@ func comparable(_ sessions: [Session], _ dir: String) throws -> [String] {
 }
 
 func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int = 1 << 20, windowSize: Int = 64 << 20,
+           maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
            postingsLimit: Int = 24_000_000, date: CivilDate? = nil) throws -> Indexer.Report {
     var o = Indexer.Options()
     o.threads = threads
     o.chunkSize = chunkSize
     o.read.windowSize = windowSize
+    o.read.maxWindow = maxWindow
+    o.read.useMmap = useMmap
     o.segmentPostingsLimit = postingsLimit
     o.defaultDate = date
     return try Indexer.run(directory: dir, paths: paths, options: o)
@@ -148,6 +151,63 @@ let probeQueries: [[String]] = [
         let again = try index([logs], into: dir, threads: threads)
         #expect(again.errors.isEmpty, "\(again.errors)")
         #expect(again.files == 0 && again.skipped == corpus.files.count)
+    }
+
+    @Test(arguments: [(true, CorpusCompression.none), (false, .none), (true, .zstd)])
+    func windowsCutAtTheirLimitLoseNothing(useMmap: Bool, compression: CorpusCompression) throws {
+        // No record starts for longer than a window may grow: a run of continuation lines
+        // (cut at a line end) and one line longer than a window (cut inside the line). The
+        // limit is 1 GiB in use; 64 KiB here. Every line stays in its session, nothing is
+        // unparsed, and line numbers and byte offsets stay those of the file.
+        let work = TestData.temporaryDirectory("cut")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var text = "10:00:00 5 SMTP-1() Stream Created\n10:00:01 4 SMTP-1([1.2.3.4]) Got connection from [1.2.3.4:25]\n"
+        text += "10:00:02 4 SMTP-1([1.2.3.4]) Input Line: DATA\n"
+        for i in 0..<3000 { text += "continuation line \(i) of a record that goes on and on and on\n" }
+        text += "10:00:03 4 SMTP-1([1.2.3.4]) Input Line: QUIT\n10:00:04 5 SMTP-1([1.2.3.4]) Stream Disposed\n"
+        text += "10:00:05 5 SMTP-2() Stream Created\n10:00:06 4 SMTP-2([5.6.7.8]) Got connection from [5.6.7.8:25]\n"
+        text += "10:00:07 4 SMTP-2([5.6.7.8]) Input Line: " + String(repeating: "x", count: 200_000) + "\n"
+        text += "10:00:08 5 SMTP-2([5.6.7.8]) Stream Disposed\n10:00:09 5 SMTP-3() Stream Created\n"
+        let bytes = Array(text.utf8)
+        let name = "2026-01-07.log"
+        try Data(bytes).write(to: URL(fileURLWithPath: work + "/" + name))
+        if compression == .zstd {
+            try Data(Zstd.compress(bytes.withUnsafeBytes { $0 }, level: 3)).write(to: URL(fileURLWithPath: work + "/" + name + ".zst"))
+            try FileManager.default.removeItem(atPath: work + "/" + name)
+        }
+        let whole = work + "/whole", cut = work + "/cut"
+        let a = try index([work], into: whole, threads: 2, chunkSize: 4096, useMmap: useMmap)
+        let b = try index([work], into: cut, threads: 2, chunkSize: 4096, windowSize: 16 << 10, maxWindow: 64 << 10, useMmap: useMmap)
+        #expect(a.unparsed == 0 && b.unparsed == 0, "unparsed: \(a.unparsed) whole, \(b.unparsed) cut")
+        #expect(a.lines == b.lines && a.sessions == b.sessions, "lines \(a.lines)/\(b.lines), sessions \(a.sessions)/\(b.sessions)")
+        let wholeSessions = try allSessions(whole), cutSessions = try allSessions(cut)
+        #expect(wholeSessions.count == 3 && cutSessions.count == 3)
+        for (w, c) in zip(wholeSessions, cutSessions) {
+            // A line cut in two stays two pieces with the line's number, one after the other.
+            var joined = [(number: UInt64, bytes: [UInt8])]()
+            for (i, l) in c.lines.enumerated() {
+                if let last = joined.last, last.number == l.lineNumber { joined[joined.count - 1].bytes += c.bytes(ofLine: i) }
+                else { joined.append((l.lineNumber, Array(c.bytes(ofLine: i)))) }
+            }
+            #expect(joined.map(\.number) == w.lines.map(\.lineNumber), "session \(w.number): line numbers")
+            #expect(joined.map(\.bytes) == w.lines.indices.map { Array(w.bytes(ofLine: $0)) }, "session \(w.number): lines")
+            #expect(w.complete == c.complete)
+            // Shown, the pieces are one line again: the same transcript, offsets and all.
+            var tw = [UInt8](), tc = [UInt8]()
+            SessionView(session: w, sourceName: { _ in "f" }).appendTranscript(to: &tw, provenance: true, offsets: true)
+            SessionView(session: c, sourceName: { _ in "f" }).appendTranscript(to: &tc, provenance: true, offsets: true)
+            #expect(tw == tc, "session \(w.number): transcript")
+            #expect(SessionView(session: w, sourceName: { _ in "f" }).json() == SessionView(session: c, sourceName: { _ in "f" }).json())
+            // Offsets: every whole line's offset points at its bytes in the file.
+            for (i, l) in w.lines.enumerated() {
+                let o = Int(l.byteOffset)
+                #expect(Array(bytes[o..<(o + Int(l.length))]) == Array(w.bytes(ofLine: i)))
+            }
+            for (i, l) in c.lines.enumerated() where !(c.lines.indices.contains(i - 1) && c.lines[i - 1].lineNumber == l.lineNumber) {
+                let o = Int(l.byteOffset)
+                #expect(Array(bytes[o..<(o + Int(l.length))]) == Array(c.bytes(ofLine: i)), "session \(c.number) line \(l.lineNumber)")
+            }
+        }
     }
 
     @Test func termDictionaryHoldsEveryTermOfEverySessionAndNothingElse() throws {

@@ -19,22 +19,30 @@ enum LineTable {
         private(set) var lineCount = 0
         private var compressor: Zstd.BlockCompressor? = nil
 
+        /// The next length appended is the rest of the last line.
+        private var joinNext = false
+
         mutating func append(_ chunk: [UInt32]) {
-            for length in chunk {
+            var lengths = chunk[...]
+            if joinNext, let rest = lengths.first, !pending.isEmpty {
+                pending[pending.count - 1] &+= rest
+                lengths = lengths.dropFirst()
+                joinNext = false
+            }
+            for length in lengths {
                 // A full block is sealed when the next line comes, so the last line is
                 // always still open to `joinLastToNext`.
                 if pending.count == LineTable.linesPerBlock { seal() }
                 pending.append(length)
             }
-            lineCount += chunk.count
+            lineCount += lengths.count
         }
 
         /// The last line has no `\n` after it: a window was cut inside a line longer than
-        /// any window, and the line's rest comes as the next "line". Its length is counted
-        /// one short, so the offsets after it stay exact.
+        /// any window, and the line's rest is the first length appended next. The two
+        /// pieces are one line, under one number, as the sessions number them.
         mutating func joinLastToNext() {
-            guard let last = pending.last, last > 0 else { return }
-            pending[pending.count - 1] = last - 1
+            if !pending.isEmpty { joinNext = true }
         }
 
         private mutating func seal() {

@@ -56,6 +56,9 @@ public struct SessionView {
         var lastSource: UInt32 = .max
         var name: [UInt8] = []
         for (i, l) in session.lines.enumerated() {
+            // The rest of a line cut at a window's limit goes on the same output line.
+            if isPieceOfPrevious(i) { out += session.bytes(ofLine: i); continue }
+            if i > 0 { out.append(10) }
             if provenance || offsets {
                 if l.source != lastSource { name = Array(sourceName(l.source).utf8); lastSource = l.source }
                 out += name
@@ -68,8 +71,14 @@ public struct SessionView {
                 }
             }
             out += session.bytes(ofLine: i)
-            if i + 1 < session.lines.count { out.append(10) }
         }
+    }
+
+    /// Line `i` is a later piece of the line before it: a line longer than a window is
+    /// cut where the window ends, and its pieces keep the line's number (FORMAT.md, 5).
+    func isPieceOfPrevious(_ i: Int) -> Bool {
+        i > 0 && session.lines[i].lineNumber == session.lines[i - 1].lineNumber
+            && session.lines[i].source == session.lines[i - 1].source
     }
 
     /// One NDJSON object with exactly the keys `date`, `line`, `start`, `end`,
@@ -104,9 +113,13 @@ public struct SessionView {
         var lines = [UInt8]()
         lines.reserveCapacity(s.text.count + 4 * s.lines.count + 2)
         lines.append(91)  // [
-        for i in s.lines.indices {
+        var i = 0
+        while i < s.lines.count {
             if i > 0 { lines.append(44) }
-            let bytes = s.bytes(ofLine: i)
+            var bytes = s.bytes(ofLine: i)
+            i += 1
+            // Pieces of a line cut at a window's limit are one line.
+            while i < s.lines.count, isPieceOfPrevious(i) { bytes = ArraySlice(Array(bytes) + s.bytes(ofLine: i)); i += 1 }
             if !JSONObjectWriter.appendQuotedASCII(bytes, to: &lines) {
                 lines.append(contentsOf: JSONObjectWriter.quote(bytes: bytes).utf8)
             }

@@ -13,6 +13,9 @@ public struct ReadOptions: Sendable {
     public var windowSize = 64 << 20
     /// Worker threads for parallel frame decompression.
     public var threads = 2
+    /// The largest window (offsets inside a window are 32-bit): at most
+    /// `SourceReader.maxWindow`; smaller only in tests of what happens at the limit.
+    public var maxWindow = SourceReader.maxWindow
     public init() {}
 }
 
@@ -58,6 +61,14 @@ public enum SourceReader {
         return try readPlainMapped(file, source, date, options, body)
     }
 
+    /// The number of the next window's first line, given `line` = this window's first
+    /// line number plus the lines the sessionizer counted in it (which leaves out a first
+    /// line that continues the previous window's last). A window cut inside a line hands
+    /// that line, under the same number, to the next window.
+    static func nextLineNumber(_ line: UInt64, continued: Bool, endsInsideALine: Bool) -> UInt64 {
+        line + (continued ? 1 : 0) - (endsInsideALine ? 1 : 0)
+    }
+
     /// Runs `hash` on another thread while `work` runs here (one after the other when
     /// there is one thread).
     static func overlapped(threads: Int, _ hash: @escaping @Sendable () -> Void, _ work: () throws -> Void) rethrows {
@@ -75,25 +86,29 @@ public enum SourceReader {
         var summary = ReadSummary()
         var at = 0, previous = 0, released = 0
         var line: UInt64 = 1
+        var continues = false
         while at < all.count {
             var end = all.count
-            if all.count - at > options.windowSize {
+            let windowSize = min(options.windowSize, min(options.maxWindow, SourceReader.maxWindow) / 2)
+            if all.count - at > windowSize {
                 // At the next record start; but a window never grows past `maxWindow` (a file
                 // of endless continuation lines is cut at a line end instead).
-                let limit = at + SourceReader.maxWindow
-                if let cut = ChunkParser.nextRecordStart(all, from: at + options.windowSize), cut <= limit {
+                let limit = at + min(options.maxWindow, SourceReader.maxWindow)
+                if let cut = ChunkParser.nextRecordStart(all, from: at + windowSize), cut <= limit {
                     end = cut
                 } else if all.count > limit {
-                    end = SourceReader.lineEnd(all, before: limit, after: at + options.windowSize)
+                    end = SourceReader.lineEnd(all, before: limit, after: at + windowSize)
                 }
             }
             let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
             let window = Window(bytes: piece, owner: file, source: source, date: date,
-                                streamOffset: UInt64(at), firstLineNumber: line)
+                                streamOffset: UInt64(at), firstLineNumber: line, continuesLine: continues)
             let hashBox = UncheckedBox((hasher, piece))
             try overlapped(threads: options.threads, { hashBox.value.0.update(hashBox.value.1) }) {
                 line += try body(window)
             }
+            line = SourceReader.nextLineNumber(line, continued: continues, endsInsideALine: end < all.count && all[end - 1] != 10)
+            continues = end < all.count && all[end - 1] != 10
             // The caller may still be reading the previous window (a writer one batch
             // behind): give back the pages of the one before it.
             file.release(released..<previous)
@@ -115,9 +130,11 @@ public enum SourceReader {
         var carry: [UInt8] = []
         var offset: UInt64 = 0
         var line: UInt64 = 1
+        let maxWindow: Int
 
-        init(source: UInt32, date: CivilDate, body: @escaping (Window) throws -> UInt64) {
+        init(source: UInt32, date: CivilDate, maxWindow: Int = SourceReader.maxWindow, body: @escaping (Window) throws -> UInt64) {
             self.source = source; self.date = date; self.body = body
+            self.maxWindow = min(maxWindow, SourceReader.maxWindow)
         }
 
         /// Adds the next pieces of the stream, in order.
@@ -137,8 +154,8 @@ public enum SourceReader {
             let all = buffer.buffer
             // Windows of at most `maxWindow` bytes (offsets inside a window are 32-bit).
             var from = 0
-            while all.count - from > SourceReader.maxWindow {
-                let limit = from + SourceReader.maxWindow
+            while all.count - from > maxWindow {
+                let limit = from + maxWindow
                 let slice = UnsafeRawBufferPointer(rebasing: all[from..<limit])
                 var cut = from + (ChunkParser.lastRecordStart(slice) ?? 0)
                 if cut == from { cut = SourceReader.lineEnd(all, before: limit, after: from) }
@@ -147,7 +164,7 @@ public enum SourceReader {
             }
             let rest = UnsafeRawBufferPointer(rebasing: all[from...])
             var cut = from + (ChunkParser.lastRecordStart(rest) ?? 0)
-            if all.count - cut > SourceReader.maxWindow / 2 {
+            if all.count - cut > maxWindow / 2 {
                 // Endless continuation lines: cut at a line end rather than grow without bound.
                 cut = SourceReader.lineEnd(all, before: all.count, after: from)
             }
@@ -164,11 +181,19 @@ public enum SourceReader {
             try emit(buffer.buffer, owner: buffer)
         }
 
+        /// The last window ended inside a line (cut at `maxWindow`).
+        private var continues = false
+
         private func emit(_ bytes: UnsafeRawBufferPointer, owner: OwnedBytes) throws {
             let window = Window(bytes: bytes, owner: owner, source: source, date: date,
-                                streamOffset: offset, firstLineNumber: line)
+                                streamOffset: offset, firstLineNumber: line, continuesLine: continues)
             line += try body(window)
             offset += UInt64(bytes.count)
+            // Windows end at a record or a line end, except when cut inside a line (the
+            // stream's last window may also end without one; nothing follows it).
+            let inside = bytes.count > 0 && bytes[bytes.count - 1] != 10
+            line = SourceReader.nextLineNumber(line, continued: continues, endsInsideALine: inside)
+            continues = inside
         }
     }
 
@@ -178,7 +203,7 @@ public enum SourceReader {
         guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
         defer { close(fd) }
         let hasher = SHA256Hasher()
-        let assembler = WindowAssembler(source: source, date: date, body: body)
+        let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
         var buffer = [UInt8](repeating: 0, count: options.windowSize)
         var summary = ReadSummary()
         while true {
@@ -215,7 +240,7 @@ public enum SourceReader {
         let (frames, scanError) = Zstd.frames(all)
         let dataFrames = frames.filter { !$0.skippable }
         summary.frames = dataFrames.count
-        let assembler = WindowAssembler(source: source, date: date, body: body)
+        let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
         // Frames that say they are huge are streamed, not decompressed whole in parallel.
         let parallel = dataFrames.count >= 2 && !dataFrames.contains { ($0.contentSize ?? 0) > 128 << 20 }
         if parallel {

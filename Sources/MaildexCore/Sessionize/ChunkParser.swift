@@ -11,10 +11,22 @@ final class ChunkResult {
     var lengths: [UInt32] = []
     var lines = 0
     var records = 0
-    /// Lines that are no record and follow no record (only possible at a file's start).
+    /// Lines that are no record and follow no record in this chunk: at a file's start,
+    /// or at the start of a window cut where no record began for a whole window.
     var unparsed = 0
     /// Byte offsets (in the window) of the unparsed lines, for the error report.
     var firstUnparsedOffset = -1
+    /// Those lines, for the stitcher to give to the record they continue, if any.
+    var leading: [LineRef] = []
+    /// What the chunk's last line belongs to; nil when the chunk holds no record.
+    var endsIn: LineOwner? = nil
+}
+
+/// What a line belongs to: a session's channel, or a record of no session (whose
+/// continuation lines are not indexed).
+enum LineOwner: Equatable {
+    case session(ChannelKey)
+    case noSession
 }
 
 /// Splits a window into chunks at record boundaries and parses one chunk.
@@ -74,7 +86,10 @@ public enum ChunkParser {
 
     /// Parses `window[range]` into fragments. `atFileStart` says whether lines before
     /// the first record are orphans (counted as unparsed) — elsewhere a chunk starts at a record.
-    static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false) -> ChunkResult {
+    /// With `firstLineContinues`, the first line is the rest of a line cut at a window's
+    /// limit: never a record, whatever it looks like.
+    static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false,
+                      firstLineContinues: Bool = false) -> ChunkResult {
         let result = ChunkResult()
         if lengths { result.lengths.reserveCapacity(range.count / 48) }
         var open = ChannelTable()
@@ -91,7 +106,7 @@ public enum ChunkParser {
             } else {
                 lineEnd = end
             }
-            if let h = RecordParser.parse(p, pos, lineEnd) {
+            if let h = (firstLineContinues && lineIndex == 0) ? nil : RecordParser.parse(p, pos, lineEnd) {
                 seenRecord = true
                 result.records += 1
                 if let (key, marker) = SessionRules.channel(p, h) {
@@ -130,12 +145,14 @@ public enum ChunkParser {
             } else if !seenRecord {
                 result.unparsed += 1
                 if result.firstUnparsedOffset < 0 { result.firstUnparsedOffset = pos }
+                result.leading.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
             }
             if lengths { result.lengths.append(UInt32(lineEnd - pos)) }
             lineIndex &+= 1
             pos = lineEnd + 1
         }
         result.lines = Int(lineIndex)
+        if seenRecord { result.endsIn = last.map { .session($0.key) } ?? .noSession }
         return result
     }
 }

@@ -13,11 +13,14 @@ public final class Window: @unchecked Sendable {
     public let streamOffset: UInt64
     /// 1-based line number of the line that starts at `bytes[0]`.
     public let firstLineNumber: UInt64
+    /// `bytes[0]` is inside a line the previous window began (a line longer than a
+    /// window may grow): the first line continues that line and has its number.
+    public let continuesLine: Bool
 
     public init(bytes: UnsafeRawBufferPointer, owner: AnyObject?, source: UInt32, date: CivilDate,
-                streamOffset: UInt64, firstLineNumber: UInt64) {
+                streamOffset: UInt64, firstLineNumber: UInt64, continuesLine: Bool = false) {
         self.bytes = bytes; self.owner = owner; self.source = source; self.date = date
-        self.streamOffset = streamOffset; self.firstLineNumber = firstLineNumber
+        self.streamOffset = streamOffset; self.firstLineNumber = firstLineNumber; self.continuesLine = continuesLine
     }
 }
 

@@ -34,8 +34,36 @@ public final class SessionStitcher {
 
     public var openCount: Int { open.count }
 
-    /// Adds one parsed chunk (its fragments in order) from `window`.
-    func add(_ chunk: ChunkResult, window: Window, chunkFirstLine: UInt64) {
+    /// What the last line stitched belongs to (within the current file).
+    private var lastLineOwner: LineOwner? = nil
+
+    /// Adds one parsed chunk (its fragments in order) from `window`. Returns how many of
+    /// the chunk's lines before its first record continue a record of an earlier window
+    /// (a window cut where no record began for a whole window): they are given to that
+    /// record's session, or dropped like any continuation of a record of no session, and
+    /// are not unparsed.
+    @discardableResult
+    func add(_ chunk: ChunkResult, window: Window, chunkFirstLine: UInt64) -> Int {
+        var continued = 0
+        if !chunk.leading.isEmpty, window.streamOffset > 0, let owner = lastLineOwner {
+            switch owner {
+            case .noSession:
+                continued = chunk.leading.count
+            case .session(let key):
+                if let s = open[key] {
+                    let f = Fragment(key: key)
+                    f.lines = chunk.leading
+                    f.bytes = chunk.leading.reduce(0) { $0 + Int($1.length) }
+                    f.window = window
+                    f.chunkFirstLine = chunkFirstLine
+                    s.fragments.append(f)
+                    s.bytes += f.bytes
+                    continued = chunk.leading.count
+                }
+            }
+        }
+        if window.streamOffset == 0 && chunkFirstLine == window.firstLineNumber { lastLineOwner = nil }
+        if let e = chunk.endsIn { lastLineOwner = e }
         for f in chunk.fragments {
             f.window = window
             f.chunkFirstLine = chunkFirstLine
@@ -57,6 +85,7 @@ public final class SessionStitcher {
             }
             if f.closes, let s = open.removeValue(forKey: f.key) { finished.append(s) }
         }
+        return continued
     }
 
     private func start(_ f: Fragment, _ window: Window) {

@@ -52,20 +52,26 @@ public final class Sessionizer {
         guard p.count > 0 else { return [] }
         let ranges = ChunkParser.split(p, target: chunkSize)
         let lengths = collectsLineTable
-        let results = Parallel.map(ranges.count, threads: threads) { ChunkParser.parse(p, ranges[$0], lengths: lengths) }
+        let continues = window.continuesLine
+        let results = Parallel.map(ranges.count, threads: threads) {
+            ChunkParser.parse(p, ranges[$0], lengths: lengths, firstLineContinues: continues && $0 == 0)
+        }
         var line = window.firstLineNumber
         for (i, r) in results.enumerated() {
-            stitcher.add(r, window: window, chunkFirstLine: line)
+            let continued = stitcher.add(r, window: window, chunkFirstLine: line)
             if lengths { lineTable.append(r.lengths) }
             line += UInt64(r.lines)
             counts.lines += UInt64(r.lines)
             counts.records += UInt64(r.records)
-            if r.unparsed > 0 {
-                counts.unparsed += UInt64(r.unparsed)
-                unparsedReports.append((window.source, window.streamOffset + UInt64(r.firstUnparsedOffset), r.unparsed))
+            if r.unparsed > continued {
+                let at = r.leading[continued].offset
+                counts.unparsed += UInt64(r.unparsed - continued)
+                unparsedReports.append((window.source, window.streamOffset + UInt64(at), r.unparsed - continued))
             }
             _ = i
         }
+        // The first line went on from the previous window's last, where it was counted.
+        if continues, counts.lines > 0 { counts.lines -= 1 }
         counts.bytes += UInt64(p.count)
         if lengths, p[p.count - 1] != 10 { lineTable.joinLastToNext() }
         let done = stitcher.takeFinished()
