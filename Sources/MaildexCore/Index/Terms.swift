@@ -38,7 +38,8 @@ public enum Terms {
 
     /// Keys longer than this are stored (and looked up) cut to this many bytes: a log
     /// line can hold a HELO name or an address of 100 KB, which must not become a term
-    /// of 100 KB. Two such keys that agree on their first 256 bytes share a term.
+    /// of 100 KB. Two such keys that agree on their first 256 bytes share a term; the
+    /// query engine checks the sessions it finds by such a key against the whole key.
     public static let maxKeyBytes = 256
 
     /// The key of an address term: `domain@local` (split at the last `@`), so that

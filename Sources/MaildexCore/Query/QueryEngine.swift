@@ -51,6 +51,21 @@ public struct QueryEngine {
             if result.isEmpty { return [] }
         }
         if hasDates { result = try result.filter { try inDateBounds($0, q) } }
+        // Keys are indexed cut to `Terms.maxKeyBytes`: sessions a longer key found by its
+        // first bytes are checked against the whole key, on their facts.
+        let long = q.predicates.filter { Self.keyLength($0) > Terms.maxKeyBytes }
+        if !long.isEmpty, !result.isEmpty {
+            var kept = [UInt64]()
+            var at = 0
+            while at < result.count {
+                let batch = result[at..<min(result.count, at + 512)]
+                for (n, session) in zip(batch, try index.sessions(batch)) where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) {
+                    kept.append(n)
+                }
+                at += batch.count
+            }
+            result = kept
+        }
         if !q.lineKinds.isEmpty {
             result = try result.filter { n in
                 guard let (_, e) = try index.entry(n) else { return false }
@@ -58,6 +73,27 @@ public struct QueryEngine {
             }
         }
         return result
+    }
+
+    /// The length of a predicate's key in the index (0 for ranges and line ids).
+    static func keyLength(_ p: Query.Predicate) -> Int {
+        switch p {
+        case .address(let k), .sender(let k), .recipient(let k), .domain(let k), .helo(let k), .message(let k): return k.count
+        case .peer, .line: return 0
+        }
+    }
+
+    /// Whether a session's facts hold a predicate's whole key, as its terms would.
+    static func matchesWhole(_ p: Query.Predicate, _ f: SessionFacts) -> Bool {
+        switch p {
+        case .address(let a): return f.from.contains(a) || f.to.contains(a) || f.rejected.contains(a)
+        case .sender(let a): return f.from.contains(a)
+        case .recipient(let a): return f.to.contains(a) || f.rejected.contains(a)
+        case .domain(let d): return (f.from + f.to + f.rejected).contains { Terms.domain(of: $0).map(Array.init) == d }
+        case .helo(let h): return f.helo.map { $0.map(Bytes.lower) } == h
+        case .message(let m): return f.messages.contains { $0.map(Bytes.lower) == m }
+        case .peer, .line: return true
+        }
     }
 
     /// Whether session `n` starts within the query's dates and times.
