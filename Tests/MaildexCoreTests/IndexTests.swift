@@ -210,6 +210,31 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test func endlessRecordlessStretchesStayBoundedAndCounted() throws {
+        // A file that opens with one line longer than a window, before any record: one
+        // unparsed line, however many windows it spans. Then a record followed by 70 MB
+        // with no record start: its lines go to sessions of at most the size limit
+        // (the later ones incomplete), none is lost.
+        let work = TestData.temporaryDirectory("stretch")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var bytes = [UInt8](repeating: 120, count: 10_000_000) + [10]
+        bytes += Array("10:00:00 5 SMTP-1() Stream Created\n10:00:01 4 SMTP-1([1.2.3.4]) Input Line: DATA\n".utf8)
+        let filler = Array("a continuation line with no time in front of it, over and over again\n".utf8)
+        let count = (70 << 20) / filler.count
+        bytes.reserveCapacity(bytes.count + count * filler.count + 100)
+        for _ in 0..<count { bytes += filler }
+        bytes += Array("10:00:02 5 SMTP-1([1.2.3.4]) Stream Disposed\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: work + "/2026-01-08.log"))
+        let r = try index([work + "/2026-01-08.log"], into: work + "/idx", windowSize: 1 << 20, maxWindow: 4 << 20)
+        #expect(r.unparsed == 1, "unparsed \(r.unparsed)")
+        #expect(r.lines == UInt64(count + 4))
+        let sessions = try allSessions(work + "/idx")
+        #expect(sessions.count >= 2)
+        #expect(sessions.reduce(0) { $0 + $1.lines.count } == count + 3)
+        #expect(sessions.allSatisfy { $0.text.count <= SessionStitcher.maxSessionBytes + (4 << 20) })
+        #expect(sessions.first?.lines.first?.lineNumber == 2)
+    }
+
     @Test func termDictionaryHoldsEveryTermOfEverySessionAndNothingElse() throws {
         // What the front-coded blocks must give back: each term the sessions yield, in
         // byte order, with exactly its sessions (lists and single numbers alike).

@@ -12,7 +12,8 @@ enum LineTable {
     /// Collects the line lengths of one file, in order, as they are parsed; each full
     /// block is compressed at once, so a file of 20 million lines holds about 15 MB, not 80.
     struct Builder {
-        private var pending: [UInt32] = []
+        /// 64-bit: a line cut across windows may be longer than 4 GiB.
+        private var pending: [UInt64] = []
         private var blocks: [(offset: UInt64, bytes: [UInt8])] = []
         /// Offset of the first line of `pending`.
         private var offset: UInt64 = 0
@@ -25,7 +26,7 @@ enum LineTable {
         mutating func append(_ chunk: [UInt32]) {
             var lengths = chunk[...]
             if joinNext, let rest = lengths.first, !pending.isEmpty {
-                pending[pending.count - 1] &+= rest
+                pending[pending.count - 1] += UInt64(rest)
                 lengths = lengths.dropFirst()
                 joinNext = false
             }
@@ -33,7 +34,7 @@ enum LineTable {
                 // A full block is sealed when the next line comes, so the last line is
                 // always still open to `joinLastToNext`.
                 if pending.count == LineTable.linesPerBlock { seal() }
-                pending.append(length)
+                pending.append(UInt64(length))
             }
             lineCount += lengths.count
         }
@@ -50,7 +51,7 @@ enum LineTable {
             if compressor == nil { compressor = Zstd.BlockCompressor(level: 3) }
             var raw = [UInt8]()
             raw.reserveCapacity(pending.count * 2)
-            for l in pending { appendVarint(UInt64(l), to: &raw) }
+            for l in pending { appendVarint(l, to: &raw) }
             let packed = raw.withUnsafeBytes { compressor!.compress([$0]) }
             blocks.append((offset, packed))
             for l in pending { offset += UInt64(l) + 1 }

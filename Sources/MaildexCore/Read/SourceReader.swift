@@ -94,7 +94,7 @@ public enum SourceReader {
                 // At the next record start; but a window never grows past `maxWindow` (a file
                 // of endless continuation lines is cut at a line end instead).
                 let limit = at + min(options.maxWindow, SourceReader.maxWindow)
-                if let cut = ChunkParser.nextRecordStart(all, from: at + windowSize), cut <= limit {
+                if let cut = ChunkParser.nextRecordStart(all, from: at + windowSize, before: limit + 1), cut <= limit {
                     end = cut
                 } else if all.count > limit {
                     end = SourceReader.lineEnd(all, before: limit, after: at + windowSize)

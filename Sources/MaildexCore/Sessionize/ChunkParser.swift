@@ -49,14 +49,16 @@ public enum ChunkParser {
     }
 
     /// The start of the first record whose line begins after `from` (not at it).
-    public static func nextRecordStart(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
+    /// Looks no further than `before` (a record starting there or later is not found).
+    public static func nextRecordStart(_ p: UnsafeRawBufferPointer, from: Int, before: Int = .max) -> Int? {
         let n = p.count
         let base = p.baseAddress!
         var i = from
-        while i < n {
-            guard let nl = memchr(base + i, 10, n - i) else { return nil }
+        let stop = min(n, before)
+        while i < stop {
+            guard let nl = memchr(base + i, 10, stop - i) else { return nil }
             let lineStart = base.distance(to: UnsafeRawPointer(nl)) + 1
-            if lineStart >= n { return nil }
+            if lineStart >= stop { return nil }
             var lineEnd = n
             if let e = memchr(base + lineStart, 10, min(n - lineStart, 64)) {
                 lineEnd = base.distance(to: UnsafeRawPointer(e))

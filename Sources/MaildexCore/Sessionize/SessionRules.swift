@@ -238,7 +238,10 @@ enum SessionRules {
         let f = Fragment(key: ChannelKey(raw: 0))
         var start: [UInt8]? = nil, last: [UInt8] = []
         text.withUnsafeBytes { t in
-            for l in lines {
+            for (i, l) in lines.enumerated() {
+                // A later piece of a line cut at a window's limit is never a record, as
+                // when it was indexed, whatever it looks like.
+                if i > 0, l.lineNumber == lines[i - 1].lineNumber, l.source == lines[i - 1].source { continue }
                 let line = UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)])
                 guard let h = RecordParser.parse(line, 0, line.count) else { continue }
                 let time = Array(line[h.time])

@@ -50,16 +50,25 @@ public final class SessionStitcher {
             case .noSession:
                 continued = chunk.leading.count
             case .session(let key):
+                let f = Fragment(key: key)
+                f.lines = chunk.leading
+                f.bytes = chunk.leading.reduce(0) { $0 + Int($1.length) }
+                f.window = window
+                f.chunkFirstLine = chunkFirstLine
                 if let s = open[key] {
-                    let f = Fragment(key: key)
-                    f.lines = chunk.leading
-                    f.bytes = chunk.leading.reduce(0) { $0 + Int($1.length) }
-                    f.window = window
-                    f.chunkFirstLine = chunkFirstLine
                     s.fragments.append(f)
                     s.bytes += f.bytes
-                    continued = chunk.leading.count
+                    // The same size limit as for records (see below).
+                    if s.bytes > SessionStitcher.maxSessionBytes {
+                        finished.append(s)
+                        open.removeValue(forKey: key)
+                    }
+                } else {
+                    // Its session has ended (closed, or cut at the size limit): the lines
+                    // start another, incomplete, rather than being lost.
+                    start(f, window)
                 }
+                continued = chunk.leading.count
             }
         }
         if window.streamOffset == 0 && chunkFirstLine == window.firstLineNumber { lastLineOwner = nil }

@@ -63,10 +63,14 @@ public final class Sessionizer {
             line += UInt64(r.lines)
             counts.lines += UInt64(r.lines)
             counts.records += UInt64(r.records)
-            if r.unparsed > continued {
-                let at = r.leading[continued].offset
-                counts.unparsed += UInt64(r.unparsed - continued)
-                unparsedReports.append((window.source, window.streamOffset + UInt64(at), r.unparsed - continued))
+            var orphans = r.unparsed - continued, first = continued
+            if i == 0, continues, continued == 0, orphans > 0 {
+                // The rest of a line whose start was already counted unparsed.
+                orphans -= 1; first = 1
+            }
+            if orphans > 0 {
+                counts.unparsed += UInt64(orphans)
+                unparsedReports.append((window.source, window.streamOffset + UInt64(r.leading[first].offset), orphans))
             }
             _ = i
         }
