@@ -83,27 +83,34 @@ struct QueryCommand: ParsableCommand {
             var at = 0
             while at < numbers.count {
                 let batch = try reader.sessions(numbers[at..<min(numbers.count, at + 512)])
-                let first = at
-                let texts = Parallel.map(batch.count, threads: Parallel.cores) { k -> [UInt8] in
-                    let s = batch[k]
-                    let view = SessionView(session: s, sourceName: sourceName)
-                    if json { return Array(view.json().utf8) + [10] }
-                    if summary { return Array(view.summaryLine().utf8) + [10] }
-                    var bytes = [UInt8]()
-                    if first + k > 0 { bytes.append(10) }
-                    view.appendTranscript(to: &bytes, provenance: provenance || evidence, offsets: evidence)
-                    bytes.append(10)
-                    if evidence {
-                        var seen = Set<UInt32>()
-                        for l in s.lines where seen.insert(l.source).inserted {
-                            if let src = sources[l.source] {
-                                bytes += Array("# source \(src.name): sha256 \(src.hasDigest ? SHA256Hasher.hex(src.sha256) : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
+                // Formatted a few tens of MB at a time: sessions may be large (up to 64 MiB).
+                var from = 0
+                while from < batch.count {
+                    var to = from, size = 0
+                    while to < batch.count, to == from || size + batch[to].text.count <= 32 << 20 { size += batch[to].text.count; to += 1 }
+                    let first = at + from, part = batch[from..<to]
+                    let texts = Parallel.map(part.count, threads: Parallel.cores) { k -> [UInt8] in
+                        let s = part[part.startIndex + k]
+                        let view = SessionView(session: s, sourceName: sourceName)
+                        if json { return Array(view.json().utf8) + [10] }
+                        if summary { return Array(view.summaryLine().utf8) + [10] }
+                        var bytes = [UInt8]()
+                        if first + k > 0 { bytes.append(10) }
+                        view.appendTranscript(to: &bytes, provenance: provenance || evidence, offsets: evidence)
+                        bytes.append(10)
+                        if evidence {
+                            var seen = Set<UInt32>()
+                            for l in s.lines where seen.insert(l.source).inserted {
+                                if let src = sources[l.source] {
+                                    bytes += Array("# source \(src.name): sha256 \(src.hasDigest ? SHA256Hasher.hex(src.sha256) : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
+                                }
                             }
                         }
+                        return bytes
                     }
-                    return bytes
+                    for t in texts { out.write(t) }
+                    from = to
                 }
-                for t in texts { out.write(t) }
                 at += batch.count
             }
             out.flush()
