@@ -123,7 +123,10 @@ public final class IndexReader {
     /// Several sessions at once, in the order asked: each store block is decompressed
     /// once for the whole batch, however many of the sessions it holds, and the blocks
     /// are decompressed on `threads` threads at once.
-    public func sessions(_ numbers: some Collection<UInt64>, threads: Int = Parallel.cores) throws -> [Session] {
+    /// Without `resolvingOffsets`, byte offsets stay 0 (for a caller that needs only
+    /// the sessions' facts or text).
+    public func sessions(_ numbers: some Collection<UInt64>, threads: Int = Parallel.cores,
+                         resolvingOffsets: Bool = true) throws -> [Session] {
         var bySegment = [[(position: Int, entry: SessionEntry)]](repeating: [], count: segments.count)
         for (i, n) in numbers.enumerated() {
             guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
@@ -133,7 +136,7 @@ public final class IndexReader {
         for (seg, rows) in bySegment.enumerated() where !rows.isEmpty {
             let found = try segments[seg].sessions(rows.map(\.entry), threads: threads)
             for (k, var s) in found.enumerated() {
-                try resolveOffsets(&s)
+                if resolvingOffsets { try resolveOffsets(&s) }
                 out[rows[k].position] = s
             }
         }

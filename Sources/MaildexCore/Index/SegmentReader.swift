@@ -221,14 +221,7 @@ public final class SegmentReader {
     }
 
     /// The session of table row `e`; byte offsets are 0, as in `sessions(inBlock:)`.
-    func session(_ e: SessionEntry) throws -> Session {
-        let b = try block(Int(e.block))
-        return try b.withUnsafeBytes { p in
-            do { return try SessionCodec.decode(block: p, offset: Int(e.offsetInBlock)) } catch {
-                throw IndexError.corrupt(file.path, "session \(e.number) in block \(e.block) is malformed")
-            }
-        }
-    }
+    func session(_ e: SessionEntry) throws -> Session { try sessions([e], threads: 1)[0] }
 
     // MARK: Terms
 

@@ -59,7 +59,7 @@ public struct QueryEngine {
             var at = 0
             while at < result.count {
                 let batch = result[at..<min(result.count, at + 512)]
-                for (n, session) in zip(batch, try index.sessions(batch)) where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) {
+                for (n, session) in zip(batch, try index.sessions(batch, resolvingOffsets: false)) where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) {
                     kept.append(n)
                 }
                 at += batch.count

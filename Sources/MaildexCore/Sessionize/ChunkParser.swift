@@ -12,12 +12,10 @@ final class ChunkResult {
     var lines = 0
     var records = 0
     /// Lines that are no record and follow no record in this chunk: at a file's start,
-    /// or at the start of a window cut where no record began for a whole window.
-    var unparsed = 0
-    /// Byte offsets (in the window) of the unparsed lines, for the error report.
-    var firstUnparsedOffset = -1
-    /// Those lines, for the stitcher to give to the record they continue, if any.
+    /// or at the start of a window cut where no record began for a whole window. The
+    /// stitcher gives them to the record they continue, if any; the rest are unparsed.
     var leading: [LineRef] = []
+    var unparsed: Int { leading.count }
     /// What the chunk's last line belongs to; nil when the chunk holds no record.
     var endsIn: LineOwner? = nil
 }
@@ -145,8 +143,6 @@ public enum ChunkParser {
                 f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
                 f.bytes += lineEnd - pos
             } else if !seenRecord {
-                result.unparsed += 1
-                if result.firstUnparsedOffset < 0 { result.firstUnparsedOffset = pos }
                 result.leading.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
             }
             if lengths { result.lengths.append(UInt32(lineEnd - pos)) }
