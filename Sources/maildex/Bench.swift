@@ -145,8 +145,7 @@ struct Bench: ParsableCommand {
             for _ in 0..<max(3, repeats / 20) {
                 let t = Stopwatch()
                 let found = try engine.matches(query)
-                var at = 0
-                while at < found.count { _ = try reader.sessions(found[at..<min(found.count, at + 512)]); at += 512 }
+                try reader.forEachBatch(found) { _, _ in }
                 fetch.append(t.seconds)
             }
             fetch.sort()

@@ -80,9 +80,7 @@ struct QueryCommand: ParsableCommand {
             // written in order.
             let sources = reader.sources
             let sourceName = { (id: UInt32) in sources[id]?.name ?? "source-\(id)" }
-            var at = 0
-            while at < numbers.count {
-                let batch = try reader.sessions(numbers[at..<min(numbers.count, at + 512)])
+            try reader.forEachBatch(numbers) { at, batch in
                 // Formatted a few tens of MB at a time: sessions may be large (up to 64 MiB).
                 var from = 0
                 while from < batch.count {
@@ -111,7 +109,6 @@ struct QueryCommand: ParsableCommand {
                     for t in texts { out.write(t) }
                     from = to
                 }
-                at += batch.count
             }
             out.flush()
         } catch let e as ExitCode {

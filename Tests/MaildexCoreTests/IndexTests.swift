@@ -407,6 +407,36 @@ let probeQueries: [[String]] = [
         expectSame(try comparable(try allSessions(one), one), try comparable(try allSessions(many), many), "split segments")
     }
 
+    @Test func batchedFetchesAreBoundedAndGiveEverySessionInOrder() throws {
+        let (logs, _) = try TestData.generate("batches", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
+        let dir = TestData.temporaryDirectory("batches-idx")
+        defer { for d in [logs, dir] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try index([logs], into: dir, postingsLimit: 1000)
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.segments.count > 1)
+        let every = try allSessions(dir)
+        // Every other session, newest first: batches must keep the order asked.
+        let numbers = every.map(\.number).enumerated().filter { $0.offset % 2 == 0 }.map(\.element).reversed()
+        let expected = try comparable(try reader.sessions(Array(numbers)), dir)
+        for (maxSessions, maxBytes) in [(7, 1), (512, 64 << 20), (3, 600 << 10)] {
+            var got = [Session](), batches = 0
+            try reader.forEachBatch(Array(numbers), maxSessions: maxSessions, maxBytes: maxBytes) { first, batch in
+                #expect(first == got.count)
+                #expect(!batch.isEmpty && batch.count <= maxSessions)
+                var blocks = Set<String>(), bytes = 0
+                for s in batch {
+                    let (seg, e) = try #require(try reader.entry(s.number))
+                    if blocks.insert("\(seg)/\(e.block)").inserted { bytes += try reader.segments[seg].blockLocation(Int(e.block)).plain }
+                }
+                // Past its first block, a batch stays within the byte bound.
+                #expect(blocks.count == 1 || bytes <= maxBytes, "batch of \(bytes) bytes over \(blocks.count) blocks")
+                got += batch; batches += 1
+            }
+            expectSame(try comparable(got, dir), expected, "batches of \(maxSessions) / \(maxBytes) bytes")
+            if maxSessions == 7 { #expect(batches >= numbers.count / 7) }
+        }
+    }
+
     @Test func readersSeeTheOldOrTheNewStateWhileARunAddsFiles() throws {
         let (logs, corpus) = try TestData.generate("concurrent", dialect: .stalker, days: 3, sessionsPerDay: 400, recordLines: false)
         let dir = TestData.temporaryDirectory("concurrent-idx")

@@ -127,12 +127,17 @@ public final class IndexReader {
     /// the sessions' facts or text).
     public func sessions(_ numbers: some Collection<UInt64>, threads: Int = Parallel.cores,
                          resolvingOffsets: Bool = true) throws -> [Session] {
+        try sessions(located: numbers.map { n in
+            guard let found = try entry(n) else { throw IndexError("session \(n) is not in the index") }
+            return found
+        }, threads: threads, resolvingOffsets: resolvingOffsets)
+    }
+
+    private func sessions(located rows: [(segment: Int, entry: SessionEntry)], threads: Int,
+                          resolvingOffsets: Bool) throws -> [Session] {
         var bySegment = [[(position: Int, entry: SessionEntry)]](repeating: [], count: segments.count)
-        for (i, n) in numbers.enumerated() {
-            guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
-            bySegment[seg].append((i, e))
-        }
-        var out = [Session?](repeating: nil, count: numbers.count)
+        for (i, row) in rows.enumerated() { bySegment[row.segment].append((i, row.entry)) }
+        var out = [Session?](repeating: nil, count: rows.count)
         for (seg, rows) in bySegment.enumerated() where !rows.isEmpty {
             let found = try segments[seg].sessions(rows.map(\.entry), threads: threads)
             for (k, var s) in found.enumerated() {
@@ -141,6 +146,35 @@ public final class IndexReader {
             }
         }
         return out.map { $0! }
+    }
+
+    /// Sessions `numbers`, in order, a batch at a time: `body` gets the position in
+    /// `numbers` of each batch's first session and the batch. A batch holds at most
+    /// `maxSessions` sessions and, past its first session, at most `maxBytes` of
+    /// decompressed store blocks (a session is never larger than its block), so the
+    /// memory a long answer takes stays bounded however large its sessions are.
+    public func forEachBatch(_ numbers: some Collection<UInt64>, maxSessions: Int = 512, maxBytes: Int = 64 << 20,
+                             threads: Int = Parallel.cores, resolvingOffsets: Bool = true,
+                             _ body: (_ first: Int, _ sessions: [Session]) throws -> Void) throws {
+        var rows = [(segment: Int, entry: SessionEntry)]()
+        var blocks = Set<UInt64>(), bytes = 0, first = 0
+        func flush() throws {
+            guard !rows.isEmpty else { return }
+            try body(first, try sessions(located: rows, threads: threads, resolvingOffsets: resolvingOffsets))
+            first += rows.count
+            rows.removeAll(keepingCapacity: true); blocks.removeAll(keepingCapacity: true); bytes = 0
+        }
+        for n in numbers {
+            guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
+            if blocks.insert(UInt64(seg) << 32 | UInt64(e.block)).inserted {
+                let plain = try segments[seg].blockLocation(Int(e.block)).plain
+                if !rows.isEmpty, bytes + plain > maxBytes { try flush(); blocks.insert(UInt64(seg) << 32 | UInt64(e.block)) }
+                bytes += plain
+            }
+            rows.append((seg, e))
+            if rows.count >= maxSessions { try flush() }
+        }
+        try flush()
     }
 
     public func sourceName(_ id: UInt32) -> String { sources[id]?.name ?? "source-\(id)" }

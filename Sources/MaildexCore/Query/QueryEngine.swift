@@ -56,13 +56,8 @@ public struct QueryEngine {
         let long = q.predicates.filter { Self.keyLength($0) > Terms.maxKeyBytes }
         if !long.isEmpty, !result.isEmpty {
             var kept = [UInt64]()
-            var at = 0
-            while at < result.count {
-                let batch = result[at..<min(result.count, at + 512)]
-                for (n, session) in zip(batch, try index.sessions(batch, resolvingOffsets: false)) where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) {
-                    kept.append(n)
-                }
-                at += batch.count
+            try index.forEachBatch(result, resolvingOffsets: false) { _, batch in
+                for session in batch where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) { kept.append(session.number) }
             }
             result = kept
         }

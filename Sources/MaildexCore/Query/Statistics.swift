@@ -70,10 +70,7 @@ public struct IndexStatistics: Sendable {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
-        var batch = [Session]()
-        for (i, _) in numbers.enumerated() {
-            if i % 512 == 0 { batch = try index.sessions(numbers[i..<min(numbers.count, i + 512)]) }
-            let s = batch[i % 512]
+        try index.forEachBatch(numbers, resolvingOffsets: false) { _, batch in for s in batch {
             st.sessions += 1
             if s.complete { st.complete += 1 }
             st.messages += s.facts.messages.count
@@ -86,7 +83,7 @@ public struct IndexStatistics: Sendable {
             for f in Set(s.facts.from) { senders[f.isEmpty ? "<>" : String(decoding: f, as: UTF8.self), default: 0] += 1 }
             for t in Set(s.facts.to) { if let dom = Terms.domain(of: t) { domains[String(decoding: dom, as: UTF8.self), default: 0] += 1 } }
             for r in Set(s.facts.rejected) { rejected[String(decoding: r, as: UTF8.self), default: 0] += 1 }
-        }
+        } }
         st.days = days.values.sorted { $0.date < $1.date }
         st.topPeers = top(peers, n); st.topSenders = top(senders, n)
         st.topRecipientDomains = top(domains, n); st.topRejected = top(rejected, n)
