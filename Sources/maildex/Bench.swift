@@ -113,6 +113,22 @@ struct Bench: ParsableCommand {
         rows.append(Row(name: "index plain, 1 thread", value: "\(formatBytes(UInt64(Double(plainBytes) / i1.seconds)))/s",
                         reference: "2 threads", ratio: "\(formatDouble(i1.seconds / ip.seconds, digits: 2))x speed-up"))
         figures.double("speedupTwoThreads", i1.seconds / ip.seconds)
+        if hasZstd {
+            // What this machine gives: the floor of storing the text compressed, and
+            // how far two independent processes scale on its two cores.
+            say("measuring the machine (zstd -1 -T2 over the text; one zstd -3 against two at once) ...")
+            let floor = Subprocess.shell("cat \(Subprocess.quote(plain))/*.log | zstd -q -1 -T2 -c > /dev/null")
+            rows.append(Row(name: "machine: compress the text, zstd -1 -T2", value: "\(formatBytes(UInt64(Double(plainBytes) / floor.seconds)))/s",
+                            reference: "index plain, 2 threads", ratio: "\(formatDouble(floor.seconds / ip.seconds, digits: 2))x"))
+            figures.double("zstdFastBytesPerSecond", Double(plainBytes) / floor.seconds)
+            if let sample = firstLogFile(plain) {
+                let one = "zstd -q -3 -c \(Subprocess.quote(sample)) > /dev/null"
+                let t1 = Subprocess.shell(one).seconds, t2 = Subprocess.shell("\(one) & \(one); wait").seconds
+                rows.append(Row(name: "machine: two zstd -3 processes at once", value: "\(formatDouble(2 * t1 / t2, digits: 2))x throughput",
+                                reference: "one process", ratio: "index: \(formatDouble(i1.seconds / ip.seconds, digits: 2))x"))
+                figures.double("machineTwoProcessSpeedup", 2 * t1 / t2)
+            }
+        }
         for (label, input, output) in [("zstd single-frame", single, idxSingle), ("pzstd multi-frame", multi, idxMulti)] where isDirectory(input) {
             say("indexing \(label) archives ...")
             let r = index(input, output, threads: 2)
@@ -215,6 +231,13 @@ struct Bench: ParsableCommand {
             MixQuery(key: "line", name: "line \(session.lineID) on \(session.date)", terms: ["line:\(session.lineID)", "date:\(session.date)"],
                      pattern: "SMTP-\(session.lineID)(", fixed: true),
         ]
+    }
+
+    /// The first `*.log` file (in name order) under `dir`, for the machine's scaling reference.
+    func firstLogFile(_ dir: String) -> String? {
+        let r = Subprocess.run(["/bin/sh", "-c", "ls \(Subprocess.quote(dir))/*.log | head -1"], capture: true)
+        let path = String(decoding: r.output.prefix { $0 != 10 }, as: UTF8.self)
+        return path.isEmpty ? nil : path
     }
 
     func isDirectory(_ path: String) -> Bool {
