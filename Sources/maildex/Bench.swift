@@ -197,6 +197,7 @@ struct Bench: ParsableCommand {
         print(pad("what", w0) + "  " + pad("maildex", w1) + "  " + pad("reference (same run)", w2) + "  ratio")
         for r in rows { print(pad(r.name, w0) + "  " + pad(r.value, w1) + "  " + pad(r.reference, w2) + "  " + r.ratio) }
         if json { print(figures.finish()) }
+        try finishStandardOutput()
     }
 
     func us(_ s: Double) -> String { s < 0.001 ? "\(formatDouble(s * 1e6, digits: 0)) us" : "\(formatDouble(s * 1000, digits: 2)) ms" }

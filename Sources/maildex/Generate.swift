@@ -81,6 +81,7 @@ struct Generate: ParsableCommand {
         } else {
             print("wrote \(corpus.files.count) files, \(formatBytes(plain)) of log text (\(formatBytes(disk)) on disk), \(corpus.lines) lines in \(formatDouble(seconds)) s (\(formatBytes(UInt64(Double(plain) / max(seconds, 1e-9))))/s) to \(out)")
         }
+        try finishStandardOutput()
     }
 
     func writeTruth(_ corpus: GeneratedCorpus, to path: String) throws {

@@ -93,7 +93,7 @@ struct Index: ParsableCommand {
         } else {
             warn("indexed \(report.files) files (\(report.skipped) skipped), \(formatBytes(report.plainBytes)) of log text, \(report.lines) lines, \(report.sessions) sessions, \(report.messages) messages in \(formatDouble(report.seconds, digits: 2)) s (\(formatBytes(UInt64(rate)))/s); index now \(formatBytes(report.indexBytes))")
         }
-        ByteOutput.standardOutput.flush()
+        try finishStandardOutput()
         if !report.errors.isEmpty { throw ExitCode(1) }
     }
 }

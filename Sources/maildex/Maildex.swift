@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import MaildexCore
 
 @main
@@ -25,4 +28,19 @@ struct Maildex: ParsableCommand {
 func warn(_ message: String) {
     ByteOutput.standardOutput.flush()
     ByteOutput.standardError.line(message)
+}
+
+/// Ends a command's output: everything it wrote to standard output (through
+/// `ByteOutput` or `print`) must have been written, else it exits 2 with a message.
+func finishStandardOutput() throws {
+    var failed: String? = nil
+    do { try ByteOutput.standardOutput.finish() } catch { failed = "\(error)" }
+    // `print` goes through stdio: flushing every stream reports its failed writes.
+    if fflush(nil) != 0, failed == nil {
+        failed = "cannot write to standard output: \(String(cString: strerror(errno)))"
+    }
+    if let failed {
+        ByteOutput.standardError.line("maildex: \(failed)")
+        throw ExitCode(2)
+    }
 }

@@ -51,6 +51,16 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "At most this many sessions.")
     var limit: Int? = nil
 
+    /// What `--evidence` says of a source file: its digest, sizes, layout and path.
+    static func evidenceLine(_ src: SourceRecord) -> String {
+        let digest = src.hasDigest ? SHA256Hasher.hex(src.sha256)
+            : src.partial ? "not recorded (the file could not be read to its end)"
+            : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"
+        let layout = src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""
+        let partial = src.partial ? "; INDEXED IN PART: reading stopped at an error after these bytes" : ""
+        return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(layout)\(partial), path \(src.path)\n"
+    }
+
     func run() throws {
         let q: Query
         do { q = try Query.parse(terms) } catch {
@@ -68,7 +78,7 @@ struct QueryCommand: ParsableCommand {
             let out = ByteOutput.standardOutput
             if count {
                 out.line(String(numbers.count))
-                out.flush()
+                try finishStandardOutput()
                 if numbers.isEmpty { throw ExitCode(1) }
                 return
             }
@@ -99,9 +109,7 @@ struct QueryCommand: ParsableCommand {
                         if evidence {
                             var seen = Set<UInt32>()
                             for l in s.lines where seen.insert(l.source).inserted {
-                                if let src = sources[l.source] {
-                                    bytes += Array("# source \(src.name): sha256 \(src.hasDigest ? SHA256Hasher.hex(src.sha256) : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""), path \(src.path)\n".utf8)
-                                }
+                                if let src = sources[l.source] { bytes += Array(Self.evidenceLine(src).utf8) }
                             }
                         }
                         return bytes
@@ -110,7 +118,7 @@ struct QueryCommand: ParsableCommand {
                     from = to
                 }
             }
-            out.flush()
+            try finishStandardOutput()
         } catch let e as ExitCode {
             throw e
         } catch {

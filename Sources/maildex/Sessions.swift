@@ -43,7 +43,7 @@ struct Sessions: ParsableCommand {
                 out.write("\n\n")
             }
         }
-        ByteOutput.standardOutput.flush()
+        try finishStandardOutput()
         warn("\(result.sessions.count) sessions, \(result.counts.lines) lines, \(result.counts.unparsed) unparsed")
         if !found.errors.isEmpty || !result.errors.isEmpty { throw ExitCode(1) }
     }

@@ -37,10 +37,10 @@ struct Stats: ParsableCommand {
                 st = try IndexStatistics.of(reader, sessions: try QueryEngine(index: reader).matches(q), top: top)
             }
             ByteOutput.standardOutput.write(json ? st.json() + "\n" : st.text())
-            ByteOutput.standardOutput.flush()
         } catch {
             warn("maildex: \(error)")
             throw ExitCode(2)
         }
+        try finishStandardOutput()
     }
 }

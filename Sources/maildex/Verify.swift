@@ -33,11 +33,16 @@ struct Verify: ParsableCommand {
             if !undigested.isEmpty {
                 warn("maildex: warning: \(undigested.count) source file(s) were indexed without their SHA-256 (a maildex before 2026-11-30, .zst files): \(undigested.prefix(5).joined(separator: ", "))\(undigested.count > 5 ? ", ..." : ""); rebuild the index to record them")
             }
+            let partial = reader.sources.values.filter(\.partial).map(\.name).sorted()
+            if !partial.isEmpty {
+                warn("maildex: warning: \(partial.count) source file(s) were indexed in part only (reading stopped at an error): \(partial.prefix(5).joined(separator: ", "))\(partial.count > 5 ? ", ..." : "")")
+            }
             let plain = reader.sources.values.reduce(0) { $0 + $1.plainBytes }
             print("ok: \(reader.segments.count) segments, \(reader.sources.count) source files (\(formatBytes(plain)) of log text), \(reader.sessionCount) sessions, \(formatBytes(UInt64(total))) (\(formatDouble(plain > 0 ? 100 * Double(total) / Double(plain) : 0, digits: 1))% of the log text)")
         } catch {
             warn("maildex: \(error)")
             throw ExitCode(2)
         }
+        try finishStandardOutput()
     }
 }

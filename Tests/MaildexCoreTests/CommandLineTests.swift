@@ -17,15 +17,21 @@ import Testing
 
     struct Run { var status: Int32; var stdout: [UInt8]; var stderr: String; var text: String { String(bytes: stdout) } }
 
-    func run(_ args: [String]) throws -> Run {
+    /// Runs the binary; with `stdoutPath`, its standard output goes to that file.
+    func run(_ args: [String], stdoutPath: String? = nil) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args
         let out = Pipe(), err = Pipe()
-        p.standardOutput = out
+        if let stdoutPath {
+            p.standardOutput = try #require(FileHandle(forWritingAtPath: stdoutPath))
+        } else {
+            p.standardOutput = out
+        }
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
+        if stdoutPath != nil { try out.fileHandleForWriting.close() }
+        let o = stdoutPath == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Run(status: p.terminationStatus, stdout: Array(o), stderr: String(decoding: e, as: UTF8.self))
@@ -120,6 +126,14 @@ import Testing
 
         let v = try run(["verify", "--index", idx])
         #expect(v.status == 0, "\(v.stderr)")
+
+        // Output that cannot be written (a full disk) is an error, not a quiet exit 0.
+        for args in [["query", "--index", idx, "ip:0.0.0.0/0"], ["query", "--index", idx, "--json", "ip:0.0.0.0/0"],
+                     ["query", "--index", idx, "--count", "ip:0.0.0.0/0"], ["stats", "--index", idx], ["verify", "--index", idx]] {
+            let full = try run(args, stdoutPath: "/dev/full")
+            #expect(full.status == 2, "\(args): exit \(full.status)")
+            #expect(full.stderr.contains("cannot write to standard output"), "\(args): \(full.stderr)")
+        }
         let compact = try run(["compact", "--index", idx])
         #expect(compact.status == 0, "\(compact.stderr)")
     }

@@ -24,13 +24,15 @@ func comparable(_ sessions: [Session], _ dir: String) throws -> [String] {
 
 func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int = 1 << 20, windowSize: Int = 64 << 20,
            maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
-           postingsLimit: Int = 24_000_000, date: CivilDate? = nil) throws -> Indexer.Report {
+           postingsLimit: Int = 24_000_000, date: CivilDate? = nil,
+           wholeFrameLimit: Int = ReadOptions().wholeFrameLimit) throws -> Indexer.Report {
     var o = Indexer.Options()
     o.threads = threads
     o.chunkSize = chunkSize
     o.read.windowSize = windowSize
     o.read.maxWindow = maxWindow
     o.read.useMmap = useMmap
+    o.read.wholeFrameLimit = wholeFrameLimit
     o.segmentPostingsLimit = postingsLimit
     o.defaultDate = date
     return try Indexer.run(directory: dir, paths: paths, options: o)
@@ -108,6 +110,15 @@ let probeQueries: [[String]] = [
             let r = try index([work + "/" + sub], into: work + "/i" + sub, windowSize: 200_000)
             #expect(r.errors.isEmpty, "\(sub): \(r.errors)")
             expectSame(reference, try comparable(try allSessions(work + "/i" + sub), work + "/i" + sub), sub)
+        }
+        // Frames without a size that are larger than the limit for decompressing a frame
+        // whole: found by their compressed size, or only while decompressing, and then
+        // streamed; nothing is lost or reported corrupt.
+        for limit in [1 << 20, 250_000, 100_000, 20_000] {
+            let out = work + "/limit-\(limit)"
+            let r = try index([work + "/c"], into: out, windowSize: 200_000, wholeFrameLimit: limit)
+            #expect(r.errors.isEmpty, "limit \(limit): \(r.errors)")
+            expectSame(reference, try comparable(try allSessions(out), out), "concatenated frames, limit \(limit)")
         }
     }
 
@@ -607,6 +618,17 @@ let probeQueries: [[String]] = [
         #expect(victimID != nil)
         let stored = try allSessions(dir)
         #expect(stored.contains { s in s.lines.contains { $0.source == victimID } })
+        // The truncated archive is recorded as read in part; the file that gave nothing
+        // is not recorded at all.
+        #expect(reader.sources[victimID!]?.partial == true)
+        #expect(reader.sources.values.filter(\.partial).count == 1)
+        #expect(!reader.sources.values.contains { $0.name.hasPrefix("2026-03-30") })
+        // A rerun does not index the part read a second time (it says so), and tries the
+        // file that gave nothing again.
+        let rerun = try index([logs], into: dir)
+        #expect(rerun.notes.contains { $0.contains(victim) && $0.contains("in part") }, "\(rerun.notes)")
+        #expect(rerun.errors.contains { $0.description.contains("2026-03-30.log.zst") }, "\(rerun.errors)")
+        #expect(try IndexReader(directory: dir).sessionCount == reader.sessionCount)
         // With --date, the undated file is indexed.
         let again = try index([logs + "/current.log"], into: dir, date: CivilDate(iso: "2026-04-01"))
         #expect(again.errors.isEmpty && again.files == 1)

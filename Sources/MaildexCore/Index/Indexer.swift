@@ -78,6 +78,18 @@ public final class Indexer {
                 continue
             }
             if let k = known[f.name] {
+                if k.partial {
+                    // Its sessions up to the error are in the index; the rest cannot be added
+                    // without duplicating them.
+                    if k.size == f.size && k.mtime == f.mtime {
+                        report.skipped += 1
+                        report.notes.append("\(f.path): indexed in part only (reading stopped at an error after \(k.plainBytes) bytes of log text); rebuild the index once the file is repaired")
+                    } else {
+                        report.errors.append(IOError(path: f.path, offset: nil,
+                            message: "was indexed in part only (reading stopped at an error) and has changed since; its sessions cannot be replaced in this index: rebuild it"))
+                    }
+                    continue
+                }
                 if k.size == f.size && k.mtime == f.mtime { report.skipped += 1; continue }
                 if k.size == f.size && !k.hasDigest {
                     // Indexes written before 2026-11-30 stored no digest for `.zst` files.
@@ -134,7 +146,7 @@ public final class Indexer {
         for (i, file) in todo.enumerated() {
             let id = nextSource
             sourcePaths[id] = file.path
-            let linesBefore = sessionizer.counts.lines
+            let linesBefore = sessionizer.counts.lines, plainBefore = plainDone
             let stamp = file.stamp!
             do {
                 let summary = try SourceReader.read(path: file.path, source: id, date: stamp.date, options: readOptions) { window in
@@ -159,11 +171,14 @@ public final class Indexer {
                 let table = sessionizer.takeLineTable()
                 let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
                                           mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
-                                          frames: UInt32(summary.frames), indexedAt: Int64(time(nil)))
+                                          frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil)
                 let lines = sessionizer.counts.lines - linesBefore
+                // A file that gave no line before its error is not recorded: nothing in the
+                // index comes from it, and a later run tries it again.
+                let record = summary.error == nil || lines > 0
                 try pipeline.afterLast {
                     sink.writer.add(lineTable: table, source: id)
-                    sink.writer.add(source: source, lines: lines)
+                    if record { sink.writer.add(source: source, lines: lines) }
                 }
                 report.files += 1
                 report.diskBytes += file.size
@@ -176,8 +191,16 @@ public final class Indexer {
                 try pipeline.drain()
                 report.errors.append(error as? IOError ?? IOError(path: file.path, offset: nil, message: "\(error)"))
                 // Sessions from the part read are in the index: their lines keep their
-                // offsets, and the file's id is not given to the next file.
+                // offsets, the file's id is not given to the next file, and the file is
+                // recorded as read in part (no digest: it was not read to the end), so a
+                // later run does not index it a second time.
                 sink.writer.add(lineTable: sessionizer.takeLineTable(), source: id)
+                let lines = sessionizer.counts.lines - linesBefore
+                if lines > 0 {
+                    sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
+                                                         mtime: file.mtime, sha256: [], plainBytes: plainDone - plainBefore,
+                                                         frames: 0, indexedAt: Int64(time(nil)), partial: true), lines: lines)
+                }
                 nextSource += 1
             }
             diskDone += file.size

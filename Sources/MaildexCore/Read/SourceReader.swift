@@ -16,6 +16,10 @@ public struct ReadOptions: Sendable {
     /// The largest window (offsets inside a window are 32-bit): at most
     /// `SourceReader.maxWindow`; smaller only in tests of what happens at the limit.
     public var maxWindow = SourceReader.maxWindow
+    /// The largest zstd frame of a multi-frame archive decompressed whole, in parallel
+    /// with its neighbours; a larger one (declared, or found while decompressing a frame
+    /// that declares no size) is streamed instead. Bounds the memory of a batch.
+    public var wholeFrameLimit = 64 << 20
     public init() {}
 }
 
@@ -241,43 +245,61 @@ public enum SourceReader {
         let dataFrames = frames.filter { !$0.skippable }
         summary.frames = dataFrames.count
         let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
-        // Frames that say they are huge are streamed, not decompressed whole in parallel.
-        let parallel = dataFrames.count >= 2 && !dataFrames.contains { ($0.contentSize ?? 0) > 128 << 20 }
-        if parallel {
-            // Batches of frames, decompressed in parallel, then parsed in parallel.
+        // Frames are decompressed whole, several at once, then parsed in parallel. A frame
+        // too large for that (it says so, or it declares no size and turns out larger than
+        // `wholeFrameLimit`, or is surely so by its compressed size) is streamed on its own:
+        // one core decompressing while the other parses, as for a single-frame archive.
+        let limit = options.wholeFrameLimit
+        func streamed(_ f: Zstd.Frame) -> Bool {
+            if let size = f.contentSize { return size > limit }
+            return f.compressedSize > limit / 4
+        }
+        func stream(_ f: Zstd.Frame) throws {
+            summary.error = try streamFrame(file, f.offset..<(f.offset + f.compressedSize), options, assembler, &summary.plainBytes)
+        }
+        if dataFrames.count >= 2 {
             var i = 0
-            while i < dataFrames.count {
-                var j = i, compressed = 0
-                var declared = 0
-                while j < dataFrames.count, j - i < max(2, options.threads * 4),
+            while i < dataFrames.count, summary.error == nil {
+                if streamed(dataFrames[i]) { try stream(dataFrames[i]); i += 1; continue }
+                // A batch of frames whose text (declared, or guessed at 8 times the
+                // compressed bytes) stays within two windows.
+                var j = i, compressed = 0, expected = 0
+                while j < dataFrames.count, !streamed(dataFrames[j]), j - i < max(2, options.threads * 4),
                       compressed < options.windowSize / 4 || j - i < options.threads,
-                      j == i || declared + (dataFrames[j].contentSize ?? 0) <= options.windowSize * 2 {
+                      j == i || expected + (dataFrames[j].contentSize ?? dataFrames[j].compressedSize * 8) <= options.windowSize * 2 {
                     compressed += dataFrames[j].compressedSize
-                    declared += dataFrames[j].contentSize ?? 0
+                    expected += dataFrames[j].contentSize ?? dataFrames[j].compressedSize * 8
                     j += 1
                 }
                 let batch = Array(dataFrames[i..<j])
                 let results = Parallel.map(batch.count, threads: options.threads) { k -> Result<[UInt8], Error> in
-                    Result { try Zstd.decompressFrame(all, batch[k]) }
+                    Result { try Zstd.decompressFrame(all, batch[k], limit: limit) }
                 }
                 var pieces = [[UInt8]]()
+                var tooLarge: Int? = nil
                 for (k, r) in results.enumerated() {
                     switch r {
                     case .success(let bytes): pieces.append(bytes)
+                    case .failure(let e) where e is Zstd.TooLarge && batch[k].contentSize == nil:
+                        tooLarge = k
                     case .failure(let e):
                         summary.error = IOError(path: file.path, offset: UInt64(batch[k].offset),
                                                 message: "corrupt zstd frame: \(e)")
                     }
-                    if summary.error != nil { break }
+                    if summary.error != nil || tooLarge != nil { break }
                 }
                 try withBuffers(pieces) { try assembler.add($0) }
                 summary.plainBytes += pieces.reduce(0) { $0 + UInt64($1.count) }
-                if summary.error != nil { break }
-                i = j
+                if let k = tooLarge, summary.error == nil {
+                    try stream(batch[k])
+                    i += k + 1
+                } else {
+                    i = j
+                }
             }
         } else if !dataFrames.isEmpty || (frames.isEmpty && scanError != nil) {
-            // One frame, huge frames, or an unreadable header: stream them, decompressing on
-            // another thread while this one parses.
+            // One frame or an unreadable header: stream it, decompressing on another
+            // thread while this one parses.
             let end = dataFrames.last.map { $0.offset + $0.compressedSize } ?? all.count
             let start = dataFrames.first?.offset ?? 0
             summary.error = try streamFrame(file, start..<end, options, assembler, &summary.plainBytes)

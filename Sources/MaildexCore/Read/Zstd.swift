@@ -8,6 +8,12 @@ public enum Zstd {
         public var description: String { message }
     }
 
+    /// A frame larger than a caller's limit for decompressing it whole (it can be streamed).
+    public struct TooLarge: Error, CustomStringConvertible {
+        public var limit: Int
+        public var description: String { "frame of more than \(limit) bytes is too large to decompress whole" }
+    }
+
     static func check(_ code: Int, _ what: String) throws -> Int {
         if ZSTD_isError(code) != 0 {
             throw Failure(message: "\(what): \(String(cString: ZSTD_getErrorName(code)))")
@@ -53,7 +59,7 @@ public enum Zstd {
     /// refuses a frame of more than `limit` bytes (callers stream those instead).
     public static func decompressFrame(_ src: UnsafeRawBufferPointer, _ frame: Frame, limit: Int = 256 << 20) throws -> [UInt8] {
         if frame.skippable { return [] }
-        if let size = frame.contentSize, size > limit { throw Failure(message: "frame of \(size) bytes is too large to decompress whole") }
+        if let size = frame.contentSize, size > limit { throw TooLarge(limit: limit) }
         let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
         if let size = frame.contentSize {
             return try DecompressionContexts.shared.with { dctx in
@@ -68,7 +74,7 @@ public enum Zstd {
         let stream = StreamDecompressor()
         var out = [UInt8]()
         try stream.decompress(input) { piece in
-            if out.count + piece.count > limit { throw Failure(message: "frame of more than \(limit) bytes is too large to decompress whole") }
+            if out.count + piece.count > limit { throw TooLarge(limit: limit) }
             out.append(contentsOf: piece)
         }
         if !stream.atFrameEnd { throw Failure(message: "zstd frame is truncated") }

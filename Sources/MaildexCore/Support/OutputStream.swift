@@ -25,15 +25,38 @@ public final class ByteOutput: @unchecked Sendable {
 
     public func line(_ s: String) { write(s.utf8); buffer.append(10); if fd == 2 { flush() } }
 
+    /// The `errno` of the first write that failed (a full disk, a closed reader); what
+    /// is written after it is dropped. `finish()` reports it.
+    public private(set) var failure: Int32? = nil
+
     public func flush() {
         var at = 0
-        buffer.withUnsafeBytes { b in
-            while at < b.count {
-                let n = Glibc.write(fd, b.baseAddress! + at, b.count - at)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                at += n
+        if failure == nil {
+            buffer.withUnsafeBytes { b in
+                while at < b.count {
+                    let n = Glibc.write(fd, b.baseAddress! + at, b.count - at)
+                    if n < 0, errno == EINTR { continue }
+                    if n <= 0 { failure = n < 0 ? errno : EIO; break }
+                    at += n
+                }
             }
         }
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, and throws if any of the output could not be written: a command must
+    /// not exit 0 with its answer cut short.
+    public func finish() throws {
+        flush()
+        if let failure { throw OutputError(fd: fd, errno: failure) }
+    }
+}
+
+/// Output that could not be written.
+public struct OutputError: Error, CustomStringConvertible {
+    public var fd: Int32
+    public var errno: Int32
+    public var description: String {
+        "cannot write to standard \(fd == 2 ? "error" : "output"): \(String(cString: strerror(errno)))"
     }
 }
