@@ -193,10 +193,10 @@ struct Bench: ParsableCommand {
         // 4. The table.
         let w0 = rows.map(\.name.count).max() ?? 10, w1 = rows.map(\.value.count).max() ?? 10, w2 = rows.map(\.reference.count).max() ?? 10
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-        print("maildex bench: \(formatBytes(plainBytes)) of \(dialect) logs, \(days) days, \(reader.sessionCount) sessions")
-        print(pad("what", w0) + "  " + pad("maildex", w1) + "  " + pad("reference (same run)", w2) + "  ratio")
-        for r in rows { print(pad(r.name, w0) + "  " + pad(r.value, w1) + "  " + pad(r.reference, w2) + "  " + r.ratio) }
-        if json { print(figures.finish()) }
+        emit("maildex bench: \(formatBytes(plainBytes)) of \(dialect) logs, \(days) days, \(reader.sessionCount) sessions")
+        emit(pad("what", w0) + "  " + pad("maildex", w1) + "  " + pad("reference (same run)", w2) + "  ratio")
+        for r in rows { emit(pad(r.name, w0) + "  " + pad(r.value, w1) + "  " + pad(r.reference, w2) + "  " + r.ratio) }
+        if json { emit(figures.finish()) }
         try finishStandardOutput()
     }
 

@@ -27,29 +27,30 @@ struct DebugParse: ParsableCommand {
             if RecordParser.parse(b, pos, e) != nil { records += 1 }
             pos = e + 1
         }
-        print("records only, 1 thread: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s (\(records))")
+        emit("records only, 1 thread: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s (\(records))")
         for threads in [1, 2] {
             t = Stopwatch()
             let s = Sessionizer(threads: threads)
             let w = Window(bytes: b, owner: f, source: 0, date: CivilDate(iso: "2026-01-01")!, streamOffset: 0, firstLineNumber: 1)
             var n = s.feed(w).count
             n += s.finish().count
-            print("sessionize, \(threads) threads: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s (\(n) sessions)")
+            emit("sessionize, \(threads) threads: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s (\(n) sessions)")
         }
         t = Stopwatch()
         let h = SHA256Hasher(); h.update(b); _ = h.finish()
-        print("sha256: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s")
+        emit("sha256: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s")
         t = Stopwatch()
         _ = CRC32C.checksum(b)
-        print("crc32c: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s")
+        emit("crc32c: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s")
         t = Stopwatch()
         var total = 0
         var at = 0
         while at < b.count { let n = min(96 << 10, b.count - at); total += Zstd.compress(UnsafeRawBufferPointer(rebasing: b[at..<(at+n)]), level: 3).count; at += n }
-        print("zstd -3 96K blocks: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s, ratio \(formatDouble(Double(total) / Double(b.count)))")
+        emit("zstd -3 96K blocks: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s, ratio \(formatDouble(Double(total) / Double(b.count)))")
         t = Stopwatch()
         total = 0; at = 0
         while at < b.count { let n = min(96 << 10, b.count - at); total += Zstd.compress(UnsafeRawBufferPointer(rebasing: b[at..<(at+n)]), level: 1).count; at += n }
-        print("zstd -1 96K blocks: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s, ratio \(formatDouble(Double(total) / Double(b.count)))")
+        emit("zstd -1 96K blocks: \(formatDouble(Double(b.count) / t.seconds / 1e6, digits: 0)) MB/s, ratio \(formatDouble(Double(total) / Double(b.count)))")
+        try finishStandardOutput()
     }
 }

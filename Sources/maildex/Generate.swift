@@ -77,9 +77,9 @@ struct Generate: ParsableCommand {
         let plain = corpus.plainBytes
         let disk = corpus.files.reduce(0) { $0 + $1.bytesOnDisk }
         if json {
-            print("{\"files\":\(corpus.files.count),\"plainBytes\":\(plain),\"bytesOnDisk\":\(disk),\"lines\":\(corpus.lines),\"seconds\":\(formatDouble(seconds)),\"bytesPerSecond\":\(Int(Double(plain) / max(seconds, 1e-9)))}")
+            emit("{\"files\":\(corpus.files.count),\"plainBytes\":\(plain),\"bytesOnDisk\":\(disk),\"lines\":\(corpus.lines),\"seconds\":\(formatDouble(seconds)),\"bytesPerSecond\":\(Int(Double(plain) / max(seconds, 1e-9)))}")
         } else {
-            print("wrote \(corpus.files.count) files, \(formatBytes(plain)) of log text (\(formatBytes(disk)) on disk), \(corpus.lines) lines in \(formatDouble(seconds)) s (\(formatBytes(UInt64(Double(plain) / max(seconds, 1e-9))))/s) to \(out)")
+            emit("wrote \(corpus.files.count) files, \(formatBytes(plain)) of log text (\(formatBytes(disk)) on disk), \(corpus.lines) lines in \(formatDouble(seconds)) s (\(formatBytes(UInt64(Double(plain) / max(seconds, 1e-9))))/s) to \(out)")
         }
         try finishStandardOutput()
     }

@@ -30,17 +30,15 @@ func warn(_ message: String) {
     ByteOutput.standardError.line(message)
 }
 
-/// Ends a command's output: everything it wrote to standard output (through
-/// `ByteOutput` or `print`) must have been written, else it exits 2 with a message.
+/// Writes a line to standard output. Commands write through `ByteOutput` only (not
+/// `print`), so that `finishStandardOutput` sees every failed write.
+func emit(_ line: String) { ByteOutput.standardOutput.line(line) }
+
+/// Ends a command's output, or any part of it: everything written to standard output
+/// so far must have been written, else the command exits 2 with a message.
 func finishStandardOutput() throws {
-    var failed: String? = nil
-    do { try ByteOutput.standardOutput.finish() } catch { failed = "\(error)" }
-    // `print` goes through stdio: flushing every stream reports its failed writes.
-    if fflush(nil) != 0, failed == nil {
-        failed = "cannot write to standard output: \(String(cString: strerror(errno)))"
-    }
-    if let failed {
-        ByteOutput.standardError.line("maildex: \(failed)")
+    do { try ByteOutput.standardOutput.finish() } catch {
+        ByteOutput.standardError.line("maildex: \(error)")
         throw ExitCode(2)
     }
 }

@@ -56,7 +56,8 @@ struct QueryCommand: ParsableCommand {
         let digest = src.hasDigest ? SHA256Hasher.hex(src.sha256)
             : src.partial ? "not recorded (the file could not be read to its end)"
             : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"
-        let layout = src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)" : ""
+        let layout = src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)"
+            : src.name.hasSuffix(".zst") ? " (zstd; offsets are in the decompressed text)" : ""
         let partial = src.partial ? "; INDEXED IN PART: reading stopped at an error after these bytes" : ""
         return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(layout)\(partial), path \(src.path)\n"
     }
@@ -91,6 +92,8 @@ struct QueryCommand: ParsableCommand {
             let sources = reader.sources
             let sourceName = { (id: UInt32) in sources[id]?.name ?? "source-\(id)" }
             try reader.forEachBatch(numbers) { at, batch in
+                // Output that can no longer be written: stop now, not after every batch.
+                if out.failure != nil { try finishStandardOutput() }
                 // Formatted a few tens of MB at a time: sessions may be large (up to 64 MiB).
                 var from = 0
                 while from < batch.count {

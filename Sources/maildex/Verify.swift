@@ -25,11 +25,11 @@ struct Verify: ParsableCommand {
                 try s.verifyAll()
                 total += s.fileSize
                 let parts = s.sectionSizes.map { "\($0.name) \(formatBytes($0.bytes))" }.joined(separator: ", ")
-                print("\(s.name): \(s.sessionCount) sessions, \(s.termCount) terms, \(s.blockCount) blocks, \(formatBytes(UInt64(s.fileSize))): \(parts)")
+                emit("\(s.name): \(s.sessionCount) sessions, \(s.termCount) terms, \(s.blockCount) blocks, \(formatBytes(UInt64(s.fileSize))): \(parts)")
             }
             // Not damage, but a gap in the evidence: maildex before 2026-11-30 recorded no
             // digest for `.zst` files.
-            let undigested = reader.sources.values.filter { !$0.hasDigest }.map(\.name).sorted()
+            let undigested = reader.sources.values.filter { !$0.hasDigest && !$0.partial }.map(\.name).sorted()
             if !undigested.isEmpty {
                 warn("maildex: warning: \(undigested.count) source file(s) were indexed without their SHA-256 (a maildex before 2026-11-30, .zst files): \(undigested.prefix(5).joined(separator: ", "))\(undigested.count > 5 ? ", ..." : ""); rebuild the index to record them")
             }
@@ -38,7 +38,7 @@ struct Verify: ParsableCommand {
                 warn("maildex: warning: \(partial.count) source file(s) were indexed in part only (reading stopped at an error): \(partial.prefix(5).joined(separator: ", "))\(partial.count > 5 ? ", ..." : "")")
             }
             let plain = reader.sources.values.reduce(0) { $0 + $1.plainBytes }
-            print("ok: \(reader.segments.count) segments, \(reader.sources.count) source files (\(formatBytes(plain)) of log text), \(reader.sessionCount) sessions, \(formatBytes(UInt64(total))) (\(formatDouble(plain > 0 ? 100 * Double(total) / Double(plain) : 0, digits: 1))% of the log text)")
+            emit("ok: \(reader.segments.count) segments, \(reader.sources.count) source files (\(formatBytes(plain)) of log text), \(reader.sessionCount) sessions, \(formatBytes(UInt64(total))) (\(formatDouble(plain > 0 ? 100 * Double(total) / Double(plain) : 0, digits: 1))% of the log text)")
         } catch {
             warn("maildex: \(error)")
             throw ExitCode(2)

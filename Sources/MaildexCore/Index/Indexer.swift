@@ -170,7 +170,7 @@ public final class Indexer {
                 // The file's tables go to the segment that takes its last sessions, after them.
                 let table = sessionizer.takeLineTable()
                 let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
-                                          mtime: file.mtime, sha256: summary.sha256, plainBytes: summary.plainBytes,
+                                          mtime: file.mtime, sha256: Self.digest(summary), plainBytes: summary.plainBytes,
                                           frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil)
                 let lines = sessionizer.counts.lines - linesBefore
                 // A file that gave no line before its error is not recorded: nothing in the
@@ -404,6 +404,13 @@ public final class Indexer {
         private func rethrow() throws {
             if let e = failed { throw e }
         }
+    }
+
+    /// The digest to record of a file read: none when a plain file's read stopped at an
+    /// error (the hash covers only the bytes read). A `.zst` file is hashed whole from
+    /// its mapping, whatever its frames held.
+    static func digest(_ summary: ReadSummary) -> [UInt8] {
+        summary.error != nil && summary.frames == 0 ? [] : summary.sha256
     }
 
     static func segmentName(_ generation: UInt64) -> String {

@@ -272,8 +272,13 @@ public enum SourceReader {
                     j += 1
                 }
                 let batch = Array(dataFrames[i..<j])
+                // A frame that declares no size may hold more than guessed: each may take
+                // its share of two windows at most, so the batch stays within them.
+                let sizeless = batch.filter { $0.contentSize == nil }.count
+                let declared = batch.reduce(0) { $0 + ($1.contentSize ?? 0) }
+                let share = sizeless == 0 ? limit : min(limit, max(1 << 20, (options.windowSize * 2 - declared) / sizeless))
                 let results = Parallel.map(batch.count, threads: options.threads) { k -> Result<[UInt8], Error> in
-                    Result { try Zstd.decompressFrame(all, batch[k], limit: limit) }
+                    Result { try Zstd.decompressFrame(all, batch[k], limit: batch[k].contentSize == nil ? share : limit) }
                 }
                 var pieces = [[UInt8]]()
                 var tooLarge: Int? = nil
