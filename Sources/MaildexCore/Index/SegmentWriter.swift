@@ -69,6 +69,11 @@ public final class SegmentWriter {
     public var supersedes: Set<UInt64> = []
     public var stats = SegmentStats()
 
+    /// The store's zstd level when indexing. At level 1 the index of this generator's
+    /// logs (2 × 447 MB) is 0.9% larger than at level 3 and indexing takes 6% less CPU
+    /// (4 alternating runs each, 2026-12-02). `compact` writes at the default, 3.
+    public static let indexingLevel: Int32 = 1
+
     public convenience init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
                             expectedPostings: Int = 0) throws {
         try self.init(directory: directory, name: name, encoder: Encoder(threads: threads, blockTarget: blockTarget, level: level),
