@@ -171,8 +171,11 @@ public final class SessionStitcher {
             for l in f.lines { bytes += Int(l.length) }
         }
         let complete = first.opens && last.closes
+        // The first record's time: a session that begins with the rest of a line cut at a
+        // window's limit (a line longer than a window) has no time in its first fragment.
+        let timed = fragments.first { !$0.firstTime.isEmpty } ?? first
         return SessionRecord(number: s.number, date: s.date, channel: first.key, complete: complete,
-                             start: first.text(first.firstTime), end: complete ? last.text(last.lastTime) : nil,
+                             start: timed.text(timed.firstTime), end: complete ? last.text(last.lastTime) : nil,
                              facts: facts, lineCount: count, textBytes: bytes) { body in
             for f in fragments {
                 let w = f.window!
