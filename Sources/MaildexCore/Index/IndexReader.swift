@@ -90,7 +90,7 @@ public final class IndexReader {
     /// writes them to a store that does not keep them, like `compact`).
     public func sessions(inBlock block: Int, ofSegment segment: Int, resolvingOffsets: Bool = true) throws -> [Session] {
         var out = try segments[segment].sessions(inBlock: block).filter { !shadowed[segment].contains($0.number) }
-        if resolvingOffsets { for i in out.indices { try resolveOffsets(&out[i]) } }
+        if resolvingOffsets { try resolveOffsets(&out, threads: Parallel.cores) }
         return out
     }
 
@@ -109,14 +109,46 @@ public final class IndexReader {
     /// Fills in the byte offset of each line of a session read from the store, from
     /// the line tables of its sources.
     func resolveOffsets(_ s: inout Session) throws {
+        var one = [s]
+        try resolveOffsets(&one, threads: 1)
+        s = one[0]
+    }
+
+    /// Fills in the byte offsets of the lines of `sessions`. An interleaved log puts a
+    /// session's lines in many line-table blocks, and a batch's sessions in thousands:
+    /// each block is located (its pages checked) here, then decoded once, only as far
+    /// as its last wanted line, on `threads` threads.
+    func resolveOffsets(_ sessions: inout [Session], threads: Int) throws {
         let tables = try lineTableSegment()
-        for i in s.lines.indices {
-            let l = s.lines[i]
-            guard let seg = tables[l.source],
-                  let offset = try segments[seg].byteOffset(source: l.source, line: l.lineNumber) else {
-                throw IndexError.corrupt(directory, "no line table for source \(l.source) (session \(s.number))")
+        struct Key: Hashable { var segment: Int; var source: UInt32; var block: Int }
+        var groupOf = [Key: Int]()
+        var groups = [(segment: Int, block: SegmentReader.LineBlock, count: Int)]()
+        var wanted = [(group: Int, index: Int)]()
+        wanted.reserveCapacity(sessions.reduce(0) { $0 + $1.lines.count })
+        for s in sessions {
+            for l in s.lines {
+                guard let seg = tables[l.source], let (block, k) = try segments[seg].lineBlock(source: l.source, line: l.lineNumber) else {
+                    throw IndexError.corrupt(directory, "no line table for source \(l.source) (session \(s.number))")
+                }
+                let key = Key(segment: seg, source: l.source, block: block.block)
+                let g: Int
+                if let found = groupOf[key] { g = found } else {
+                    g = groups.count; groupOf[key] = g; groups.append((seg, block, 0))
+                }
+                groups[g].count = max(groups[g].count, k + 1)
+                wanted.append((g, k))
             }
-            s.lines[i].byteOffset = offset
+        }
+        let decoded = Parallel.map(groups.count, threads: min(threads, max(1, groups.count / 8))) { g in
+            Result { try segments[groups[g].segment].offsets(groups[g].block, count: groups[g].count) }
+        }
+        let offsets = try decoded.map { try $0.get() }
+        var w = 0
+        for i in sessions.indices {
+            for j in sessions[i].lines.indices {
+                sessions[i].lines[j].byteOffset = offsets[wanted[w].group][wanted[w].index]
+                w += 1
+            }
         }
     }
 
@@ -140,12 +172,11 @@ public final class IndexReader {
         var out = [Session?](repeating: nil, count: rows.count)
         for (seg, rows) in bySegment.enumerated() where !rows.isEmpty {
             let found = try segments[seg].sessions(rows.map(\.entry), threads: threads)
-            for (k, var s) in found.enumerated() {
-                if resolvingOffsets { try resolveOffsets(&s) }
-                out[rows[k].position] = s
-            }
+            for (k, s) in found.enumerated() { out[rows[k].position] = s }
         }
-        return out.map { $0! }
+        var sessions = out.map { $0! }
+        if resolvingOffsets { try resolveOffsets(&sessions, threads: threads) }
+        return sessions
     }
 
     /// Sessions `numbers`, in order, a batch at a time: `body` gets the position in

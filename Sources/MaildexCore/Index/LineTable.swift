@@ -96,21 +96,24 @@ enum LineTable {
         return (source, Entry(lines: lines, perBlock: perBlock, blocks: list))
     }
 
-    /// The start offset of each line of a block, from its compressed lengths.
-    static func offsets(block: UnsafeRawBufferPointer, first: UInt64, lines: Int) throws -> [UInt64] {
+    /// The start offset of each of the first `prefix` lines (all by default) of a block
+    /// of `lines` lines, from its compressed lengths.
+    static func offsets(block: UnsafeRawBufferPointer, first: UInt64, lines: Int, prefix: Int? = nil) throws -> [UInt64] {
         let frames = Zstd.frames(block)
         guard frames.error == nil, frames.frames.count == 1 else { throw ByteReader.OutOfBounds() }
         let raw = try Zstd.decompressFrame(block, frames.frames[0], limit: lines * 10 + 16)
-        var out = [UInt64]()
-        out.reserveCapacity(lines)
-        try raw.withUnsafeBytes { b in
-            var r = ByteReader(b)
-            var at = first
-            for _ in 0..<lines {
-                out.append(at)
-                at &+= try r.varint() &+ 1
+        let count = min(lines, prefix ?? lines)
+        return try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
+            initialized = 0
+            try raw.withUnsafeBytes { b in
+                var r = ByteReader(b)
+                var at = first
+                for i in 0..<count {
+                    out[i] = at
+                    initialized = i + 1
+                    if i + 1 < count { at &+= try r.varint() &+ 1 }
+                }
             }
         }
-        return out
     }
 }

@@ -443,8 +443,6 @@ public final class SegmentReader {
     }
 
     private var lineTableEntries: [UInt32: LineTable.Entry] = [:]
-    private struct LineBlockKey: Hashable { var source: UInt32; var block: Int }
-    private var lineBlockCache: [LineBlockKey: [UInt64]] = [:]
 
     /// The raw bytes of a source's line table (for `compact`).
     func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
@@ -452,8 +450,20 @@ public final class SegmentReader {
         return Array(try bytes(.lineTables, range))
     }
 
-    /// Where line `line` (1-based) of `source` starts, if this segment holds the source's table.
-    func byteOffset(source: UInt32, line: UInt64) throws -> UInt64? {
+    /// A block of a source's line table, located and its pages checked (on the calling
+    /// thread: page checks are not thread-safe); `LineTable.offsets` decodes it on any
+    /// thread while the segment stays open.
+    struct LineBlock {
+        var source: UInt32
+        var block: Int
+        var bytes: UnsafeRawBufferPointer
+        var first: UInt64
+        var lines: Int
+    }
+
+    /// The block of `source`'s line table that holds line `line` (1-based), and the
+    /// line's index in it; nil if this segment holds no table for the source.
+    func lineBlock(source: UInt32, line: UInt64) throws -> (block: LineBlock, index: Int)? {
         guard let range = try lineTableSources()[source] else { return nil }
         do {
             if lineTableEntries[source] == nil {
@@ -466,20 +476,28 @@ public final class SegmentReader {
                 throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
             }
             let index = Int(line - 1), b = index / e.perBlock
-            let key = LineBlockKey(source: source, block: b)
-            if lineBlockCache[key] == nil {
-                if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
-                let block = e.blocks[b]
-                let count = min(e.perBlock, Int(e.lines) - b * e.perBlock)
-                let t = try bytes(.lineTables, (range.lowerBound + block.bytes.lowerBound)..<(range.lowerBound + block.bytes.upperBound))
-                lineBlockCache[key] = try LineTable.offsets(block: t, first: block.offset, lines: count)
-            }
-            return lineBlockCache[key]![index - b * e.perBlock]
+            let block = e.blocks[b]
+            let t = try bytes(.lineTables, (range.lowerBound + block.bytes.lowerBound)..<(range.lowerBound + block.bytes.upperBound))
+            return (LineBlock(source: source, block: b, bytes: t, first: block.offset,
+                              lines: min(e.perBlock, Int(e.lines) - b * e.perBlock)), index - b * e.perBlock)
         } catch is ByteReader.OutOfBounds {
             throw IndexError.corrupt(file.path, "line table of source \(source) is malformed")
-        } catch let e as Zstd.Failure {
-            throw IndexError.corrupt(file.path, "line table of source \(source): \(e)")
         }
+    }
+
+    /// The start offsets of the first `count` lines of a located block.
+    func offsets(_ b: LineBlock, count: Int) throws -> [UInt64] {
+        do { return try LineTable.offsets(block: b.bytes, first: b.first, lines: b.lines, prefix: count) } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "line table of source \(b.source) is malformed")
+        } catch let e as Zstd.Failure {
+            throw IndexError.corrupt(file.path, "line table of source \(b.source): \(e)")
+        }
+    }
+
+    /// Where line `line` (1-based) of `source` starts, if this segment holds the source's table.
+    func byteOffset(source: UInt32, line: UInt64) throws -> UInt64? {
+        guard let (b, k) = try lineBlock(source: source, line: line) else { return nil }
+        return try offsets(b, count: k + 1)[k]
     }
 
     // MARK: Metadata
