@@ -116,8 +116,8 @@ public final class IndexReader {
 
     /// Fills in the byte offsets of the lines of `sessions`. An interleaved log puts a
     /// session's lines in many line-table blocks, and a batch's sessions in thousands:
-    /// each block is located (its pages checked) here, then decoded once, only as far
-    /// as its last wanted line, on `threads` threads.
+    /// each block is located (its pages checked) here, taken from the segment's cache of
+    /// recent blocks or else decoded once, on `threads` threads, and cached.
     func resolveOffsets(_ sessions: inout [Session], threads: Int) throws {
         let tables = try lineTableSegment()
         struct Key: Hashable { var segment: Int; var source: UInt32; var block: Int }
@@ -133,16 +133,22 @@ public final class IndexReader {
                 let key = Key(segment: seg, source: l.source, block: block.block)
                 let g: Int
                 if let found = groupOf[key] { g = found } else {
-                    g = groups.count; groupOf[key] = g; groups.append((seg, block, 0))
+                    g = groups.count; groupOf[key] = g; groups.append((seg, block, block.lines))
                 }
-                groups[g].count = max(groups[g].count, k + 1)
                 wanted.append((g, k))
             }
         }
-        let decoded = Parallel.map(groups.count, threads: min(threads, max(1, groups.count / 8))) { g in
-            Result { try segments[groups[g].segment].offsets(groups[g].block, count: groups[g].count) }
+        var offsets = groups.map { segments[$0.segment].cachedOffsets($0.block) ?? [] }
+        let missing = groups.indices.filter { offsets[$0].isEmpty }
+        let decoded = Parallel.map(missing.count, threads: min(threads, max(1, missing.count / 8))) { m in
+            let g = groups[missing[m]]
+            return Result { try segments[g.segment].offsets(g.block, count: g.count) }
         }
-        let offsets = try decoded.map { try $0.get() }
+        for (m, d) in decoded.enumerated() {
+            let g = missing[m]
+            offsets[g] = try d.get()
+            segments[groups[g].segment].cache(groups[g].block, offsets: offsets[g])
+        }
         var w = 0
         for i in sessions.indices {
             for j in sessions[i].lines.indices {

@@ -443,6 +443,17 @@ public final class SegmentReader {
     }
 
     private var lineTableEntries: [UInt32: LineTable.Entry] = [:]
+    private struct LineBlockKey: Hashable { var source: UInt32; var block: Int }
+    /// Decoded line-table blocks, kept for the next lookup (sessions near in time share
+    /// blocks); at most 256 (8 MB). Used on the calling thread only.
+    private var lineBlockCache: [LineBlockKey: [UInt64]] = [:]
+
+    func cachedOffsets(_ b: LineBlock) -> [UInt64]? { lineBlockCache[LineBlockKey(source: b.source, block: b.block)] }
+
+    func cache(_ b: LineBlock, offsets: [UInt64]) {
+        if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
+        lineBlockCache[LineBlockKey(source: b.source, block: b.block)] = offsets
+    }
 
     /// The raw bytes of a source's line table (for `compact`).
     func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
