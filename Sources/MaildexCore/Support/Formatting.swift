@@ -41,7 +41,7 @@ public func formatDouble(_ v: Double, digits: Int = 3) -> String {
     _ = buf.withUnsafeMutableBufferPointer { b in
         withVaList([digits, v]) { vsnprintf(b.baseAddress, 64, "%.*f", $0) }
     }
-    return String(cString: buf)
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Writes one JSON object, keys in the order added. Strings are escaped; bytes
