@@ -418,6 +418,27 @@ let probeQueries: [[String]] = [
         expectSame(try comparable(try allSessions(one), one), try comparable(try allSessions(many), many), "split segments")
     }
 
+    @Test func manySegmentsEndARunWithANoteToCompact() throws {
+        let (logs, _) = try TestData.generate("hint", dialect: .stalker, days: 3, sessionsPerDay: 100, recordLines: false)
+        let dir = TestData.temporaryDirectory("hint-idx")
+        defer { for d in [logs, dir] { try? FileManager.default.removeItem(atPath: d) } }
+        let files = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasSuffix(".log") }.sorted()
+        var notes = [[String]]()
+        for f in files {
+            var o = Indexer.Options()
+            o.compactHintSegments = 3
+            notes.append(try Indexer.run(directory: dir, paths: [logs + "/" + f], options: o).notes)
+        }
+        // One segment per nightly run: the third run names compact; the first two do not.
+        #expect(notes.count == 3)
+        #expect(!notes[0].contains { $0.contains("maildex compact") } && !notes[1].contains { $0.contains("maildex compact") })
+        #expect(notes[2].contains { $0.contains("3 segments") && $0.contains("maildex compact") }, "\(notes[2])")
+        _ = try Compactor.run(directory: dir)
+        var o = Indexer.Options()
+        o.compactHintSegments = 3
+        #expect(!(try Indexer.run(directory: dir, paths: [logs], options: o).notes.contains { $0.contains("maildex compact") }))
+    }
+
     @Test func batchedFetchesAreBoundedAndGiveEverySessionInOrder() throws {
         let (logs, _) = try TestData.generate("batches", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
         let dir = TestData.temporaryDirectory("batches-idx")

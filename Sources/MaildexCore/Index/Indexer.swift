@@ -19,6 +19,8 @@ public final class Indexer {
         /// Start a new segment once this many postings are held in memory.
         /// (8 bytes each while held, as much again to sort them.)
         public var segmentPostingsLimit = 8_000_000
+        /// From this many segments on, a run ends with a note suggesting `compact`.
+        public var compactHintSegments = 32
         public init() {}
     }
 
@@ -245,6 +247,9 @@ public final class Indexer {
         report.sessions = sink.totals.sessions
         report.messages = sink.totals.messages
         report.indexBytes = indexSize(directory, manifest)
+        if manifest.segments.count >= options.compactHintSegments {
+            report.notes.append("the index has \(manifest.segments.count) segments (one per run, each with its own term dictionary); `maildex compact --index \(directory)` merges them into a smaller index with faster queries")
+        }
         report.seconds = clock.seconds
         return report
     }
