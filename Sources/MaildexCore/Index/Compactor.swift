@@ -47,6 +47,8 @@ public enum Compactor {
                 if let t = try seg.encodedLineTable(source) { writer.add(encodedLineTable: t, source: source) }
             }
             for b in 0..<seg.blockCount {
+                // The old segments are read once, front to back: keep only a few MB of them resident.
+                if b % 256 == 255 { seg.releasePages() }
                 let sessions = try reader.sessions(inBlock: b, ofSegment: i, resolvingOffsets: false)
                 try writer.add(sessions)
                 report.sessions += sessions.count
@@ -57,6 +59,7 @@ public enum Compactor {
                 }
             }
             writer.stats.lines += try seg.stats().lines
+            seg.releasePages()
         }
         _ = try writer.finish()
         written.append(writer.name)

@@ -551,6 +551,14 @@ public final class SegmentReader {
 
     public var fileSize: Int { file.size }
 
+    /// Gives the pages of the mapping read so far back to the kernel (they are read
+    /// again if touched): a pass over a whole large segment (`compact`) would otherwise
+    /// keep it all resident.
+    func releasePages() {
+        blockCache = nil
+        file.release(0..<file.size)
+    }
+
     /// Bytes per section, for `maildex verify`.
     public var sectionSizes: [(name: String, bytes: UInt64)] {
         SegmentFormat.Section.allCases.map { ("\($0)", sections[$0.rawValue].length) }
