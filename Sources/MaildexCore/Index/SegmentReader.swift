@@ -533,8 +533,14 @@ public final class SegmentReader {
     /// Reads and checks every byte: each section page and each store block.
     public func verifyAll() throws {
         for s in SegmentFormat.Section.allCases where s != .store { _ = try wholeSection(s) }
-        for i in 0..<blockCount { blockCache = nil; _ = try block(i) }
-        for i in 0..<sessionCount { _ = try session(try entry(at: i)) }
+        for i in 0..<blockCount {
+            if i % 256 == 255 { releasePages() }
+            blockCache = nil; _ = try block(i)
+        }
+        for i in 0..<sessionCount {
+            if i % 65536 == 65535 { releasePages() }
+            _ = try session(try entry(at: i))
+        }
         // Every term and posting list, through the same checks lookups make.
         if var c = try seek([]) {
             var list = [UInt64]()
