@@ -574,6 +574,23 @@ let probeQueries: [[String]] = [
         reader = try IndexReader(directory: dir)
         #expect(throws: IndexError.self) { try reader.session(0) }
         #expect(throws: IndexError.self) { try reader.verifyAll() }
+
+        // 4. The line table claims one line more than its last block holds lengths for,
+        //    still within its blocks' room: verify decodes every block whole and says so.
+        try pristine.write(to: URL(fileURLWithPath: path))
+        var claimed = 0
+        try forge(path, .lineTables) { b, start, _ in
+            let table = start + 4 + 24 * Int(b[start])
+            var lines = 0
+            for k in 0..<8 { lines |= Int(b[table + 4 + k]) << (8 * k) }
+            let perBlock = Int(b[table + 12]) | Int(b[table + 13]) << 8 | Int(b[table + 14]) << 16
+            guard lines % perBlock != 0 else { return }
+            lines += 1; claimed = lines
+            for k in 0..<8 { b[table + 4 + k] = UInt8(truncatingIfNeeded: lines >> (8 * k)) }
+        }
+        try #require(claimed > 0, "the first file's line count is a multiple of the block size")
+        reader = try IndexReader(directory: dir)
+        #expect(throws: IndexError.self) { try reader.verifyAll() }
     }
 
     @Test func aFlippedByteIsRefused() throws {

@@ -111,7 +111,8 @@ enum LineTable {
                 for i in 0..<count {
                     out[i] = at
                     initialized = i + 1
-                    if i + 1 < count { at &+= try r.varint() &+ 1 }
+                    // The last line's length is read too when the whole block is asked for.
+                    if i + 1 < count || count == lines { at &+= try r.varint() &+ 1 }
                 }
             }
         }

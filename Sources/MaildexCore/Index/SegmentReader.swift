@@ -550,8 +550,11 @@ public final class SegmentReader {
             let t = try bytes(.lineTables, range)
             guard let (id, entry) = try? LineTable.entry(t) else { throw IndexError.corrupt(file.path, "line table of source \(source) is malformed") }
             guard id == source else { throw IndexError.corrupt(file.path, "line table of source \(source) names source \(id)") }
-            if entry.lines > 0 { _ = try byteOffset(source: source, line: entry.lines) }
-            for b in entry.blocks.indices { _ = try byteOffset(source: source, line: UInt64(b * entry.perBlock + 1)) }
+            // Every block decoded whole, each line's length read.
+            for b in entry.blocks.indices {
+                guard let (block, _) = try lineBlock(source: source, line: UInt64(b * entry.perBlock + 1)) else { continue }
+                _ = try offsets(block, count: block.lines)
+            }
         }
     }
 
@@ -559,10 +562,12 @@ public final class SegmentReader {
 
     /// Gives the pages of the mapping read so far back to the kernel (they are read
     /// again if touched): a pass over a whole large segment (`compact`) would otherwise
-    /// keep it all resident.
+    /// keep it all resident. Pages read again are checked again: what comes back from
+    /// the disk is not trusted for having been right the first time.
     func releasePages() {
         blockCache = nil
         file.release(0..<file.size)
+        for s in verified.indices { verified[s] = [Bool](repeating: false, count: verified[s].count) }
     }
 
     /// Bytes per section, for `maildex verify`.
