@@ -72,5 +72,5 @@ struct Subprocess {
     }
 
     /// Single-quotes a word for `/bin/sh`.
-    static func quote(_ s: String) -> String { "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'" }
+    static func quote(_ s: String) -> String { shellQuoted(s, always: true) }
 }

@@ -432,7 +432,11 @@ let probeQueries: [[String]] = [
         // One segment per nightly run: the third run names compact; the first two do not.
         #expect(notes.count == 3)
         #expect(!notes[0].contains { $0.contains("maildex compact") } && !notes[1].contains { $0.contains("maildex compact") })
-        #expect(notes[2].contains { $0.contains("3 segments") && $0.contains("maildex compact") }, "\(notes[2])")
+        #expect(notes[2].contains { $0.contains("3 segments") && $0.contains("maildex compact --index \(shellQuoted(dir))") }, "\(notes[2])")
+        // The command it names works as written in a shell, whatever the path.
+        #expect(shellQuoted("/srv/maildex") == "/srv/maildex")
+        #expect(shellQuoted("/srv/mail index") == "'/srv/mail index'")
+        #expect(shellQuoted("/srv/it's") == "'/srv/it'\\''s'")
         _ = try Compactor.run(directory: dir)
         var o = Indexer.Options()
         o.compactHintSegments = 3

@@ -248,9 +248,7 @@ public final class Indexer {
         report.messages = sink.totals.messages
         report.indexBytes = indexSize(directory, manifest)
         if manifest.segments.count >= options.compactHintSegments {
-            let safe = directory.utf8.allSatisfy { $0 == 47 || $0 == 46 || $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-            let shown = safe ? directory : "'" + directory.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
-            report.notes.append("the index has \(manifest.segments.count) segments (one per run, each with its own term dictionary); `maildex compact --index \(shown)` merges them into a smaller index with faster queries")
+            report.notes.append("the index has \(manifest.segments.count) segments (one per run, each with its own term dictionary); `maildex compact --index \(shellQuoted(directory))` merges them into a smaller index with faster queries")
         }
         report.seconds = clock.seconds
         return report

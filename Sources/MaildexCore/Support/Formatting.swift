@@ -35,6 +35,13 @@ public func formatBytes(_ n: UInt64) -> String {
     return u == 0 ? "\(n) B" : "\(formatDouble(v, digits: v < 10 ? 2 : 1)) \(units[u])"
 }
 
+/// `s` as one word for `/bin/sh`: as it is when it needs no quoting, else single-quoted.
+public func shellQuoted(_ s: String, always: Bool = false) -> String {
+    let plain = !s.isEmpty && s.utf8.allSatisfy { $0 == 47 || $0 == 46 || $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+    if plain && !always { return s }
+    return "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+}
+
 public func formatDouble(_ v: Double, digits: Int = 3) -> String {
     guard v.isFinite else { return "0" }
     var buf = [CChar](repeating: 0, count: 64)
