@@ -122,7 +122,7 @@ public final class IndexReader {
         let tables = try lineTableSegment()
         struct Key: Hashable { var segment: Int; var source: UInt32; var block: Int }
         var groupOf = [Key: Int]()
-        var groups = [(segment: Int, block: SegmentReader.LineBlock, count: Int)]()
+        var groups = [(segment: Int, block: SegmentReader.LineBlock)]()
         var wanted = [(group: Int, index: Int)]()
         wanted.reserveCapacity(sessions.reduce(0) { $0 + $1.lines.count })
         for s in sessions {
@@ -133,7 +133,7 @@ public final class IndexReader {
                 let key = Key(segment: seg, source: l.source, block: block.block)
                 let g: Int
                 if let found = groupOf[key] { g = found } else {
-                    g = groups.count; groupOf[key] = g; groups.append((seg, block, block.lines))
+                    g = groups.count; groupOf[key] = g; groups.append((seg, block))
                 }
                 wanted.append((g, k))
             }
@@ -142,7 +142,7 @@ public final class IndexReader {
         let missing = groups.indices.filter { offsets[$0].isEmpty }
         let decoded = Parallel.map(missing.count, threads: min(threads, max(1, missing.count / 8))) { m in
             let g = groups[missing[m]]
-            return Result { try segments[g.segment].offsets(g.block, count: g.count) }
+            return Result { try segments[g.segment].offsets(g.block) }
         }
         for (m, d) in decoded.enumerated() {
             let g = missing[m]

@@ -96,25 +96,22 @@ enum LineTable {
         return (source, Entry(lines: lines, perBlock: perBlock, blocks: list))
     }
 
-    /// The start offset of each of the first `prefix` lines (all by default) of a block
-    /// of `lines` lines, from its compressed lengths.
-    static func offsets(block: UnsafeRawBufferPointer, first: UInt64, lines: Int, prefix: Int? = nil) throws -> [UInt64] {
+    /// The start offset of each line of a block, from its compressed lengths (every
+    /// length is read, the last included, so a short block is an error).
+    static func offsets(block: UnsafeRawBufferPointer, first: UInt64, lines: Int) throws -> [UInt64] {
         let frames = Zstd.frames(block)
         guard frames.error == nil, frames.frames.count == 1 else { throw ByteReader.OutOfBounds() }
         let raw = try Zstd.decompressFrame(block, frames.frames[0], limit: lines * 10 + 16)
-        let count = min(lines, prefix ?? lines)
-        return try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
-            initialized = 0
-            try raw.withUnsafeBytes { b in
-                var r = ByteReader(b)
-                var at = first
-                for i in 0..<count {
-                    out[i] = at
-                    initialized = i + 1
-                    // The last line's length is read too when the whole block is asked for.
-                    if i + 1 < count || count == lines { at &+= try r.varint() &+ 1 }
-                }
+        var out = [UInt64]()
+        out.reserveCapacity(lines)
+        try raw.withUnsafeBytes { b in
+            var r = ByteReader(b)
+            var at = first
+            for _ in 0..<lines {
+                out.append(at)
+                at &+= try r.varint() &+ 1
             }
         }
+        return out
     }
 }

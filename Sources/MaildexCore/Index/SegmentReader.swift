@@ -496,19 +496,13 @@ public final class SegmentReader {
         }
     }
 
-    /// The start offsets of the first `count` lines of a located block.
-    func offsets(_ b: LineBlock, count: Int) throws -> [UInt64] {
-        do { return try LineTable.offsets(block: b.bytes, first: b.first, lines: b.lines, prefix: count) } catch is ByteReader.OutOfBounds {
+    /// The start offset of every line of a located block (any thread).
+    func offsets(_ b: LineBlock) throws -> [UInt64] {
+        do { return try LineTable.offsets(block: b.bytes, first: b.first, lines: b.lines) } catch is ByteReader.OutOfBounds {
             throw IndexError.corrupt(file.path, "line table of source \(b.source) is malformed")
         } catch let e as Zstd.Failure {
             throw IndexError.corrupt(file.path, "line table of source \(b.source): \(e)")
         }
-    }
-
-    /// Where line `line` (1-based) of `source` starts, if this segment holds the source's table.
-    func byteOffset(source: UInt32, line: UInt64) throws -> UInt64? {
-        guard let (b, k) = try lineBlock(source: source, line: line) else { return nil }
-        return try offsets(b, count: k + 1)[k]
     }
 
     // MARK: Metadata
@@ -553,7 +547,7 @@ public final class SegmentReader {
             // Every block decoded whole, each line's length read.
             for b in entry.blocks.indices {
                 guard let (block, _) = try lineBlock(source: source, line: UInt64(b * entry.perBlock + 1)) else { continue }
-                _ = try offsets(block, count: block.lines)
+                _ = try offsets(block)
             }
         }
     }
