@@ -45,6 +45,9 @@ struct Index: ParsableCommand {
     @Flag(help: "Read plain files with read(2) instead of mapping them (for logs still being written).")
     var noMmap = false
 
+    @Flag(help: "Do not merge the newest small segments after the run (merge by hand with `maildex compact`).")
+    var noMerge = false
+
     @Flag(help: "Print a machine-readable summary on stdout.")
     var json = false
 
@@ -53,6 +56,7 @@ struct Index: ParsableCommand {
         o.threads = max(1, threads)
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
+        if noMerge { o.mergePolicy = nil }
         o.read.windowSize = min(max(1 << 20, windowSize), SourceReader.maxWindow / 2)
         if let date {
             guard let d = CivilDate(iso: date) else { throw ValidationError("--date must be YYYY-MM-DD") }
@@ -88,10 +92,15 @@ struct Index: ParsableCommand {
             j.double("bytesPerSecond", rate)
             j.uint("indexBytes", report.indexBytes)
             j.int("segmentsWritten", report.segmentsWritten)
+            j.int("segmentsMerged", report.merged.segmentsMerged)
+            j.int("segments", report.segments)
             j.int("errors", report.errors.count)
             ByteOutput.standardOutput.line(j.finish())
         } else {
             warn("indexed \(report.files) files (\(report.skipped) skipped), \(formatBytes(report.plainBytes)) of log text, \(report.lines) lines, \(report.sessions) sessions, \(report.messages) messages in \(formatDouble(report.seconds, digits: 2)) s (\(formatBytes(UInt64(rate)))/s); index now \(formatBytes(report.indexBytes))")
+            if report.merged.merges > 0 {
+                warn("merged \(report.merged.segmentsMerged) small segments into \(report.merged.segmentsWritten) in \(formatDouble(report.merged.seconds, digits: 2)) s; the index has \(report.segments) segments")
+            }
         }
         try finishStandardOutput()
         if !report.errors.isEmpty { throw ExitCode(1) }

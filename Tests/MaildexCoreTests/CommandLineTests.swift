@@ -77,7 +77,7 @@ import Testing
         let i = try run(["index", "--index", idx, "--json", logs])
         #expect(i.status == 0, "\(i.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout)) as? [String: Any])
-        for key in ["files", "bytes", "lines", "sessions", "messages", "seconds", "bytesPerSecond", "indexBytes"] {
+        for key in ["files", "bytes", "lines", "sessions", "messages", "seconds", "bytesPerSecond", "indexBytes", "segmentsMerged", "segments"] {
             #expect(summary[key] != nil, "missing \(key)")
         }
         #expect(summary["files"] as? Int == 3)

@@ -380,6 +380,91 @@ let probeQueries: [[String]] = [
         }
     }
 
+    @Test func mergePolicyMergesTheNewestTierOnceItIsFull() {
+        let p = MergePolicy(factor: 4, floorBytes: 100, maxSegmentBytes: 100_000, maxMergeBytes: 1_000_000)
+        #expect(p.tier(0) == 0 && p.tier(99) == 0 && p.tier(100) == 1 && p.tier(399) == 1 && p.tier(400) == 2 && p.tier(1600) == 3)
+        #expect(MergePolicy().tier(.max) > 0)
+        #expect(p.plan([]) == nil)
+        #expect(p.plan([50, 50, 50]) == nil)
+        #expect(p.plan([50, 50, 50, 50]) == 0..<4)
+        // Only the newest tier and those below it: older, larger segments stay.
+        #expect(p.plan([500, 500, 50, 50, 50]) == nil)
+        #expect(p.plan([500, 500, 50, 50, 50, 50]) == 2..<6)
+        #expect(p.plan([500, 500, 500, 200]) == nil)
+        #expect(p.plan([150, 150, 150, 500]) == 0..<4)
+        // A segment past the size limit is never merged, nor anything older than it.
+        #expect(p.plan([200_000, 50, 50, 50]) == nil)
+        #expect(p.plan([50, 50, 50, 200_000]) == nil)
+        // At most maxMergeBytes of old segments at once.
+        let capped = MergePolicy(factor: 2, floorBytes: 100, maxSegmentBytes: 100_000, maxMergeBytes: 120)
+        #expect(capped.plan([50, 50, 50]) == 1..<3)
+        #expect(capped.plan([90, 50]) == nil)
+    }
+
+    @Test func nightlyRunsMergeTheirSmallSegmentsAndKeepEveryAnswer() throws {
+        let (logs, corpus) = try TestData.generate("merge", dialect: .stalker, days: 6, sessionsPerDay: 150, recordLines: false)
+        let batch = TestData.temporaryDirectory("merge-batch"), nightly = TestData.temporaryDirectory("merge-nightly")
+        defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try index([logs], into: batch)
+        // Every segment in tier 0: three segments are merged into one.
+        var o = Indexer.Options()
+        o.mergePolicy = MergePolicy(factor: 3, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max)
+        var counts = [Int]()
+        for f in corpus.files {
+            let r = try Indexer.run(directory: nightly, paths: [f.path], options: o)
+            counts.append(r.segments)
+            #expect(r.segments == (try IndexReader(directory: nightly)).segments.count)
+            #expect(r.merged.merges == (r.merged.segmentsMerged > 0 ? 1 : 0))
+        }
+        #expect(counts == [1, 2, 1, 2, 1, 2])
+        let expected = try comparable(try allSessions(batch), batch)
+        expectSame(expected, try comparable(try allSessions(nightly), nightly), "merged nightly runs")
+        let merged = try IndexReader(directory: nightly), one = try IndexReader(directory: batch)
+        #expect(merged.sessionCount == one.sessionCount)
+        #expect(try IndexStatistics.of(merged).json() == IndexStatistics.of(one).json())
+        let answers = try probeQueries.map { try QueryEngine(index: one).matches(try Query.parse($0)) }
+        #expect(try probeQueries.map { try QueryEngine(index: merged).matches(try Query.parse($0)) } == answers)
+        try merged.verifyAll()
+        // Without a policy, a run adds its segment and merges nothing.
+        o.mergePolicy = nil
+        let extra = logs + "/" + corpus.files.last!.date.adding(days: 1).description + ".log"
+        try FileManager.default.copyItem(atPath: corpus.files[0].path, toPath: extra)
+        let r = try Indexer.run(directory: nightly, paths: [extra], options: o)
+        #expect(r.merged.merges == 0 && r.segments == 3)
+    }
+
+    @Test func mergingTheNewestSegmentsKeepsTheCopiesTheyReplace() throws {
+        // Day 1's sessions open at midnight are written incomplete to its segment and
+        // replaced by whole copies in day 2's. Merging days 2 and 3 only must keep
+        // hiding day 1's incomplete copies.
+        let (logs, corpus) = try TestData.generate("merge-tail", dialect: .stalker, days: 3, sessionsPerDay: 300, recordLines: false)
+        let batch = TestData.temporaryDirectory("tail-batch"), nightly = TestData.temporaryDirectory("tail-nightly")
+        defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try index([logs], into: batch)
+        var o = Indexer.Options()
+        o.mergePolicy = nil
+        for f in corpus.files { _ = try Indexer.run(directory: nightly, paths: [f.path], options: o) }
+        var manifest = try #require(try Manifest.load(directory: nightly))
+        #expect(manifest.segments.count == 3)
+        #expect(!(try SegmentReader.open(nightly + "/" + manifest.segments[1]).replaced().isEmpty))
+        let size = { (name: String) -> UInt64 in
+            UInt64((try? FileManager.default.attributesOfItem(atPath: nightly + "/" + name)[.size] as? Int) ?? 0)
+        }
+        let policy = MergePolicy(factor: 2, floorBytes: 1 << 40, maxSegmentBytes: .max,
+                                 maxMergeBytes: size(manifest.segments[1]) + size(manifest.segments[2]))
+        let first = manifest.segments[0]
+        let r = try Compactor.mergeTiers(directory: nightly, manifest: &manifest, policy: policy, threads: 2, postingsLimit: 24_000_000)
+        #expect(r.merges == 1 && r.segmentsMerged == 2 && r.segmentsWritten == 1)
+        let reader = try IndexReader(directory: nightly)
+        #expect(reader.manifest == manifest && reader.segments.count == 2 && manifest.segments[0] == first)
+        let expected = try comparable(try allSessions(batch), batch)
+        expectSame(expected, try comparable(try allSessions(nightly), nightly), "days 2 and 3 merged")
+        #expect(reader.sessionCount == expected.count)
+        // Nothing is left of the merged segments but the new one.
+        let files = try FileManager.default.contentsOfDirectory(atPath: nightly).filter { $0.hasPrefix("seg-") }
+        #expect(Set(files) == Set(manifest.segments))
+    }
+
     @Test func carriedSessionsContinueOnlyIntoFilesThatFollowOn() throws {
         let (logs, corpus) = try TestData.generate("gap", dialect: .stalker, days: 2, sessionsPerDay: 300, recordLines: false)
         let dir = TestData.temporaryDirectory("gap-idx")

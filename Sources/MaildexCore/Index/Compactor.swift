@@ -34,15 +34,87 @@ public enum Compactor {
             return report
         }
         var generation = manifest.generation
+        let merged = try merge(directory: directory, reader: reader, range: 0..<reader.segments.count,
+                               generation: &generation, threads: threads, postingsLimit: segmentPostingsLimit)
+        report.sessions = merged.sessions
+        let written = merged.names
+        let old = manifest.segments
+        manifest.generation = generation
+        manifest.segments = written
+        try manifest.store(directory: directory)
+        for f in old { unlink(directory + "/" + f) }
+        report.segmentsAfter = written.count
+        report.bytesAfter = Indexer.indexSize(directory, manifest)
+        report.seconds = clock.seconds
+        return report
+    }
+
+    /// What `mergeTiers` did: segments merged away and segments written in their place.
+    public struct TierReport: Sendable, Equatable {
+        public var merges = 0
+        public var segmentsMerged = 0
+        public var segmentsWritten = 0
+        public var seconds = 0.0
+    }
+
+    /// Merges the newest segments as `policy` says, again and again while it says so
+    /// (a merge can make a tier full), storing the manifest after each merge. The
+    /// caller holds the index's lock and has stored `manifest`.
+    static func mergeTiers(directory: String, manifest: inout Manifest, policy: MergePolicy, threads: Int,
+                           postingsLimit: Int) throws -> TierReport {
+        let clock = Stopwatch()
+        var report = TierReport()
+        while true {
+            let sizes = manifest.segments.map { name -> UInt64 in
+                var st = stat()
+                return stat(directory + "/" + name, &st) == 0 ? UInt64(st.st_size) : UInt64.max
+            }
+            guard let range = policy.plan(sizes) else { break }
+            let reader = try IndexReader(directory: directory)
+            guard reader.manifest == manifest else { throw IndexError("\(directory): the manifest changed while this run held the index's lock") }
+            var generation = manifest.generation
+            let merged = try merge(directory: directory, reader: reader, range: range, generation: &generation,
+                                   threads: threads, postingsLimit: postingsLimit)
+            let old = Array(manifest.segments[range])
+            manifest.generation = generation
+            manifest.segments = Array(manifest.segments[..<range.lowerBound]) + merged.names
+            try manifest.store(directory: directory)
+            for f in old { unlink(directory + "/" + f) }
+            report.merges += 1
+            report.segmentsMerged += old.count
+            report.segmentsWritten += merged.names.count
+            // Merged output that still fills the tier (it was split by the postings
+            // limit) is left for a later run rather than merged again here.
+            if merged.names.count > 1 { break }
+        }
+        report.seconds = clock.seconds
+        return report
+    }
+
+    /// Merges the segments `range` of `reader`, a trailing run of its manifest (or all of
+    /// it), into new segments named from `generation` on: sessions that a later segment
+    /// of the range replaced are dropped, and the numbers that the range's segments
+    /// replace in older segments are kept (in the first new segment). Returns the new
+    /// segments' names; the caller stores the manifest.
+    static func merge(directory: String, reader: IndexReader, range: Range<Int>, generation: inout UInt64,
+                      threads: Int, level: Int32 = 3, postingsLimit: Int) throws -> (names: [String], sessions: Int) {
+        precondition(range.upperBound == reader.segments.count, "only a trailing run of segments can be merged")
         var written = [String]()
+        var sessionCount = 0
+        var next = generation
         func newWriter() throws -> SegmentWriter {
-            generation += 1
-            return try SegmentWriter(directory: directory, name: Indexer.segmentName(generation), threads: threads)
+            next += 1
+            return try SegmentWriter(directory: directory, name: Indexer.segmentName(next), threads: threads, level: level)
         }
         var writer = try newWriter()
-        for (i, seg) in reader.segments.enumerated() {
-            let sources = try seg.sources()
-            for src in sources { writer.add(source: src, lines: 0) }
+        if range.lowerBound > 0 {
+            var replaced = Set<UInt64>()
+            for i in range { replaced.formUnion(try reader.segments[i].replaced()) }
+            writer.replaced = Array(replaced)
+        }
+        for i in range {
+            let seg = reader.segments[i]
+            for src in try seg.sources() { writer.add(source: src, lines: 0) }
             for source in try seg.lineTableSources().keys.sorted() {
                 if let t = try seg.encodedLineTable(source) { writer.add(encodedLineTable: t, source: source) }
             }
@@ -51,8 +123,8 @@ public enum Compactor {
                 if b % 256 == 255 { seg.releasePages() }
                 let sessions = try reader.sessions(inBlock: b, ofSegment: i, resolvingOffsets: false)
                 try writer.add(sessions)
-                report.sessions += sessions.count
-                if writer.postingsCount > segmentPostingsLimit {
+                sessionCount += sessions.count
+                if writer.postingsCount > postingsLimit {
                     _ = try writer.finish()
                     written.append(writer.name)
                     writer = try newWriter()
@@ -63,14 +135,7 @@ public enum Compactor {
         }
         _ = try writer.finish()
         written.append(writer.name)
-        let old = manifest.segments
-        manifest.generation = generation
-        manifest.segments = written
-        try manifest.store(directory: directory)
-        for f in old { unlink(directory + "/" + f) }
-        report.segmentsAfter = written.count
-        report.bytesAfter = Indexer.indexSize(directory, manifest)
-        report.seconds = clock.seconds
-        return report
+        generation = next
+        return (written, sessionCount)
     }
 }

@@ -21,6 +21,8 @@ public final class Indexer {
         public var segmentPostingsLimit = 8_000_000
         /// From this many segments on, a run ends with a note suggesting `compact`.
         public var compactHintSegments = 32
+        /// Which of the newest segments a run merges after adding its own; nil: none.
+        public var mergePolicy: MergePolicy? = MergePolicy()
         public init() {}
     }
 
@@ -48,6 +50,10 @@ public final class Indexer {
         public var seconds: Double = 0
         public var indexBytes: UInt64 = 0
         public var segmentsWritten = 0
+        /// The merges of small segments that ended the run (`Options.mergePolicy`).
+        public var merged = Compactor.TierReport()
+        /// Segments in the index at the end of the run.
+        public var segments = 0
         public var errors: [IOError] = []
         public var notes: [String] = []
         /// Wall time by phase (sessionize, write, finish), for tuning.
@@ -110,6 +116,7 @@ public final class Indexer {
         if todo.isEmpty {
             report.seconds = clock.seconds
             report.indexBytes = indexSize(directory, manifest)
+            report.segments = manifest.segments.count
             return report
         }
 
@@ -239,6 +246,12 @@ public final class Indexer {
         manifest.nextSource = nextSource
         manifest.segments += sink.finished
         try manifest.store(directory: directory)
+        if let policy = options.mergePolicy {
+            // The run's files are in the index now; merging is a second, separate step.
+            report.merged = try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy,
+                                                     threads: options.threads, postingsLimit: options.segmentPostingsLimit)
+            report.phaseSeconds["merge", default: 0] += report.merged.seconds
+        }
 
         report.segmentsWritten = sink.finished.count
         report.plainBytes = sessionizer.counts.bytes
@@ -247,6 +260,7 @@ public final class Indexer {
         report.sessions = sink.totals.sessions
         report.messages = sink.totals.messages
         report.indexBytes = indexSize(directory, manifest)
+        report.segments = manifest.segments.count
         if manifest.segments.count >= options.compactHintSegments {
             report.notes.append("the index has \(manifest.segments.count) segments (one per run, each with its own term dictionary); `maildex compact --index \(shellQuoted(directory))` merges them into a smaller index with faster queries")
         }
