@@ -15,7 +15,9 @@ struct Index: ParsableCommand {
 
         Exit status: 0 when every file was indexed; 1 when a file could not be read in
         full (the others are still indexed, the message names the file and byte
-        offset); 2 for bad usage or an index that cannot be written.
+        offset), or when merging the newest segments after the run failed (the run's
+        files are indexed all the same); 2 for bad usage or an index that cannot be
+        written.
 
         Examples:
           maildex index --index /srv/maildex /var/log/mail/

@@ -610,6 +610,31 @@ let probeQueries: [[String]] = [
         try Data(b).write(to: URL(fileURLWithPath: path))
     }
 
+    @Test func aMergeThatFailsLeavesTheRunIndexedAndSaysSo() throws {
+        let (logs, corpus) = try TestData.generate("merge-fail", dialect: .stalker, days: 3, sessionsPerDay: 150, recordLines: false)
+        let dir = TestData.temporaryDirectory("merge-fail-idx")
+        defer { for d in [logs, dir] { try? FileManager.default.removeItem(atPath: d) } }
+        var o = Indexer.Options()
+        o.mergePolicy = nil
+        for f in corpus.files.prefix(2) { _ = try Indexer.run(directory: dir, paths: [f.path], options: o) }
+        // A byte in a block of the first segment's store goes bad: the segment opens (the
+        // store has a checksum per block, not per page), and the merge fails reading it.
+        let first = dir + "/" + (try #require(try Manifest.load(directory: dir))).segments[0]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: first)))
+        bytes[SegmentFormat.headerSize + 200] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: first))
+        o.mergePolicy = MergePolicy(factor: 3, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max)
+        let r = try Indexer.run(directory: dir, paths: [corpus.files[2].path], options: o)
+        #expect(r.files == 1 && r.merged.merges == 0)
+        #expect(r.errors.count == 1 && r.errors.first?.description.contains("merging the newest segments") == true, "\(r.errors)")
+        // The run's own segment is in the index, beside the two older ones.
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.segments.count == 3 && r.segments == 3)
+        #expect(reader.sources.values.contains { $0.name == corpus.files[2].name })
+        let day3 = try Query.parse(["date:\(corpus.files[2].date)"])
+        #expect(!(try QueryEngine(index: reader).matches(day3)).isEmpty)
+    }
+
     @Test func aSegmentForgedWithValidChecksumsIsAnErrorNotACrash() throws {
         // Checksums catch damage; a file forged with correct checksums must still be
         // refused by the readers' own bounds checks.

@@ -247,10 +247,19 @@ public final class Indexer {
         manifest.segments += sink.finished
         try manifest.store(directory: directory)
         if let policy = options.mergePolicy {
-            // The run's files are in the index now; merging is a second, separate step.
-            report.merged = try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy,
-                                                     threads: options.threads, postingsLimit: options.segmentPostingsLimit)
-            report.phaseSeconds["merge", default: 0] += report.merged.seconds
+            // The run's files are in the index now; merging is a second step, committed on its
+            // own. If it fails, the index stays as the run left it (whatever the merge wrote
+            // is not in the manifest, and the next run deletes it), and the next run tries again.
+            let tm = Stopwatch()
+            do {
+                report.merged = try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy,
+                                                         threads: options.threads, postingsLimit: options.segmentPostingsLimit)
+            } catch {
+                if let m = try? Manifest.load(directory: directory) { manifest = m }
+                report.errors.append(IOError(path: directory, offset: nil, message:
+                    "merging the newest segments after the run failed: \(error); this run's files are indexed and the index is usable as it stands; the next run tries the merge again"))
+            }
+            report.phaseSeconds["merge", default: 0] += tm.seconds
         }
 
         report.segmentsWritten = sink.finished.count
