@@ -25,8 +25,9 @@ func comparable(_ sessions: [Session], _ dir: String) throws -> [String] {
 func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int = 1 << 20, windowSize: Int = 64 << 20,
            maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
            postingsLimit: Int = 24_000_000, date: CivilDate? = nil,
-           wholeFrameLimit: Int = ReadOptions().wholeFrameLimit) throws -> Indexer.Report {
+           wholeFrameLimit: Int = ReadOptions().wholeFrameLimit, mergePolicy: MergePolicy? = nil) throws -> Indexer.Report {
     var o = Indexer.Options()
+    o.mergePolicy = mergePolicy
     o.threads = threads
     o.chunkSize = chunkSize
     o.read.windowSize = windowSize
@@ -393,8 +394,13 @@ let probeQueries: [[String]] = [
         #expect(p.plan([500, 500, 500, 200]) == nil)
         #expect(p.plan([150, 150, 150, 500]) == 0..<4)
         // A segment past the size limit is never merged, nor anything older than it.
-        #expect(p.plan([200_000, 50, 50, 50]) == nil)
+        #expect(p.plan([50, 200_000, 50, 50, 50]) == nil)
+        #expect(p.plan([200_000, 50, 50, 50, 50]) == 1..<5)
         #expect(p.plan([50, 50, 50, 200_000]) == nil)
+        // A segment whose size could not be read counts as too large, and sums do not overflow.
+        let unbounded = MergePolicy(factor: 2, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max)
+        #expect(unbounded.plan([.max, 50, 50]) == 1..<3)
+        #expect(unbounded.plan([50, .max]) == nil)
         // At most maxMergeBytes of old segments at once.
         let capped = MergePolicy(factor: 2, floorBytes: 100, maxSegmentBytes: 100_000, maxMergeBytes: 120)
         #expect(capped.plan([50, 50, 50]) == 1..<3)
@@ -402,21 +408,31 @@ let probeQueries: [[String]] = [
     }
 
     @Test func nightlyRunsMergeTheirSmallSegmentsAndKeepEveryAnswer() throws {
-        let (logs, corpus) = try TestData.generate("merge", dialect: .stalker, days: 6, sessionsPerDay: 150, recordLines: false)
+        let (logs, corpus) = try TestData.generate("merge", dialect: .stalker, days: 9, sessionsPerDay: 150, recordLines: false)
         let batch = TestData.temporaryDirectory("merge-batch"), nightly = TestData.temporaryDirectory("merge-nightly")
         defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try index([logs], into: batch)
-        // Every segment in tier 0: three segments are merged into one.
+        // Tiers of factor 3 whose first bound is twice a day's segment: a day's segment is
+        // in tier 0, three days merged are in tier 1, so merges start past older merges.
         var o = Indexer.Options()
-        o.mergePolicy = MergePolicy(factor: 3, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max)
-        var counts = [Int]()
-        for f in corpus.files {
+        o.mergePolicy = nil
+        let r1 = try Indexer.run(directory: nightly, paths: [corpus.files[0].path], options: o)
+        o.mergePolicy = MergePolicy(factor: 3, floorBytes: 2 * r1.indexBytes, maxSegmentBytes: .max, maxMergeBytes: .max)
+        var counts = [r1.segments]
+        var merges = [r1.merged]
+        for f in corpus.files.dropFirst() {
             let r = try Indexer.run(directory: nightly, paths: [f.path], options: o)
             counts.append(r.segments)
-            #expect(r.segments == (try IndexReader(directory: nightly)).segments.count)
-            #expect(r.merged.merges == (r.merged.segmentsMerged > 0 ? 1 : 0))
+            merges.append(r.merged)
+            let count = try IndexReader(directory: nightly).segments.count
+            #expect(r.errors.isEmpty && r.segments == count)
         }
-        #expect(counts == [1, 2, 1, 2, 1, 2])
+        // Day 3: days 1-3 merge; day 6: days 4-6 merge beside them (a partial merge, after the
+        // carry of day 3 into day 4); day 9: days 7-9 merge, and then the three merged
+        // segments fill tier 1 and merge into one.
+        #expect(counts == [1, 2, 1, 2, 3, 2, 3, 4, 1])
+        #expect(merges.map(\.merges) == [0, 0, 1, 0, 0, 1, 0, 0, 2])
+        #expect(merges[8].segmentsMerged == 6 && merges[8].segmentsWritten == 2)
         let expected = try comparable(try allSessions(batch), batch)
         expectSame(expected, try comparable(try allSessions(nightly), nightly), "merged nightly runs")
         let merged = try IndexReader(directory: nightly), one = try IndexReader(directory: batch)
@@ -430,39 +446,48 @@ let probeQueries: [[String]] = [
         let extra = logs + "/" + corpus.files.last!.date.adding(days: 1).description + ".log"
         try FileManager.default.copyItem(atPath: corpus.files[0].path, toPath: extra)
         let r = try Indexer.run(directory: nightly, paths: [extra], options: o)
-        #expect(r.merged.merges == 0 && r.segments == 3)
+        #expect(r.merged.merges == 0 && r.segments == 2)
     }
 
-    @Test func mergingTheNewestSegmentsKeepsTheCopiesTheyReplace() throws {
+    @Test(arguments: [24_000_000, 1_000])
+    func mergingTheNewestSegmentsKeepsTheCopiesTheyReplace(postingsLimit: Int) throws {
         // Day 1's sessions open at midnight are written incomplete to its segment and
-        // replaced by whole copies in day 2's. Merging days 2 and 3 only must keep
-        // hiding day 1's incomplete copies.
-        let (logs, corpus) = try TestData.generate("merge-tail", dialect: .stalker, days: 3, sessionsPerDay: 300, recordLines: false)
+        // replaced by whole copies in day 2's. Merging days 2 and 3 only (into one segment,
+        // or split into many) must keep hiding day 1's incomplete copies; and day 4, indexed
+        // after the merge, must replace the copies of day 3's open sessions now inside it.
+        let (logs, corpus) = try TestData.generate("merge-tail", dialect: .stalker, days: 4, sessionsPerDay: 300, recordLines: false)
         let batch = TestData.temporaryDirectory("tail-batch"), nightly = TestData.temporaryDirectory("tail-nightly")
         defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try index([logs], into: batch)
         var o = Indexer.Options()
         o.mergePolicy = nil
-        for f in corpus.files { _ = try Indexer.run(directory: nightly, paths: [f.path], options: o) }
+        for f in corpus.files.prefix(3) { _ = try Indexer.run(directory: nightly, paths: [f.path], options: o) }
         var manifest = try #require(try Manifest.load(directory: nightly))
         #expect(manifest.segments.count == 3)
-        #expect(!(try SegmentReader.open(nightly + "/" + manifest.segments[1]).replaced().isEmpty))
+        let replaced = try SegmentReader.open(nightly + "/" + manifest.segments[1]).replaced()
+        #expect(!replaced.isEmpty)
         let size = { (name: String) -> UInt64 in
             UInt64((try? FileManager.default.attributesOfItem(atPath: nightly + "/" + name)[.size] as? Int) ?? 0)
         }
+        // Segment 1 does not fit under the byte cap: only 2 and 3 are merged.
         let policy = MergePolicy(factor: 2, floorBytes: 1 << 40, maxSegmentBytes: .max,
                                  maxMergeBytes: size(manifest.segments[1]) + size(manifest.segments[2]))
         let first = manifest.segments[0]
-        let r = try Compactor.mergeTiers(directory: nightly, manifest: &manifest, policy: policy, threads: 2, postingsLimit: 24_000_000)
-        #expect(r.merges == 1 && r.segmentsMerged == 2 && r.segmentsWritten == 1)
+        var r = Compactor.TierReport()
+        try Compactor.mergeTiers(directory: nightly, manifest: &manifest, policy: policy, threads: 2,
+                                 postingsLimit: postingsLimit, report: &r)
+        #expect(r.merges == 1 && r.segmentsMerged == 2)
+        #expect(postingsLimit < 1_000_000 ? r.segmentsWritten > 1 : r.segmentsWritten == 1)
         let reader = try IndexReader(directory: nightly)
-        #expect(reader.manifest == manifest && reader.segments.count == 2 && manifest.segments[0] == first)
-        let expected = try comparable(try allSessions(batch), batch)
-        expectSame(expected, try comparable(try allSessions(nightly), nightly), "days 2 and 3 merged")
-        #expect(reader.sessionCount == expected.count)
-        // Nothing is left of the merged segments but the new one.
+        #expect(reader.manifest == manifest && manifest.segments.count == 1 + r.segmentsWritten && manifest.segments[0] == first)
+        #expect(Set(try SegmentReader.open(nightly + "/" + manifest.segments[1]).replaced()).isSuperset(of: replaced))
+        // Nothing is left of the merged segments but the new ones.
         let files = try FileManager.default.contentsOfDirectory(atPath: nightly).filter { $0.hasPrefix("seg-") }
         #expect(Set(files) == Set(manifest.segments))
+        _ = try Indexer.run(directory: nightly, paths: [corpus.files[3].path], options: o)
+        let expected = try comparable(try allSessions(batch), batch)
+        expectSame(expected, try comparable(try allSessions(nightly), nightly), "days 2 and 3 merged, then day 4")
+        #expect(try IndexReader(directory: nightly).sessionCount == expected.count)
     }
 
     @Test func carriedSessionsContinueOnlyIntoFilesThatFollowOn() throws {

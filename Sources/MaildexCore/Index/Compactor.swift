@@ -22,6 +22,7 @@ public enum Compactor {
         let clock = Stopwatch()
         let lock = try IndexLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }
+        if let m = try Manifest.load(directory: directory) { Indexer.removeStaleFiles(directory, m) }
         let reader = try IndexReader(directory: directory)
         var manifest = reader.manifest
         var report = Report()
@@ -59,11 +60,12 @@ public enum Compactor {
 
     /// Merges the newest segments as `policy` says, again and again while it says so
     /// (a merge can make a tier full), storing the manifest after each merge. The
-    /// caller holds the index's lock and has stored `manifest`.
+    /// caller holds the index's lock and has stored `manifest`. `report` counts the
+    /// merges committed, also when a later one throws; `manifest` is then the stored one.
     static func mergeTiers(directory: String, manifest: inout Manifest, policy: MergePolicy, threads: Int,
-                           postingsLimit: Int) throws -> TierReport {
+                           postingsLimit: Int, report: inout TierReport) throws {
         let clock = Stopwatch()
-        var report = TierReport()
+        defer { report.seconds += clock.seconds }
         while true {
             let sizes = manifest.segments.map { name -> UInt64 in
                 var st = stat()
@@ -75,20 +77,19 @@ public enum Compactor {
             var generation = manifest.generation
             let merged = try merge(directory: directory, reader: reader, range: range, generation: &generation,
                                    threads: threads, postingsLimit: postingsLimit)
-            let old = Array(manifest.segments[range])
-            manifest.generation = generation
-            manifest.segments = Array(manifest.segments[..<range.lowerBound]) + merged.names
-            try manifest.store(directory: directory)
-            for f in old { unlink(directory + "/" + f) }
+            var next = manifest
+            next.generation = generation
+            next.segments = Array(manifest.segments[..<range.lowerBound]) + merged.names
+            try next.store(directory: directory)
+            manifest = next
+            for f in reader.manifest.segments[range] { unlink(directory + "/" + f) }
             report.merges += 1
-            report.segmentsMerged += old.count
+            report.segmentsMerged += range.count
             report.segmentsWritten += merged.names.count
-            // Merged output that still fills the tier (it was split by the postings
-            // limit) is left for a later run rather than merged again here.
+            // Merged output that the postings limit split is left as it is: merging it
+            // again at once could not make fewer segments.
             if merged.names.count > 1 { break }
         }
-        report.seconds = clock.seconds
-        return report
     }
 
     /// Merges the segments `range` of `reader`, a trailing run of its manifest (or all of

@@ -23,6 +23,11 @@ public final class Indexer {
         public var compactHintSegments = 32
         /// Which of the newest segments a run merges after adding its own; nil: none.
         public var mergePolicy: MergePolicy? = MergePolicy()
+        /// A merge's output starts a new segment past this many postings. Higher than
+        /// `segmentPostingsLimit` (the parser and its buffers are gone by then; `compact`
+        /// uses as much), so that a merge within `MergePolicy.maxMergeBytes` gives one
+        /// segment, and a split one gives pieces too large to be merged again.
+        public var mergePostingsLimit = 24_000_000
         public init() {}
     }
 
@@ -250,16 +255,14 @@ public final class Indexer {
             // The run's files are in the index now; merging is a second step, committed on its
             // own. If it fails, the index stays as the run left it (whatever the merge wrote
             // is not in the manifest, and the next run deletes it), and the next run tries again.
-            let tm = Stopwatch()
             do {
-                report.merged = try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy,
-                                                         threads: options.threads, postingsLimit: options.segmentPostingsLimit)
+                try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy, threads: options.threads,
+                                         postingsLimit: options.mergePostingsLimit, report: &report.merged)
             } catch {
-                if let m = try? Manifest.load(directory: directory) { manifest = m }
                 report.errors.append(IOError(path: directory, offset: nil, message:
                     "merging the newest segments after the run failed: \(error); this run's files are indexed and the index is usable as it stands; the next run tries the merge again"))
             }
-            report.phaseSeconds["merge", default: 0] += tm.seconds
+            report.phaseSeconds["merge", default: 0] += report.merged.seconds
         }
 
         report.segmentsWritten = sink.finished.count

@@ -51,8 +51,9 @@ public struct MergePolicy: Sendable, Equatable {
         var total: UInt64 = 0
         while start > 0 {
             let s = sizes[start - 1]
-            guard s <= maxSegmentBytes, tier(s) <= newest, total + s <= maxMergeBytes else { break }
-            total += s
+            let sum = total.addingReportingOverflow(s)
+            guard s <= maxSegmentBytes, tier(s) <= newest, !sum.overflow, sum.partialValue <= maxMergeBytes else { break }
+            total = sum.partialValue
             start -= 1
         }
         return sizes.count - start >= factor ? start..<sizes.count : nil
