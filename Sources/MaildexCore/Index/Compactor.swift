@@ -76,7 +76,7 @@ public enum Compactor {
             guard reader.manifest == manifest else { throw IndexError("\(directory): the manifest changed while this run held the index's lock") }
             var generation = manifest.generation
             let merged = try merge(directory: directory, reader: reader, range: range, generation: &generation,
-                                   threads: threads, postingsLimit: postingsLimit)
+                                   threads: threads, postingsLimit: postingsLimit, copyBlocks: true)
             var next = manifest
             next.generation = generation
             next.segments = Array(manifest.segments[..<range.lowerBound]) + merged.names
@@ -97,8 +97,14 @@ public enum Compactor {
     /// of the range replaced are dropped, and the numbers that the range's segments
     /// replace in older segments are kept (in the first new segment). Returns the new
     /// segments' names; the caller stores the manifest.
+    ///
+    /// Blocks are read, checked, decompressed and decoded on `threads` threads, a group at
+    /// a time. With `copyBlocks`, a block whose sessions all stay is written as it is
+    /// stored (its terms and session-table rows made from the decoded sessions), which
+    /// takes a third of the work of encoding and compressing it again; `compact` encodes
+    /// every block again, at `level`, for the smallest index.
     static func merge(directory: String, reader: IndexReader, range: Range<Int>, generation: inout UInt64,
-                      threads: Int, level: Int32 = 3, postingsLimit: Int) throws -> (names: [String], sessions: Int) {
+                      threads: Int, level: Int32 = 3, postingsLimit: Int, copyBlocks: Bool = false) throws -> (names: [String], sessions: Int) {
         precondition(range.upperBound == reader.segments.count, "only a trailing run of segments can be merged")
         var written = [String]()
         var sessionCount = 0
@@ -113,23 +119,66 @@ public enum Compactor {
             for i in range { replaced.formUnion(try reader.segments[i].replaced()) }
             writer.replaced = Array(replaced)
         }
+        enum Piece { case copied(SegmentWriter.Batch.Block), sessions([Session]) }
+        let group = max(1, threads) * 4
         for i in range {
             let seg = reader.segments[i]
+            let hidden = reader.shadowed[i]
             for src in try seg.sources() { writer.add(source: src, lines: 0) }
             for source in try seg.lineTableSources().keys.sorted() {
                 if let t = try seg.encodedLineTable(source) { writer.add(encodedLineTable: t, source: source) }
             }
-            for b in 0..<seg.blockCount {
-                // The old segments are read once, front to back: keep only a few MB of them resident.
-                if b % 256 == 255 { seg.releasePages() }
-                let sessions = try reader.sessions(inBlock: b, ofSegment: i, resolvingOffsets: false)
-                try writer.add(sessions)
-                sessionCount += sessions.count
+            var sinceRelease = 0
+            for first in stride(from: 0, to: seg.blockCount, by: group) {
+                // Located here (that checks index pages, which is not thread-safe); read,
+                // checked and decoded on the workers.
+                let blocks = try (first..<min(seg.blockCount, first + group)).map {
+                    (location: try seg.blockLocation($0), count: try seg.sessionCount(ofBlock: $0))
+                }
+                let pieces = Parallel.map(blocks.count, threads: threads) { k -> Result<Piece, Error> in
+                    Result {
+                        let raw = try seg.rawBlock(blocks[k].location, sessions: blocks[k].count)
+                        let keep = hidden.isEmpty ? raw.sessions : raw.sessions.filter { !hidden.contains($0.number) }
+                        guard copyBlocks, keep.count == raw.sessions.count, !keep.isEmpty else { return .sessions(keep) }
+                        return .copied(SegmentWriter.Batch.Block(compressed: raw.compressed, plain: blocks[k].location.plain,
+                                                                 crc: blocks[k].location.crc,
+                                                                 records: keep.map(SessionRecord.init(session:)), offsets: raw.offsets))
+                    }
+                }
+                // Sessions to encode again go to the encoder together, which encodes their
+                // blocks on all threads.
+                var encode = [Session]()
+                func flush() throws {
+                    guard !encode.isEmpty else { return }
+                    try writer.add(encode)
+                    sessionCount += encode.count
+                    encode = []
+                }
+                for piece in pieces {
+                    switch try piece.get() {
+                    case .copied(let block):
+                        try flush()
+                        try writer.append(SegmentWriter.Batch(blocks: [block], sessions: block.rows.count))
+                        sessionCount += block.rows.count
+                    case .sessions(let sessions):
+                        encode += sessions
+                        continue
+                    }
+                    if writer.postingsCount > postingsLimit {
+                        _ = try writer.finish()
+                        written.append(writer.name)
+                        writer = try newWriter()
+                    }
+                }
+                try flush()
                 if writer.postingsCount > postingsLimit {
                     _ = try writer.finish()
                     written.append(writer.name)
                     writer = try newWriter()
                 }
+                // The old segments are read once, front to back: keep only a few MB of them resident.
+                sinceRelease += blocks.count
+                if sinceRelease >= 256 { seg.releasePages(); sinceRelease = 0 }
             }
             writer.stats.lines += try seg.stats().lines
             seg.releasePages()

@@ -220,6 +220,28 @@ public final class SegmentReader {
         }
     }
 
+    /// Store block `i` as it is stored (compressed, checksum checked), decompressed, its
+    /// sessions (byte offsets 0, as in `sessions(inBlock:)`) and where each one's record
+    /// starts in it. Reads only the mapping, after `blockLocation` checked the index
+    /// page: any thread may call it with a location from the calling thread.
+    func rawBlock(_ at: BlockLocation, sessions count: Int) throws -> (compressed: [UInt8], sessions: [Session], offsets: [UInt32]) {
+        let plain = try decompress(at)
+        let compressed = Array(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]))
+        var offsets = [UInt32]()
+        let sessions = try plain.withUnsafeBytes { p in
+            do { return try SessionCodec.decodeAll(block: p, count: count, offsets: &offsets) } catch {
+                throw IndexError.corrupt(file.path, "a session in block \(at.index) is malformed")
+            }
+        }
+        return (compressed, sessions, offsets)
+    }
+
+    /// How many sessions store block `i` holds (its index entry).
+    func sessionCount(ofBlock i: Int) throws -> Int {
+        var r = ByteReader(try bytes(.blockIndex, (i * SegmentFormat.blockEntrySize)..<((i + 1) * SegmentFormat.blockEntrySize)), at: 20)
+        return Int(try r.u32())
+    }
+
     /// The session of table row `e`; byte offsets are 0, as in `sessions(inBlock:)`.
     func session(_ e: SessionEntry) throws -> Session { try sessions([e], threads: 1)[0] }
 

@@ -123,6 +123,28 @@ public final class SegmentWriter {
             var terms: TermBatch
             var rows: [SessionEntry]
             var messages: Int
+
+            /// A compressed block (`plain` bytes once decompressed) holding `records`,
+            /// each at its offset: its terms and session-table rows are made here.
+            init(compressed: [UInt8], plain: Int, crc: UInt32? = nil, records: [SessionRecord], offsets: [UInt32]) {
+                bytes = compressed
+                self.plain = plain
+                self.crc = crc ?? CRC32C.checksum(compressed)
+                terms = TermBatch()
+                terms.reserve(terms: records.count * 16, bytes: records.count * 400)
+                rows = []
+                rows.reserveCapacity(records.count)
+                messages = 0
+                for (k, r) in records.enumerated() {
+                    terms.add(session: r)
+                    messages += r.facts.messages.count
+                    rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
+                                             startSecond: SegmentWriter.secondOfDay(r.start), lineID: r.channel.id,
+                                             flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
+                                                | UInt32(min(255, r.facts.messages.count)) << 16
+                                                | UInt32(min(255, r.facts.rejected.count)) << 24))
+                }
+            }
         }
         var blocks: [Block] = []
         var sessions = 0
@@ -182,25 +204,10 @@ public final class SegmentWriter {
                 defer { records = []; release(groups[g]) }
                 let (parts, offsets) = SessionCodec.encodeBlockParts(records[...], inlineOffsets: false)
                 let plain = parts.reduce(0) { $0 + $1.count }
-                var terms = TermBatch()
-                terms.reserve(terms: records.count * 16, bytes: records.count * 400)
-                var rows = [SessionEntry]()
-                rows.reserveCapacity(records.count)
-                var messages = 0
-                for (k, r) in records.enumerated() {
-                    terms.add(session: r)
-                    messages += r.facts.messages.count
-                    rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
-                                             startSecond: SegmentWriter.secondOfDay(r.start), lineID: r.channel.id,
-                                             flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
-                                                | UInt32(min(255, r.facts.messages.count)) << 16
-                                                | UInt32(min(255, r.facts.rejected.count)) << 24))
-                }
                 let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
                     parts[3].withUnsafeBytes { t in compressors.with { $0.compress(frames: [[h, m], [o], [t]]) } }
                 } } }
-                return Batch.Block(bytes: block, plain: plain, crc: CRC32C.checksum(block), terms: terms, rows: rows,
-                                   messages: messages)
+                return Batch.Block(compressed: block, plain: plain, records: records, offsets: offsets)
             }
             return Batch(blocks: blocks, sessions: count, seconds: clock.seconds)
         }

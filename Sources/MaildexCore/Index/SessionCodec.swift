@@ -115,11 +115,21 @@ public enum SessionCodec {
 
     /// Decodes every session of a block, in order.
     public static func decodeAll(block: UnsafeRawBufferPointer, count: Int) throws -> [Session] {
+        var offsets = [UInt32]()
+        return try decodeAll(block: block, count: count, offsets: &offsets)
+    }
+
+    /// Decodes every session of a block, in order, and where each one's record starts.
+    static func decodeAll(block: UnsafeRawBufferPointer, count: Int, offsets: inout [UInt32]) throws -> [Session] {
         let c = try Columns(block)
         var r = ByteReader(c.meta, at: c.metaStart)
         // Every record takes more than one byte: a count larger than that is corrupt.
         guard count >= 0, count <= c.meta.count else { throw Corrupt() }
-        return try (0..<count).map { _ in try decode(&r, c) }
+        offsets.removeAll(keepingCapacity: true)
+        return try (0..<count).map { _ in
+            offsets.append(UInt32(r.position))
+            return try decode(&r, c)
+        }
     }
 
     static func decode(_ r: inout ByteReader, _ c: Columns) throws -> Session {

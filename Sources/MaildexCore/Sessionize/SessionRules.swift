@@ -236,7 +236,8 @@ enum SessionRules {
     /// facts of its fragments gave.
     static func reread(text: [UInt8], lines: [SessionLine]) -> (facts: SessionFacts, start: [UInt8], last: [UInt8]) {
         let f = Fragment(key: ChannelKey(raw: 0))
-        var start: [UInt8]? = nil, last: [UInt8] = []
+        // The timestamps of the first and last records, as ranges of `text`.
+        var start: Range<Int>? = nil, last: Range<Int>? = nil
         text.withUnsafeBytes { t in
             for (i, l) in lines.enumerated() {
                 // A later piece of a line cut at a window's limit is never a record, as
@@ -244,12 +245,12 @@ enum SessionRules {
                 if i > 0, l.lineNumber == lines[i - 1].lineNumber, l.source == lines[i - 1].source { continue }
                 let line = UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)])
                 guard let h = RecordParser.parse(line, 0, line.count) else { continue }
-                let time = Array(line[h.time])
+                let time = (Int(l.textOffset) + h.time.lowerBound)..<(Int(l.textOffset) + h.time.upperBound)
                 if start == nil { start = time }
                 last = time
                 observe(line, h, f)
             }
         }
-        return (f.facts, start ?? [], last)
+        return (f.facts, start.map { Array(text[$0]) } ?? [], last.map { Array(text[$0]) } ?? [])
     }
 }
