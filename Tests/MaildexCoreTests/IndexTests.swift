@@ -583,7 +583,11 @@ let probeQueries: [[String]] = [
         }
     }
 
-    @Test func readersSeeTheOldOrTheNewStateWhileARunAddsFiles() throws {
+    /// With `merge`, the run then merges its segment with the first one and unlinks both:
+    /// readers see the old state, the run's, or the merged one (the same sessions), and
+    /// a reader opened before still reads the unlinked segment it mapped.
+    @Test(arguments: [false, true])
+    func readersSeeTheOldOrTheNewStateWhileARunAddsFiles(merge: Bool) throws {
         let (logs, corpus) = try TestData.generate("concurrent", dialect: .stalker, days: 3, sessionsPerDay: 400, recordLines: false)
         let dir = TestData.temporaryDirectory("concurrent-idx")
         defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
@@ -595,8 +599,11 @@ let probeQueries: [[String]] = [
         let done = DispatchSemaphore(value: 0)
         let box = UncheckedBox(dir)
         let paths = UncheckedBox(corpus.files.map(\.path))
+        let policy = merge ? MergePolicy(factor: 2, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max) : nil
+        final class ReportBox: @unchecked Sendable { var value: Indexer.Report? }
+        let report = ReportBox()
         DispatchQueue.global().async {
-            _ = try? index(paths.value, into: box.value, threads: 1, chunkSize: 4096)
+            report.value = try? index(paths.value, into: box.value, threads: 1, chunkSize: 4096, mergePolicy: policy)
             done.signal()
         }
         var seen = Set<Int>()
@@ -610,6 +617,8 @@ let probeQueries: [[String]] = [
         let final = try IndexReader(directory: dir).sessionCount
         #expect(final > oldCount)
         #expect(seen.isSubset(of: [oldCount, final]), "\(seen)")
+        #expect(report.value?.merged.merges == (merge ? 1 : 0))
+        #expect(try IndexReader(directory: dir).segments.count == (merge ? 1 : 2))
         // The reader opened before the run still answers from the old state.
         #expect(try QueryEngine(index: old).matches(everything) == oldAnswer)
     }
