@@ -114,6 +114,12 @@ public enum Compactor {
             return try SegmentWriter(directory: directory, name: Indexer.segmentName(next), threads: threads, level: level)
         }
         var writer = try newWriter()
+        func rollOverIfFull() throws {
+            guard writer.postingsCount > postingsLimit else { return }
+            _ = try writer.finish()
+            written.append(writer.name)
+            writer = try newWriter()
+        }
         if range.lowerBound > 0 {
             var replaced = Set<UInt64>()
             for i in range { replaced.formUnion(try reader.segments[i].replaced()) }
@@ -164,18 +170,10 @@ public enum Compactor {
                         encode += sessions
                         continue
                     }
-                    if writer.postingsCount > postingsLimit {
-                        _ = try writer.finish()
-                        written.append(writer.name)
-                        writer = try newWriter()
-                    }
+                    try rollOverIfFull()
                 }
                 try flush()
-                if writer.postingsCount > postingsLimit {
-                    _ = try writer.finish()
-                    written.append(writer.name)
-                    writer = try newWriter()
-                }
+                try rollOverIfFull()
                 // The old segments are read once, front to back: keep only a few MB of them resident.
                 sinceRelease += blocks.count
                 if sinceRelease >= 256 { seg.releasePages(); sinceRelease = 0 }
