@@ -126,7 +126,8 @@ public enum Compactor {
             writer.replaced = Array(replaced)
         }
         enum Piece { case copied(SegmentWriter.Batch.Block), sessions([Session]) }
-        let group = max(1, threads) * 4
+        // A group: up to 4 blocks a thread, and at most 64 MB of them decompressed.
+        let groupBlocks = max(1, threads) * 4, groupBytes = 64 << 20
         for i in range {
             let seg = reader.segments[i]
             let hidden = reader.shadowed[i]
@@ -135,18 +136,24 @@ public enum Compactor {
                 if let t = try seg.encodedLineTable(source) { writer.add(encodedLineTable: t, source: source) }
             }
             var sinceRelease = 0
-            for first in stride(from: 0, to: seg.blockCount, by: group) {
+            var nextBlock = 0
+            while nextBlock < seg.blockCount {
                 // Located here (that checks index pages, which is not thread-safe); read,
                 // checked and decoded on the workers.
-                let blocks = try (first..<min(seg.blockCount, first + group)).map {
-                    (location: try seg.blockLocation($0), count: try seg.sessionCount(ofBlock: $0))
+                var blocks = [(location: SegmentReader.BlockLocation, count: Int)]()
+                var bytes = 0
+                while nextBlock < seg.blockCount, blocks.count < groupBlocks, blocks.isEmpty || bytes < groupBytes {
+                    let location = try seg.blockLocation(nextBlock)
+                    blocks.append((location, try seg.sessionCount(ofBlock: nextBlock)))
+                    bytes += location.plain
+                    nextBlock += 1
                 }
                 let pieces = Parallel.map(blocks.count, threads: threads) { k -> Result<Piece, Error> in
                     Result {
-                        let raw = try seg.rawBlock(blocks[k].location, sessions: blocks[k].count)
+                        let raw = try seg.rawBlock(blocks[k].location, sessions: blocks[k].count, keepCompressed: copyBlocks)
                         let keep = hidden.isEmpty ? raw.sessions : raw.sessions.filter { !hidden.contains($0.number) }
-                        guard copyBlocks, keep.count == raw.sessions.count, !keep.isEmpty else { return .sessions(keep) }
-                        return .copied(SegmentWriter.Batch.Block(compressed: raw.compressed, plain: blocks[k].location.plain,
+                        guard let compressed = raw.compressed, keep.count == raw.sessions.count, !keep.isEmpty else { return .sessions(keep) }
+                        return .copied(SegmentWriter.Batch.Block(compressed: compressed, plain: blocks[k].location.plain,
                                                                  crc: blocks[k].location.crc,
                                                                  records: keep.map(SessionRecord.init(session:)), offsets: raw.offsets))
                     }

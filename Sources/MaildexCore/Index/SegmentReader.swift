@@ -157,7 +157,11 @@ public final class SegmentReader {
     /// Checks and decompresses a block found by `blockLocation`. Reads only the mapping:
     /// any thread may call it.
     func decompress(_ at: BlockLocation) throws -> [UInt8] {
-        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)])
+        try decompress(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]), at)
+    }
+
+    /// Checks and decompresses the bytes `raw` of the block at `at` (read from the mapping or a copy of them).
+    private func decompress(_ raw: UnsafeRawBufferPointer, _ at: BlockLocation) throws -> [UInt8] {
         guard CRC32C.checksum(raw) == at.crc else {
             throw IndexError.corrupt(file.path, "checksum mismatch in store block \(at.index)", offset: UInt64(at.offset))
         }
@@ -220,17 +224,27 @@ public final class SegmentReader {
         }
     }
 
-    /// Store block `i` as it is stored (compressed, checksum checked), decompressed, its
-    /// sessions (byte offsets 0, as in `sessions(inBlock:)`) and where each one's record
-    /// starts in it. Reads only the mapping, after `blockLocation` checked the index
-    /// page: any thread may call it with a location from the calling thread.
-    func rawBlock(_ at: BlockLocation, sessions count: Int) throws -> (compressed: [UInt8], sessions: [Session], offsets: [UInt32]) {
-        let plain = try decompress(at)
-        let compressed = Array(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]))
+    /// Store block `at`, checked and decompressed: its sessions (byte offsets 0, as in
+    /// `sessions(inBlock:)`), where each one's record starts in it, and with
+    /// `keepCompressed` its stored bytes (copied once, then checked and decompressed from
+    /// the copy, so the bytes kept are the bytes checked). Reads only the mapping, after
+    /// `blockLocation` checked the index page: any thread may call it with a location
+    /// from the calling thread.
+    func rawBlock(_ at: BlockLocation, sessions count: Int, keepCompressed: Bool)
+        throws -> (compressed: [UInt8]?, sessions: [Session], offsets: [UInt32]) {
+        var compressed: [UInt8]? = nil
+        let plain: [UInt8]
+        if keepCompressed {
+            let copy = Array(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]))
+            plain = try copy.withUnsafeBytes { try decompress($0, at) }
+            compressed = copy
+        } else {
+            plain = try decompress(at)
+        }
         var offsets = [UInt32]()
         let sessions = try plain.withUnsafeBytes { p in
             do { return try SessionCodec.decodeAll(block: p, count: count, offsets: &offsets) } catch {
-                throw IndexError.corrupt(file.path, "a session in block \(at.index) is malformed")
+                throw IndexError.corrupt(file.path, "a session in block \(at.index) is malformed", offset: UInt64(at.offset))
             }
         }
         return (compressed, sessions, offsets)
