@@ -125,8 +125,15 @@ public final class IndexReader {
         var groups = [(segment: Int, block: SegmentReader.LineBlock)]()
         var wanted = [(group: Int, index: Int)]()
         wanted.reserveCapacity(sessions.reduce(0) { $0 + $1.lines.count })
+        // The line-table block of the line before: a block holds 4096 lines, so a session's
+        // next line is nearly always in it, found without a lookup.
+        var last: (source: UInt32, first: UInt64, end: UInt64, group: Int)? = nil
         for s in sessions {
             for l in s.lines {
+                if let c = last, c.source == l.source, l.lineNumber >= c.first, l.lineNumber < c.end {
+                    wanted.append((c.group, Int(l.lineNumber - c.first)))
+                    continue
+                }
                 guard let seg = tables[l.source], let (block, k) = try segments[seg].lineBlock(source: l.source, line: l.lineNumber) else {
                     throw IndexError.corrupt(directory, "no line table for source \(l.source) (session \(s.number))")
                 }
@@ -136,6 +143,8 @@ public final class IndexReader {
                     g = groups.count; groupOf[key] = g; groups.append((seg, block))
                 }
                 wanted.append((g, k))
+                let first = l.lineNumber - UInt64(k)
+                last = (l.source, first, first + UInt64(block.lines), g)
             }
         }
         var offsets = groups.map { segments[$0.segment].cachedOffsets($0.block) ?? [] }

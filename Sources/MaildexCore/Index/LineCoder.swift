@@ -122,8 +122,12 @@ struct LineDecoder {
         let second = previousSecond + Int(truncatingIfNeeded: delta)
         guard level <= 9, digits <= 6, second >= 0, second < 100 * 3600 else { throw SessionCodec.Corrupt() }
         previousSecond = second
-        func two(_ v: Int) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
-        two(second / 3600); out.append(58); two(second / 60 % 60); out.append(58); two(second % 60)
+        // HH:MM:SS, as one 8-byte store.
+        let h = second / 3600, m = second / 60 % 60, sec = second % 60
+        var time: UInt64 = UInt64(48 + h / 10) | UInt64(48 + h % 10) << 8 | 58 << 16
+        time |= UInt64(48 + m / 10) << 24 | UInt64(48 + m % 10) << 32 | 58 << 40
+        time |= UInt64(48 + sec / 10) << 48 | UInt64(48 + sec % 10) << 56
+        withUnsafeBytes(of: time.littleEndian) { out.append(contentsOf: $0) }
         if digits > 0 {
             let fraction = try r.varint()
             var p: UInt64 = 1
@@ -148,8 +152,13 @@ struct LineDecoder {
             guard slot < tails.count else { throw SessionCodec.Corrupt() }
             let t = tails[slot]
             if slot > 0 { tails.remove(at: slot); tails.insert(t, at: 0) }
-            out.reserveCapacity(out.count + t.count)
-            for i in t { out.append(out[i]) }
+            // The tail is earlier in `out` (at most `maxTail` bytes): copied out, then appended.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count) { tmp in
+                out.withUnsafeBufferPointer { p in
+                    tmp.baseAddress!.initialize(from: p.baseAddress! + t.lowerBound, count: t.count)
+                }
+                out.append(contentsOf: UnsafeBufferPointer(tmp))
+            }
         }
         try copyRest(column, &at, &out)
     }
