@@ -99,6 +99,29 @@ import Testing
         }
     }
 
+    @Test func summaryLinesSayWhatTheSessionHolds() throws {
+        let (sessions, _) = Sessionizer.sessions(of: try TestData.fixture("1999-04-28.log"), date: CivilDate(iso: "1999-04-28")!)
+        let s = try #require(sessions.first)
+        func line(_ s: Session) -> [UInt8] {
+            var out = [UInt8]()
+            SessionView(session: s, sourceName: { _ in "" }).appendSummaryLine(to: &out)
+            return out
+        }
+        #expect(String(bytes: line(s)) == "1999-04-28 SMTP-509 21:30:41-21:30:51 209.162.104.65:1957 helo=desk98 emailplus@321media.com -> recipes@hypertouch.com msg=S.0000014724")
+        #expect(SessionView(session: s, sourceName: { _ in "" }).summaryLine() == String(bytes: line(s)))
+        // Every field in its other forms: IPv6, no end, bytes that are not UTF-8, the null
+        // sender, several addresses, auth, TLS; then no peer and no recipient, incomplete.
+        var t = s
+        t.facts.peer = IPAddress("2001:db8::5"); t.end = nil; t.facts.helo = [0xFF, 0x41, 0xC3]
+        t.facts.from = [[], [0x80]]; t.facts.rejected = [Array("a@b".utf8), [0xFE]]
+        t.facts.auth = Array("joe".utf8); t.facts.tls = true; t.channel = ChannelKey(kind: ChannelKey.smtpi, id: 7)
+        #expect(line(t) == Array("1999-04-28 SMTPI-7 21:30:41-? [2001:db8::5]:1957 helo=\u{FFFD}A\u{FFFD} <>,\u{FFFD} -> recipes@hypertouch.com rejected=a@b,\u{FFFD} msg=S.0000014724 auth=joe tls".utf8))
+        var u = s
+        u.facts.peer = nil; u.facts.helo = nil; u.facts.to = []; u.facts.messages = []; u.complete = false
+        u.date = CivilDate(iso: "0007-01-02")!
+        #expect(String(bytes: line(u)) == "0007-01-02 SMTP-509 21:30:41-21:30:51 ? helo=- emailplus@321media.com -> - incomplete")
+    }
+
     @Test func session750HasOddSpacingAndLowercaseQuit() throws {
         let bytes = try TestData.fixture("1999-04-29.log")
         let (sessions, _) = Sessionizer.sessions(of: bytes, date: CivilDate(iso: "1999-04-29")!)

@@ -18,23 +18,73 @@ public struct SessionView {
         return session.facts.port.map { "\(a):\($0)" } ?? a
     }
 
-    /// `1999-04-28 SMTP-509 21:30:41-21:30:51 209.162.104.65:1957 desk98 emailplus@321media.com -> recipes@hypertouch.com S.0000014724`
-    public func summaryLine() -> String {
+    /// The summary line (`summaryLine()`) as UTF-8 bytes (facts that are not UTF-8 show
+    /// U+FFFD), written byte by byte: a transcript's header comes once a session, and
+    /// building it from `String`s took a sixth of a long answer's work.
+    public func appendSummaryLine(to out: inout [UInt8]) {
         let s = session
-        var parts = [s.date.description,
-                     (s.channel.kind == ChannelKey.smtpi ? "SMTPI-" : "SMTP-") + String(s.lineID),
-                     Self.text(s.start) + "-" + (s.end.map(Self.text) ?? "?"),
-                     peerText]
-        parts.append("helo=" + (s.facts.helo.map(Self.text) ?? "-"))
-        let from = s.facts.from.map { $0.isEmpty ? "<>" : Self.text($0) }
-        parts.append((from.isEmpty ? "-" : from.joined(separator: ",")) + " -> "
-                     + (s.facts.to.isEmpty ? "-" : s.facts.to.map(Self.text).joined(separator: ",")))
-        if !s.facts.rejected.isEmpty { parts.append("rejected=" + s.facts.rejected.map(Self.text).joined(separator: ",")) }
-        if !s.facts.messages.isEmpty { parts.append("msg=" + s.facts.messages.map(Self.text).joined(separator: ",")) }
-        if let a = s.facts.auth { parts.append("auth=" + Self.text(a)) }
-        if s.facts.tls { parts.append("tls") }
-        if !s.complete { parts.append("incomplete") }
-        return parts.joined(separator: " ")
+        func text(_ b: [UInt8]) {
+            if b.allSatisfy({ $0 < 0x80 }) { out += b } else { out += Array(String(decoding: b, as: UTF8.self).utf8) }
+        }
+        func decimal(_ v: UInt64) {
+            if v < 10 { out.append(48 + UInt8(v)); return }
+            decimal(v / 10)
+            out.append(48 + UInt8(v % 10))
+        }
+        func padded(_ v: Int, _ n: Int) {
+            var d = 1
+            for _ in 1..<n { d *= 10 }
+            while d > v, d > 1 { out.append(48); d /= 10 }
+            decimal(UInt64(v))
+        }
+        func list(_ items: [[UInt8]], empty: [UInt8]) {
+            if items.isEmpty { out += empty; return }
+            for (k, a) in items.enumerated() {
+                if k > 0 { out.append(44) }
+                text(a)
+            }
+        }
+        let c = s.date.components
+        if c.year >= 0, c.year <= 9999 {
+            padded(c.year, 4); out.append(45); padded(c.month, 2); out.append(45); padded(c.day, 2)
+        } else {
+            out += Array(s.date.description.utf8)
+        }
+        out += Array((s.channel.kind == ChannelKey.smtpi ? " SMTPI-" : " SMTP-").utf8)
+        decimal(UInt64(s.lineID))
+        out.append(32); text(s.start); out.append(45)
+        if let e = s.end { text(e) } else { out.append(63) }
+        out.append(32)
+        if let p = s.facts.peer {
+            if p.isV4 {
+                let v = UInt32(truncatingIfNeeded: p.low)
+                decimal(UInt64(v >> 24)); out.append(46); decimal(UInt64((v >> 16) & 255)); out.append(46)
+                decimal(UInt64((v >> 8) & 255)); out.append(46); decimal(UInt64(v & 255))
+            } else {
+                out.append(91); out += Array(p.description.utf8); out.append(93)
+            }
+            if let port = s.facts.port { out.append(58); out += Array(String(port).utf8) }
+        } else {
+            out.append(63)
+        }
+        out += Array(" helo=".utf8)
+        if let h = s.facts.helo { text(h) } else { out.append(45) }
+        out.append(32)
+        list(s.facts.from.map { $0.isEmpty ? Array("<>".utf8) : $0 }, empty: [45])
+        out += Array(" -> ".utf8)
+        list(s.facts.to, empty: [45])
+        if !s.facts.rejected.isEmpty { out += Array(" rejected=".utf8); list(s.facts.rejected, empty: []) }
+        if !s.facts.messages.isEmpty { out += Array(" msg=".utf8); list(s.facts.messages, empty: []) }
+        if let a = s.facts.auth { out += Array(" auth=".utf8); text(a) }
+        if s.facts.tls { out += Array(" tls".utf8) }
+        if !s.complete { out += Array(" incomplete".utf8) }
+    }
+
+    /// `1999-04-28 SMTP-509 21:30:41-21:30:51 209.162.104.65:1957 helo=desk98 emailplus@321media.com -> recipes@hypertouch.com msg=S.0000014724`
+    public func summaryLine() -> String {
+        var out = [UInt8]()
+        appendSummaryLine(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The header line of a transcript.
@@ -51,7 +101,8 @@ public struct SessionView {
     /// Appends the transcript as raw bytes; `offsets` adds the byte offset
     /// (`file:line-number:byte-offset:`) for evidence.
     public func appendTranscript(to out: inout [UInt8], provenance: Bool, offsets: Bool) {
-        out += Array(header().utf8)
+        out += [61, 61, 32]  // "== "
+        appendSummaryLine(to: &out)
         out.append(10)
         var lastSource: UInt32 = .max
         var name: [UInt8] = []
