@@ -120,6 +120,12 @@ import Testing
         u.facts.peer = nil; u.facts.helo = nil; u.facts.to = []; u.facts.messages = []; u.complete = false
         u.date = CivilDate(iso: "0007-01-02")!
         #expect(String(bytes: line(u)) == "0007-01-02 SMTP-509 21:30:41-21:30:51 ? helo=- emailplus@321media.com -> - incomplete")
+        // Line numbers and byte offsets in provenance and evidence.
+        for v: UInt64 in [0, 9, 10, 99, 100, 1_234_567, 9_999_999_999_999_999, 10_000_000_000_000_000, .max - 1, .max] {
+            var out = Array("x".utf8)
+            SessionView.appendDecimal(v, to: &out)
+            #expect(out == Array("x\(v)".utf8))
+        }
     }
 
     @Test func session750HasOddSpacingAndLowercaseQuit() throws {

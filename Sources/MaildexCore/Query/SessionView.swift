@@ -26,11 +26,7 @@ public struct SessionView {
         func text(_ b: [UInt8]) {
             if b.allSatisfy({ $0 < 0x80 }) { out += b } else { out += Array(String(decoding: b, as: UTF8.self).utf8) }
         }
-        func decimal(_ v: UInt64) {
-            if v < 10 { out.append(48 + UInt8(v)); return }
-            decimal(v / 10)
-            out.append(48 + UInt8(v % 10))
-        }
+        func decimal(_ v: UInt64) { Self.appendDecimal(v, to: &out) }
         func padded(_ v: Int, _ n: Int) {
             var d = 1
             for _ in 1..<n { d *= 10 }
@@ -100,7 +96,21 @@ public struct SessionView {
 
     /// Appends the transcript as raw bytes; `offsets` adds the byte offset
     /// (`file:line-number:byte-offset:`) for evidence.
+    /// Appends `v` in decimal.
+    @inline(__always)
+    static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64) = (0, 0)  // up to 20 digits, last first
+        var n = 0
+        var x = v
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[n] = 48 + UInt8(x % 10); x /= 10; n += 1 } while x > 0 && n < 16
+            if x > 0 { out += Array(String(x).utf8) }  // beyond 16 digits: the leading ones
+            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
+        }
+    }
+
     public func appendTranscript(to out: inout [UInt8], provenance: Bool, offsets: Bool) {
+        out.reserveCapacity(out.count + session.text.count + session.lines.count * (provenance || offsets ? 48 : 1) + 256)
         out += [61, 61, 32]  // "== "
         appendSummaryLine(to: &out)
         out.append(10)
@@ -114,10 +124,10 @@ public struct SessionView {
                 if l.source != lastSource { name = Array(sourceName(l.source).utf8); lastSource = l.source }
                 out += name
                 out.append(58)
-                out += Array(String(l.lineNumber).utf8)
+                Self.appendDecimal(l.lineNumber, to: &out)
                 out.append(58)
                 if offsets {
-                    out += Array(String(l.byteOffset).utf8)
+                    Self.appendDecimal(l.byteOffset, to: &out)
                     out.append(58)
                 }
             }
