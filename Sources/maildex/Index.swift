@@ -59,6 +59,9 @@ struct Index: ParsableCommand {
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
         if noMerge { o.mergePolicy = nil }
+        // On a terminal, over the progress bar's line.
+        let clear = isatty(2) != 0 ? "\r\u{1B}[K" : ""
+        o.mergeStarting = { n, bytes in warn(clear + "merging the \(n) newest segments (\(formatBytes(bytes))) ...") }
         o.read.windowSize = min(max(1 << 20, windowSize), SourceReader.maxWindow / 2)
         if let date {
             guard let d = CivilDate(iso: date) else { throw ValidationError("--date must be YYYY-MM-DD") }
@@ -101,7 +104,7 @@ struct Index: ParsableCommand {
         } else {
             warn("indexed \(report.files) files (\(report.skipped) skipped), \(formatBytes(report.plainBytes)) of log text, \(report.lines) lines, \(report.sessions) sessions, \(report.messages) messages in \(formatDouble(report.seconds, digits: 2)) s (\(formatBytes(UInt64(rate)))/s); index now \(formatBytes(report.indexBytes))")
             if report.merged.merges > 0 {
-                warn("merged \(report.merged.segmentsMerged) small segments into \(report.merged.segmentsWritten) in \(formatDouble(report.merged.seconds, digits: 2)) s; the index has \(report.segments) segments")
+                warn("merged \(report.merged.segmentsMerged) small segments into \(report.merged.segmentsWritten) in \(formatDouble(report.merged.seconds, digits: 2)) s; the index has \(report.segments) segment\(report.segments == 1 ? "" : "s")")
             }
         }
         try finishStandardOutput()

@@ -63,7 +63,8 @@ public enum Compactor {
     /// caller holds the index's lock and has stored `manifest`. `report` counts the
     /// merges committed, also when a later one throws; `manifest` is then the stored one.
     static func mergeTiers(directory: String, manifest: inout Manifest, policy: MergePolicy, threads: Int,
-                           postingsLimit: Int, report: inout TierReport) throws {
+                           postingsLimit: Int, report: inout TierReport,
+                           starting: ((_ segments: Int, _ bytes: UInt64) -> Void)? = nil) throws {
         let clock = Stopwatch()
         defer { report.seconds += clock.seconds }
         while true {
@@ -72,6 +73,7 @@ public enum Compactor {
                 return stat(directory + "/" + name, &st) == 0 ? UInt64(st.st_size) : UInt64.max
             }
             guard let range = policy.plan(sizes) else { break }
+            starting?(range.count, sizes[range].reduce(0, +))
             let reader = try IndexReader(directory: directory)
             guard reader.manifest == manifest else { throw IndexError("\(directory): the manifest changed while this run held the index's lock") }
             var generation = manifest.generation

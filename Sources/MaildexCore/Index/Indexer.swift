@@ -28,6 +28,8 @@ public final class Indexer {
         /// uses as much), so that a merge within `MergePolicy.maxMergeBytes` gives one
         /// segment, and a split one gives pieces too large to be merged again.
         public var mergePostingsLimit = 24_000_000
+        /// Called as each merge starts, with the segments it merges and their bytes.
+        public var mergeStarting: (@Sendable (_ segments: Int, _ bytes: UInt64) -> Void)? = nil
         public init() {}
     }
 
@@ -257,7 +259,8 @@ public final class Indexer {
             // is not in the manifest, and the next run deletes it), and the next run tries again.
             do {
                 try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy, threads: options.threads,
-                                         postingsLimit: options.mergePostingsLimit, report: &report.merged)
+                                         postingsLimit: options.mergePostingsLimit, report: &report.merged,
+                                         starting: options.mergeStarting)
             } catch {
                 report.errors.append(IOError(path: directory, offset: nil, message:
                     "merging the newest segments after the run failed: \(error); this run's files are indexed and the index is usable as it stands; the next run tries the merge again"))
