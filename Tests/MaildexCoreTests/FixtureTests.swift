@@ -63,6 +63,21 @@ import Testing
         }
     }
 
+    @Test func aContextEndsAtTheFirstParenthesisBeforeASpaceOrTheLineEnd() throws {
+        let cases: [(String, String?, String)] = [
+            ("00:00:01 5 SMTP-1(a)b) x", "a)b", "x"), ("00:00:02 5 SMTP-2(a) b) y", "a", "b) y"),
+            ("00:00:03 5 SMTP-3(a)", "a", ""), ("00:00:04 5 SMTP-4(", nil, "("), ("00:00:05 5 SMTP-5()", "", ""),
+            ("00:00:06 5 SMTP-6(x))", "x)", ""), ("00:00:07 5 SMTP-7(x)) z", "x)", "z"),
+            ("00:00:08 5 SMTP-8([1.2.3.4]) rsp: 250 ok)", "[1.2.3.4]", "rsp: 250 ok)"),
+        ]
+        for (text, context, data) in cases {
+            let line = Array(text.utf8)
+            let h = try #require(line.withUnsafeBytes { RecordParser.parse($0, 0, line.count) })
+            #expect(h.context.map { String(bytes: line[$0]) } == context, "\(text)")
+            #expect(String(bytes: line[h.data]) == data, "\(text)")
+        }
+    }
+
     @Test func session509() throws {
         let bytes = try TestData.fixture("1999-04-28.log")
         let (sessions, _) = Sessionizer.sessions(of: bytes, date: CivilDate(iso: "1999-04-28")!)

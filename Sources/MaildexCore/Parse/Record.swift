@@ -104,11 +104,12 @@ public enum RecordParser {
         var context: Range<Int>? = nil
         if i < lineEnd, b[i] == 40 {
             // The context ends at the first ')' followed by a space or the line end.
-            var j = i + 1
             var close = -1
-            while j < lineEnd {
-                if b[j] == 41, j + 1 == lineEnd || b[j + 1] == 32 { close = j; break }
-                j += 1
+            var j = i &+ 1
+            while j < lineEnd, let q = memchr(b + j, 41, lineEnd &- j) {
+                let k = b.distance(to: q.assumingMemoryBound(to: UInt8.self))
+                if k &+ 1 == lineEnd || b[k &+ 1] == 32 { close = k; break }
+                j = k &+ 1
             }
             if close >= 0 {
                 context = (i + 1)..<close
