@@ -86,11 +86,9 @@ public final class IndexReader {
     }
 
     /// The sessions of one store block of segment `segment` that no later segment replaces.
-    /// Without `resolvingOffsets`, the lines' byte offsets stay 0 (for a caller that
-    /// writes them to a store that does not keep them, like `compact`).
-    public func sessions(inBlock block: Int, ofSegment segment: Int, resolvingOffsets: Bool = true) throws -> [Session] {
+    public func sessions(inBlock block: Int, ofSegment segment: Int) throws -> [Session] {
         var out = try segments[segment].sessions(inBlock: block).filter { !shadowed[segment].contains($0.number) }
-        if resolvingOffsets { try resolveOffsets(&out, threads: Parallel.cores) }
+        try resolveOffsets(&out, threads: Parallel.cores)
         return out
     }
 

@@ -214,8 +214,7 @@ public final class SegmentReader {
     /// are 0: they live in the sources' line tables, possibly in another segment, so
     /// read sessions through `IndexReader`, which fills them in.
     func sessions(inBlock i: Int) throws -> [Session] {
-        var r = ByteReader(try bytes(.blockIndex, (i * SegmentFormat.blockEntrySize)..<((i + 1) * SegmentFormat.blockEntrySize)), at: 20)
-        let count = Int(try r.u32())
+        let count = try sessionCount(ofBlock: i)
         let b = try block(i)
         return try b.withUnsafeBytes { p in
             do { return try SessionCodec.decodeAll(block: p, count: count) } catch {
