@@ -53,6 +53,21 @@ import Testing
                 sourceLocation: sourceLocation)
     }
 
+    @Test func emptyHeaderTailsRepeatedSurviveTheStore() {
+        // A record with neither tag nor data ("TIME LEVEL ") has an empty header tail;
+        // a second one repeats it from the recent tails.
+        let texts = ["10:00:00 5 SMTP-7() Stream Created", "12:00:01 4 ", "12:00:02 4 ", "12:00:03.5 4 ", "12:00:04 4 x"]
+        var text = [UInt8](), lines = [SessionLine]()
+        for (k, t) in texts.enumerated() {
+            lines.append(SessionLine(source: 0, lineNumber: UInt64(k + 1), byteOffset: 0, length: UInt32(t.utf8.count),
+                                     textOffset: UInt32(text.count)))
+            text += Array(t.utf8)
+        }
+        let s = Session(number: 1, date: CivilDate(iso: "2020-01-01")!, channel: ChannelKey(kind: 0, id: 7),
+                        start: Array("10:00:00".utf8), end: nil, complete: false, facts: SessionFacts(), text: text, lines: lines)
+        expectStoreRoundTrip([s])
+    }
+
     @Test func oddRecordLinesSurviveTheStore() {
         // Lines the store's short form must not mangle: fractions of 1 to 6 digits,
         // times that go back or jump, times no clock shows, a bare header, CR before

@@ -152,12 +152,15 @@ struct LineDecoder {
             guard slot < tails.count else { throw SessionCodec.Corrupt() }
             let t = tails[slot]
             if slot > 0 { tails.remove(at: slot); tails.insert(t, at: 0) }
-            // The tail is earlier in `out` (at most `maxTail` bytes): copied out, then appended.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count) { tmp in
-                out.withUnsafeBufferPointer { p in
-                    tmp.baseAddress!.initialize(from: p.baseAddress! + t.lowerBound, count: t.count)
+            // The tail is earlier in `out` (at most `maxTail` bytes, maybe none): copied out,
+            // then appended.
+            if !t.isEmpty {
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: t.count) { tmp in
+                    out.withUnsafeBufferPointer { p in
+                        tmp.baseAddress!.initialize(from: p.baseAddress! + t.lowerBound, count: t.count)
+                    }
+                    out.append(contentsOf: UnsafeBufferPointer(tmp))
                 }
-                out.append(contentsOf: UnsafeBufferPointer(tmp))
             }
         }
         try copyRest(column, &at, &out)
