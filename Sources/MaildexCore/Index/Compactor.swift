@@ -68,10 +68,8 @@ public enum Compactor {
         let clock = Stopwatch()
         defer { report.seconds += clock.seconds }
         while true {
-            let sizes = manifest.segments.map { name -> UInt64 in
-                var st = stat()
-                return stat(directory + "/" + name, &st) == 0 ? UInt64(st.st_size) : UInt64.max
-            }
+            // A segment whose size cannot be read counts as too large to merge.
+            let sizes = manifest.segments.map { Indexer.fileSize(directory, $0) ?? .max }
             guard let range = policy.plan(sizes) else { break }
             starting?(range.count, sizes[range].reduce(0, +))
             let reader = try IndexReader(directory: directory)

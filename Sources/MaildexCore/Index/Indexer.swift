@@ -451,12 +451,15 @@ public final class Indexer {
 
     /// Total bytes of the manifest and the live segments.
     public static func indexSize(_ directory: String, _ manifest: Manifest) -> UInt64 {
-        var total: UInt64 = 0
-        for f in manifest.segments + [Manifest.fileName] + (manifest.carry.map { [$0] } ?? []) {
-            var st = stat()
-            if stat(directory + "/" + f, &st) == 0 { total += UInt64(st.st_size) }
+        (manifest.segments + [Manifest.fileName] + (manifest.carry.map { [$0] } ?? [])).reduce(0) {
+            $0 + (fileSize(directory, $1) ?? 0)
         }
-        return total
+    }
+
+    /// The size of file `name` in `directory`, or nil if it cannot be read.
+    static func fileSize(_ directory: String, _ name: String) -> UInt64? {
+        var st = stat()
+        return stat(directory + "/" + name, &st) == 0 ? UInt64(st.st_size) : nil
     }
 
     /// Deletes segment files no manifest lists (left by an interrupted run).
