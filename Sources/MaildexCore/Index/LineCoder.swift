@@ -18,9 +18,11 @@ import Darwin
 /// Half the text bytes go, which halves zstd's work, and the text that stays
 /// compresses better (7% of the log, against 14% for the same lines grouped raw,
 /// measured on a generated day).
-struct LineEncoder {
+struct LineEncoder: ~Copyable {
     private var previousSecond = 0
-    private var tails: [UnsafeRawBufferPointer] = []
+    /// The recent header tails, most recently used first (`tailCount` of `tailSlots`).
+    private let tails: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    private var tailCount = 0
 
     static let literal: UInt8 = 0
     static let structured: UInt8 = 1
@@ -29,18 +31,31 @@ struct LineEncoder {
     /// Longer tails are written literally every time.
     static let maxTail = 255
 
-    init() { tails.reserveCapacity(Self.tailSlots) }
+    init() {
+        tails = .allocate(capacity: Self.tailSlots)
+        tails.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0), count: Self.tailSlots)
+    }
+
+    deinit { tails.deallocate() }
 
     /// Starts a new session (times and tails do not carry from one session to the next).
     mutating func reset() {
         previousSecond = 0
-        tails.removeAll(keepingCapacity: true)
+        tailCount = 0
+    }
+
+    /// As the other `encode`, into arrays (for tests).
+    mutating func encode(_ line: UnsafeRawBufferPointer, header: UInt32 = 0, ops: inout ByteWriter, text: inout [UInt8]) {
+        var o = ByteAppender(capacity: 16), t = ByteAppender(capacity: line.count + 1)
+        encode(line, header: header, ops: &o, text: &t)
+        ops.raw(o.bytes)
+        text.append(contentsOf: t.bytes)
     }
 
     /// Appends the line's op to `meta` and its remaining text, then `\n`, to `text`.
     /// `line` must stay valid until `reset()` (its tail may be referred to). `header`
     /// is the parser's `LineHeader` of the line, or 0 to parse it here.
-    mutating func encode(_ line: UnsafeRawBufferPointer, header: UInt32 = 0, ops meta: inout ByteWriter, text: inout [UInt8]) {
+    mutating func encode(_ line: UnsafeRawBufferPointer, header: UInt32 = 0, ops meta: inout ByteAppender, text: inout ByteAppender) {
         let n = line.count
         let tl: Int, level: UInt8, dataStart: Int
         if header != 0 {
@@ -65,34 +80,43 @@ struct LineEncoder {
 
         let tail = UnsafeRawBufferPointer(rebasing: line[(tl + 3)..<dataStart])
         var slot = Int(Self.newTail)
-        for (i, t) in tails.enumerated() where t.count == tail.count && (t.count == 0 || memcmp(t.baseAddress!, tail.baseAddress!, t.count) == 0) {
-            slot = i
-            break
+        for i in 0..<tailCount {
+            let t = tails[i]
+            if t.count == tail.count && (t.count == 0 || memcmp(t.baseAddress!, tail.baseAddress!, t.count) == 0) {
+                slot = i
+                break
+            }
         }
         // Most recently used first.
-        if slot < tails.count {
-            if slot > 0 { let t = tails.remove(at: slot); tails.insert(t, at: 0) }
+        if slot < tailCount {
+            if slot > 0 {
+                let t = tails[slot]
+                for j in stride(from: slot, to: 0, by: -1) { tails[j] = tails[j - 1] }
+                tails[0] = t
+            }
         } else if tail.count <= Self.maxTail {
-            if tails.count == Self.tailSlots { tails.removeLast() }
-            tails.insert(tail, at: 0)
+            // The least recently used drops out when all slots are taken.
+            for j in stride(from: min(tailCount, Self.tailSlots - 1), to: 0, by: -1) { tails[j] = tails[j - 1] }
+            tails[0] = tail
+            tailCount = min(tailCount + 1, Self.tailSlots)
         }
 
-        meta.u8(Self.structured | level << 1 | UInt8(slot) << 5)
+        meta.append(Self.structured | level << 1 | UInt8(slot) << 5)
         let delta = Int64(second - previousSecond)
         previousSecond = second
         meta.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) << 3 | UInt64(digits))
         if digits > 0 { meta.varint(UInt64(fraction)) }
         if slot == Int(Self.newTail) {
             meta.varint(UInt64(tail.count))
-            text.append(contentsOf: tail)
+            text.append(tail)
         }
-        text.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[dataStart...]))
+        text.append(UnsafeRawBufferPointer(rebasing: line[dataStart...]))
         text.append(10)
     }
 
-    private mutating func literal(_ line: UnsafeRawBufferPointer, ops meta: inout ByteWriter, text: inout [UInt8]) {
-        meta.u8(Self.literal)
-        text.append(contentsOf: line)
+    private mutating func literal(_ line: UnsafeRawBufferPointer, ops meta: inout ByteAppender, text: inout ByteAppender) {
+        meta.append(Self.literal)
+        text.append(line)
         text.append(10)
     }
 }

@@ -26,34 +26,37 @@ public enum SessionCodec {
     /// The block payload in parts (the column lengths, metadata, ops, text), for a
     /// compressor that takes them without concatenating; offsets are payload offsets.
     static func encodeBlockParts(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (parts: [[UInt8]], offsets: [UInt32]) {
-        var meta = ByteWriter(capacity: records.count * 16 + records.reduce(0) { $0 + $1.lineCount * 5 })
-        var ops = ByteWriter(capacity: records.reduce(0) { $0 + $1.lineCount * 3 })
-        var text = [UInt8]()
-        text.reserveCapacity(records.reduce(0) { $0 + $1.textBytes + $1.lineCount })
+        var lines = 0, textBytes = 0
+        for r in records { lines += r.lineCount; textBytes += r.textBytes }
+        // Room for every column up front: the text never holds more than the lines and a
+        // newline each; the metadata and ops take a few bytes a line.
+        var meta = ByteAppender(capacity: records.count * 16 + lines * 5)
+        var ops = ByteAppender(capacity: lines * 3)
+        var text = ByteAppender(capacity: textBytes + lines)
         var offsets = [UInt32]()
         offsets.reserveCapacity(records.count)
         var coder = LineEncoder()
         for r in records {
-            offsets.append(UInt32(meta.bytes.count))
+            offsets.append(UInt32(meta.count))
             encode(r, meta: &meta, ops: &ops, text: &text, coder: &coder, inlineOffsets: inlineOffsets)
         }
         var header = ByteWriter()
-        header.varint(UInt64(meta.bytes.count))
-        header.varint(UInt64(ops.bytes.count))
+        header.varint(UInt64(meta.count))
+        header.varint(UInt64(ops.count))
         let shift = UInt32(header.bytes.count)
-        return ([header.bytes, meta.bytes, ops.bytes, text], offsets.map { $0 + shift })
+        return ([header.bytes, meta.array, ops.array, text.array], offsets.map { $0 + shift })
     }
 
-    static func encode(_ s: SessionRecord, meta w: inout ByteWriter, ops: inout ByteWriter, text: inout [UInt8],
+    static func encode(_ s: SessionRecord, meta w: inout ByteAppender, ops: inout ByteAppender, text: inout ByteAppender,
                        coder: inout LineEncoder, inlineOffsets: Bool) {
         w.varint(s.number)
         w.zigzag(Int64(s.date.daysSinceEpoch))
         w.varint(s.channel.raw)
-        w.u8((s.complete ? flagComplete : 0) | (inlineOffsets ? flagOffsets : 0))
+        w.append((s.complete ? flagComplete : 0) | (inlineOffsets ? flagOffsets : 0))
         w.varint(UInt64(s.lineCount))
         // Where the session's ops and text start in their columns; then, per line,
         // its source, line number and byte offset (deltas within a source).
-        w.varint(UInt64(ops.bytes.count))
+        w.varint(UInt64(ops.count))
         w.varint(UInt64(text.count))
         var source: UInt32 = 0, lineNumber: UInt64 = 0, offset: UInt64 = 0
         coder.reset()
@@ -177,20 +180,21 @@ public enum SessionCodec {
 
 /// What the store and the term index need of one session: a built `Session`, or
 /// the fragments the stitcher joined (the indexer's path, which copies each line
-/// once, straight into the block).
-struct SessionRecord {
-    var number: UInt64
-    var date: CivilDate
-    var channel: ChannelKey
-    var complete: Bool
-    var start: [UInt8]
-    var end: [UInt8]?
-    var facts: SessionFacts
-    var lineCount: Int
-    var textBytes: Int
+/// once, straight into the block). A class: a block's records are passed around and
+/// read several times, and copying one is then one reference count, not one per field.
+final class SessionRecord {
+    let number: UInt64
+    let date: CivilDate
+    let channel: ChannelKey
+    let complete: Bool
+    let start: [UInt8]
+    let end: [UInt8]?
+    let facts: SessionFacts
+    let lineCount: Int
+    let textBytes: Int
     /// Calls its argument with each line: source, line number, byte offset, bytes, and
     /// its header's shape if the parser gave it (`LineHeader`, else 0).
-    var forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void
+    let forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void
 
     init(session s: Session) {
         number = s.number; date = s.date; channel = s.channel; complete = s.complete; start = s.start; end = s.end

@@ -78,7 +78,7 @@ struct TermBatch {
                 // `domain@local`, split at the last `@` (Terms.addressKey).
                 begin(role)
                 if let at = a.lastIndex(of: 64) {
-                    appendCut(a[(at + 1)...]); appendCut([64][...]); appendCut(a[..<at])
+                    appendCut(a[(at + 1)...]); if keyLength < Terms.maxKeyBytes { arena.append(64) }; appendCut(a[..<at])
                 } else {
                     appendCut(a[...])
                 }

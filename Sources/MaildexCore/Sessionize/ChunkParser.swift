@@ -91,9 +91,13 @@ public enum ChunkParser {
     static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false,
                       firstLineContinues: Bool = false) -> ChunkResult {
         let result = ChunkResult()
-        if lengths { result.lengths.reserveCapacity(range.count / 48) }
+        var lineLengths = [UInt32]()
+        if lengths { lineLengths.reserveCapacity(range.count / 48) }
+        var records = 0
+        // Fragments are owned by `result.fragments`; the table and `last` hold them
+        // unretained, which spares a reference count per line.
         var open = ChannelTable()
-        var last: Fragment? = nil
+        var last: Unmanaged<Fragment>? = nil
         var seenRecord = false
         let base = p.baseAddress!
         var pos = range.lowerBound
@@ -108,68 +112,75 @@ public enum ChunkParser {
             }
             if let h = (firstLineContinues && lineIndex == 0) ? nil : RecordParser.parse(p, pos, lineEnd) {
                 seenRecord = true
-                result.records += 1
+                records += 1
                 if let (key, marker) = SessionRules.channel(p, h) {
-                    var fragment: Fragment
+                    let fragment: Unmanaged<Fragment>
                     if marker == .opens {
                         open.remove(key)
-                        fragment = Fragment(key: key)
-                        fragment.opens = true
-                        fragment.firstTime = h.time
+                        let f = Fragment(key: key)
+                        f.opens = true
+                        f.firstTime = h.time
+                        result.fragments.append(f)
+                        fragment = Unmanaged.passUnretained(f)
                         open.set(key, fragment)
-                        result.fragments.append(fragment)
                     } else if let f = open.get(key) {
                         fragment = f
                     } else {
-                        fragment = Fragment(key: key)
-                        fragment.firstTime = h.time
+                        let f = Fragment(key: key)
+                        f.firstTime = h.time
+                        result.fragments.append(f)
+                        fragment = Unmanaged.passUnretained(f)
                         open.set(key, fragment)
-                        result.fragments.append(fragment)
                     }
-                    fragment.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
-                                                  length: UInt32(lineEnd - pos), header: LineHeader.pack(h, lineStart: pos)))
-                    fragment.bytes += lineEnd - pos
-                    fragment.lastTime = h.time
-                    SessionRules.observe(p, h, fragment)
-                    if marker == .closes {
-                        fragment.closes = true
-                        open.remove(key)
+                    fragment._withUnsafeGuaranteedRef { f in
+                        f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
+                                               length: UInt32(lineEnd - pos), header: LineHeader.pack(h, lineStart: pos)))
+                        f.bytes += lineEnd - pos
+                        f.lastTime = h.time
+                        SessionRules.observe(p, h, f)
+                        if marker == .closes { f.closes = true }
                     }
+                    if marker == .closes { open.remove(key) }
                     last = fragment
                 } else {
                     last = nil
                 }
             } else if let f = last {
-                f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
-                f.bytes += lineEnd - pos
+                f._withUnsafeGuaranteedRef { f in
+                    f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
+                    f.bytes += lineEnd - pos
+                }
             } else if !seenRecord {
                 result.leading.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
             }
-            if lengths { result.lengths.append(UInt32(lineEnd - pos)) }
+            if lengths { lineLengths.append(UInt32(lineEnd - pos)) }
             lineIndex &+= 1
             pos = lineEnd + 1
         }
         result.lines = Int(lineIndex)
-        if seenRecord { result.endsIn = last.map { .session($0.key) } ?? .noSession }
+        result.records = records
+        result.lengths = lineLengths
+        if seenRecord { result.endsIn = last.map { .session($0._withUnsafeGuaranteedRef { $0.key }) } ?? .noSession }
         return result
     }
 }
 
 /// A small open-addressing map from channel to its open fragment; the chunk
-/// parser's only per-record lookup, so it avoids hashing through `Hasher`.
+/// parser's only per-record lookup, so it avoids hashing through `Hasher`. It holds
+/// its fragments unretained: the chunk's result owns them.
 struct ChannelTable {
     private var keys: [UInt64]
-    private var values: [Fragment?]
+    private var values: [Unmanaged<Fragment>?]
     private var count = 0
     private var mask: Int
 
-    init() { keys = [UInt64](repeating: 0, count: 256); values = [Fragment?](repeating: nil, count: 256); mask = 255 }
+    init() { keys = [UInt64](repeating: 0, count: 256); values = [Unmanaged<Fragment>?](repeating: nil, count: 256); mask = 255 }
 
     @inline(__always) private func slot(_ k: UInt64) -> Int {
         Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
     }
 
-    @inline(__always) func get(_ key: ChannelKey) -> Fragment? {
+    @inline(__always) func get(_ key: ChannelKey) -> Unmanaged<Fragment>? {
         let k = key.raw
         var i = slot(k)
         while true {
@@ -181,7 +192,7 @@ struct ChannelTable {
 
     /// Sets or clears (`nil`) the fragment of `key`. Cleared slots keep the key
     /// (a tombstone with a nil value), so probing stays correct.
-    @inline(__always) mutating func set(_ key: ChannelKey, _ value: Fragment?) {
+    @inline(__always) mutating func set(_ key: ChannelKey, _ value: Unmanaged<Fragment>?) {
         let k = key.raw
         var i = slot(k)
         while true {
@@ -202,7 +213,7 @@ struct ChannelTable {
         let oldKeys = keys, oldValues = values
         mask = mask * 2 + 1
         keys = [UInt64](repeating: 0, count: mask + 1)
-        values = [Fragment?](repeating: nil, count: mask + 1)
+        values = [Unmanaged<Fragment>?](repeating: nil, count: mask + 1)
         count = 0
         for i in oldKeys.indices where oldKeys[i] != 0 && oldValues[i] != nil {
             set(ChannelKey(raw: oldKeys[i]), oldValues[i])
