@@ -307,7 +307,7 @@ import Testing
         facts.rejected = [Array("r@".utf8) + long]
         let date = CivilDate(iso: "2026-01-05")!
         let record = SessionRecord(number: 77, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: 60353),
-                                   complete: true, start: [], end: nil, facts: facts, lineCount: 0, textBytes: 0) { _ in }
+                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
         var batch = TermBatch()
         batch.add(session: record)
         let got = Set((0..<batch.count).map { Array(batch.term($0)) })

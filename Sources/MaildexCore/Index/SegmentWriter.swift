@@ -139,7 +139,7 @@ public final class SegmentWriter {
                     terms.add(session: r)
                     messages += r.facts.messages.count
                     rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
-                                             startSecond: SegmentWriter.secondOfDay(r.start), lineID: r.channel.id,
+                                             startSecond: r.startSecond, lineID: r.channel.id,
                                              flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
                                                 | UInt32(min(255, r.facts.messages.count)) << 16
                                                 | UInt32(min(255, r.facts.rejected.count)) << 24))
@@ -239,7 +239,8 @@ public final class SegmentWriter {
 
     static let numberMask: UInt64 = (1 << 40) - 1
 
-    static func secondOfDay(_ t: [UInt8]) -> Int32 {
+    /// Seconds since midnight of a time written `HH:MM:SS...`; 0 if it is shorter.
+    static func secondOfDay(_ t: UnsafeRawBufferPointer) -> Int32 {
         guard t.count >= 8 else { return 0 }
         func d(_ i: Int) -> Int32 { Int32(t[i] &- 48) }
         return d(0) * 36000 + d(1) * 3600 + d(3) * 600 + d(4) * 60 + d(6) * 10 + d(7)

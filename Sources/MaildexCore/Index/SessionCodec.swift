@@ -187,8 +187,8 @@ final class SessionRecord {
     let date: CivilDate
     let channel: ChannelKey
     let complete: Bool
-    let start: [UInt8]
-    let end: [UInt8]?
+    /// The first record's time of day, in seconds (for the session table).
+    let startSecond: Int32
     let facts: SessionFacts
     let lineCount: Int
     let textBytes: Int
@@ -197,7 +197,8 @@ final class SessionRecord {
     let forEachLine: ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void
 
     init(session s: Session) {
-        number = s.number; date = s.date; channel = s.channel; complete = s.complete; start = s.start; end = s.end
+        number = s.number; date = s.date; channel = s.channel; complete = s.complete
+        startSecond = s.start.withUnsafeBytes { SegmentWriter.secondOfDay($0) }
         facts = s.facts; lineCount = s.lines.count; textBytes = s.text.count
         forEachLine = { body in
             s.text.withUnsafeBytes { t in
@@ -209,11 +210,11 @@ final class SessionRecord {
         }
     }
 
-    init(number: UInt64, date: CivilDate, channel: ChannelKey, complete: Bool, start: [UInt8], end: [UInt8]?,
+    init(number: UInt64, date: CivilDate, channel: ChannelKey, complete: Bool, startSecond: Int32,
          facts: SessionFacts, lineCount: Int, textBytes: Int,
          forEachLine: @escaping ((UInt32, UInt64, UInt64, UnsafeRawBufferPointer, UInt32) -> Void) -> Void) {
         self.number = number; self.date = date; self.channel = channel; self.complete = complete
-        self.start = start; self.end = end; self.facts = facts; self.lineCount = lineCount; self.textBytes = textBytes
+        self.startSecond = startSecond; self.facts = facts; self.lineCount = lineCount; self.textBytes = textBytes
         self.forEachLine = forEachLine
     }
 }

@@ -194,17 +194,26 @@ enum SessionRules {
     static func address(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> [UInt8] {
         var j = s
         while j < e, p[j] == 32 { j += 1 }
-        var out = [UInt8]()
+        // The span first, then one allocation of the size it needs (appending byte by
+        // byte grew the array three times for a typical address).
+        var end = j, spaces = 0
         if j < e, p[j] == UInt8(ascii: "<") {
             j += 1
-            while j < e, p[j] != UInt8(ascii: ">") {
-                if p[j] != 32 { out.append(Bytes.lower(p[j])) }
-                j += 1
-            }
+            end = j
+            while end < e, p[end] != UInt8(ascii: ">") { if p[end] == 32 { spaces += 1 }; end += 1 }
         } else {
-            while j < e, p[j] != 32 { out.append(Bytes.lower(p[j])); j += 1 }
+            while end < e, p[end] != 32 { end += 1 }
         }
-        return out
+        let count = end - j - spaces
+        guard count > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: count) { out, filled in
+            var k = 0
+            for i in j..<end where p[i] != 32 {
+                out[k] = Bytes.lower(p[i])
+                k += 1
+            }
+            filled = k
+        }
     }
 
     static func response(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ f: Fragment) {

@@ -15,7 +15,11 @@ public final class SessionStitcher {
         /// Bytes of the lines so far.
         var bytes = 0
         init(number: UInt64, date: CivilDate, first: Fragment) {
-            self.number = number; self.date = date; fragments = [first]; bytes = first.bytes
+            self.number = number; self.date = date; bytes = first.bytes
+            // Most sessions span a few chunks: room for them without growing.
+            fragments = []
+            fragments.reserveCapacity(4)
+            fragments.append(first)
         }
         init(number: UInt64, date: CivilDate, fragments: [Fragment]) {
             self.number = number; self.date = date; self.fragments = fragments
@@ -171,12 +175,10 @@ public final class SessionStitcher {
             for l in f.lines { bytes += Int(l.length) }
         }
         let complete = first.opens && last.closes
-        // The first record's time: a session that begins with the rest of a line cut at a
-        // window's limit (a line longer than a window) has no time in its first fragment.
-        let timed = fragments.first { !$0.firstTime.isEmpty } ?? first
+        let timed = firstTimed(fragments)
+        let startSecond = SegmentWriter.secondOfDay(UnsafeRawBufferPointer(rebasing: timed.window.bytes[timed.firstTime]))
         return SessionRecord(number: s.number, date: s.date, channel: first.key, complete: complete,
-                             start: timed.text(timed.firstTime), end: complete ? last.text(last.lastTime) : nil,
-                             facts: facts, lineCount: count, textBytes: bytes) { body in
+                             startSecond: startSecond, facts: facts, lineCount: count, textBytes: bytes) { body in
             for f in fragments {
                 let w = f.window!
                 let window = w.bytes, source = w.source, streamBase = w.streamOffset
@@ -191,6 +193,13 @@ public final class SessionStitcher {
                 }
             }
         }
+    }
+
+    /// The fragment with the session's first record time: a session that begins with the
+    /// rest of a line cut at a window's limit (a line longer than a window) has no time in
+    /// its first fragment.
+    static func firstTimed(_ fragments: [Fragment]) -> Fragment {
+        fragments.first { !$0.firstTime.isEmpty } ?? fragments[0]
     }
 
     /// Reads the first and last byte of each of the session's lines and its times, so
@@ -227,7 +236,8 @@ public final class SessionStitcher {
             }
             filled = at
         }
-        return Session(number: r.number, date: r.date, channel: r.channel, start: r.start, end: r.end,
-                       complete: r.complete, facts: r.facts, text: text, lines: lines)
+        let timed = firstTimed(s.fragments), last = s.fragments[s.fragments.count - 1]
+        return Session(number: r.number, date: r.date, channel: r.channel, start: timed.text(timed.firstTime),
+                       end: r.complete ? last.text(last.lastTime) : nil, complete: r.complete, facts: r.facts, text: text, lines: lines)
     }
 }
