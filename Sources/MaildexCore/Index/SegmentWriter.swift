@@ -179,7 +179,8 @@ public final class SegmentWriter {
                 var touched = 0
                 for i in range { touched &+= SessionStitcher.touch(pending[i]) }
                 blackHole(touched)
-            }, record: { SessionStitcher.record(pending[$0]) },
+            // The fragments are dropped once encoded: their facts are moved, not copied.
+            }, record: { SessionStitcher.record(pending[$0], taking: true) },
             // Each block's fragments are freed on the worker that wrote them, not later
             // on the writer's thread.
             release: { for i in $0 { pending[i].fragments = [] } })

@@ -53,8 +53,8 @@ struct TermBatch {
     }
 
     /// Appends `bytes` up to the key limit.
-    @inline(__always) private mutating func appendCut(_ bytes: ArraySlice<UInt8>) {
-        arena.append(contentsOf: bytes.prefix(max(0, Terms.maxKeyBytes - keyLength)))
+    @inline(__always) private mutating func appendCut(_ bytes: UnsafeBufferPointer<UInt8>) {
+        arena.append(contentsOf: UnsafeBufferPointer(rebasing: bytes.prefix(max(0, Terms.maxKeyBytes - keyLength))))
     }
 
     /// Every term of a session (duplicates possible; the writer removes them). The
@@ -74,17 +74,24 @@ struct TermBatch {
         if let h = s.facts.helo { begin(.helo); appendLowered(h[...]); end(session: n) }
         for m in s.facts.messages { begin(.message); appendLowered(m[...]); end(session: n) }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {
-            for a in list {
-                // `domain@local`, split at the last `@` (Terms.addressKey).
-                begin(role)
-                if let at = a.lastIndex(of: 64) {
-                    appendCut(a[(at + 1)...]); if keyLength < Terms.maxKeyBytes { arena.append(64) }; appendCut(a[..<at])
-                } else {
-                    appendCut(a[...])
-                }
-                end(session: n)
-                if let at = a.lastIndex(of: 64), at + 1 < a.count {
-                    begin(.domain); appendCut(a[(at + 1)...]); end(session: n)
+            // By index and through the element's own buffer: binding each address to a
+            // local would retain it, and its count lives on a line another core wrote.
+            for i in list.indices {
+                list[i].withUnsafeBufferPointer { a in
+                    // `domain@local`, split at the last `@` (Terms.addressKey).
+                    begin(role)
+                    let at = a.lastIndex(of: 64)
+                    if let at {
+                        appendCut(UnsafeBufferPointer(rebasing: a[(at + 1)...]))
+                        if keyLength < Terms.maxKeyBytes { arena.append(64) }
+                        appendCut(UnsafeBufferPointer(rebasing: a[..<at]))
+                    } else {
+                        appendCut(a)
+                    }
+                    end(session: n)
+                    if let at, at + 1 < a.count {
+                        begin(.domain); appendCut(UnsafeBufferPointer(rebasing: a[(at + 1)...])); end(session: n)
+                    }
                 }
             }
         }

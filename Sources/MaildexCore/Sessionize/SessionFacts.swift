@@ -26,6 +26,23 @@ public struct SessionFacts: Sendable, Equatable {
         if auth == nil { auth = later.auth }
         tls = tls || later.tls
     }
+
+    /// As `append`, moving `later`'s values where these have none (which leaves `later`
+    /// partly empty).
+    mutating func append(taking later: inout SessionFacts) {
+        if peer == nil { peer = later.peer; port = later.port }
+        if helo == nil { swap(&helo, &later.helo) }
+        Self.move(&from, &later.from)
+        Self.move(&to, &later.to)
+        Self.move(&rejected, &later.rejected)
+        Self.move(&messages, &later.messages)
+        if auth == nil { swap(&auth, &later.auth) }
+        tls = tls || later.tls
+    }
+
+    private static func move(_ list: inout [[UInt8]], _ later: inout [[UInt8]]) {
+        if list.isEmpty { swap(&list, &later) } else { list += later }
+    }
 }
 
 /// An SMTP command waiting for its reply, across records and chunks.

@@ -150,25 +150,30 @@ public final class SessionStitcher {
     }
 
     /// The facts of a session's fragments taken together, and the command still
-    /// waiting for its reply at the end.
-    static func merge(_ fragments: [Fragment]) -> (SessionFacts, PendingCommand?) {
+    /// waiting for its reply at the end. With `taking`, the facts are moved out of the
+    /// fragments rather than copied (no reference count on each address, whose count
+    /// lives on a cache line the parsing core wrote): for a last use of the fragments.
+    static func merge(_ fragments: [Fragment], taking: Bool = false) -> (SessionFacts, PendingCommand?) {
         // The first fragment's facts as they are (copying the arrays, not each address).
         guard let first = fragments.first else { return (SessionFacts(), nil) }
-        var facts = first.facts
+        var facts = SessionFacts()
+        if taking { swap(&facts, &first.facts) } else { facts = first.facts }
         var pending: PendingCommand? = first.sawCommand ? first.pending : nil
         for f in fragments.dropFirst() {
             if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
-            facts.append(f.facts)
+            if taking { facts.append(taking: &f.facts) } else { facts.append(f.facts) }
             if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
         }
         return (facts, pending)
     }
 
     /// The session as the store writes it, straight from its fragments (no copy of its lines).
-    static func record(_ s: Pending) -> SessionRecord {
+    /// With `taking`, the facts are moved out of the fragments (see `merge`): the caller
+    /// drops them once the record is encoded.
+    static func record(_ s: Pending, taking: Bool = false) -> SessionRecord {
         let fragments = s.fragments
         let first = fragments[0], last = fragments[fragments.count - 1]
-        let (facts, _) = merge(fragments)
+        let (facts, _) = merge(fragments, taking: taking)
         var count = 0, bytes = 0
         for f in fragments {
             count += f.lines.count
