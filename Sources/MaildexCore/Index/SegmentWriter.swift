@@ -310,7 +310,7 @@ public final class SegmentWriter {
             postings[k] = UInt64(rank[Int(p >> 40)]) << 40 | (p & Self.numberMask)
         }
         rank = []
-        radixSort(&postings)
+        radixSort(&postings, threads: encoder.threads)
         // Per term, in rank order, what its dictionary entry says about its sessions:
         // a term of one session holds the number itself (most terms: message and line
         // ids), any other its count and the bytes its list took in the postings section.

@@ -271,36 +271,56 @@ final class TermTable {
 }
 
 /// Sorts unsigned 64-bit keys with an LSD radix sort (16-bit digits; passes whose
-/// digit is the same for every key are skipped).
-func radixSort(_ a: inout [UInt64]) {
+/// digit is the same for every key are skipped). With `threads` above 1 and enough
+/// keys, each pass runs on parts of the keys at once: every part counts its digits,
+/// each part's keys of a digit go after those of the parts before it (so the sort
+/// stays stable), and the parts scatter into disjoint places together.
+func radixSort(_ a: inout [UInt64], threads: Int = 1) {
     let n = a.count
     if n < 2048 { a.sort(); return }
+    let parts = n >= 1 << 16 ? max(1, min(threads, 8)) : 1
+    let bounds = (0...parts).map { n / parts * $0 + min($0, n % parts) }
     var b = [UInt64](repeating: 0, count: n)
-    var counts = [Int](repeating: 0, count: 65536)
+    // Per part, the count of each digit, then where its next key of that digit goes.
+    var counts = [Int](repeating: 0, count: 65536 * parts)
     var lowAll: UInt64 = ~0, highAny: UInt64 = 0
     for x in a { lowAll &= x; highAny |= x }
     let varying = lowAll ^ highAny  // bits that differ somewhere (an upper bound)
-    var swapped = false
     for pass in 0..<4 {
         let shift = UInt64(pass * 16)
         if (varying >> shift) & 0xFFFF == 0 { continue }
-        for k in 0..<65536 { counts[k] = 0 }
-        a.withUnsafeBufferPointer { src in
-            for x in src { counts[Int((x >> shift) & 0xFFFF)] += 1 }
-        }
-        var total = 0
-        for k in 0..<65536 { let c = counts[k]; counts[k] = total; total += c }
         a.withUnsafeBufferPointer { src in
             b.withUnsafeMutableBufferPointer { dst in
-                for x in src {
-                    let d = Int((x >> shift) & 0xFFFF)
-                    dst[counts[d]] = x
-                    counts[d] += 1
+                counts.withUnsafeMutableBufferPointer { c in
+                    let view = UncheckedBox((src, dst, c))
+                    Parallel.forEach(parts, threads: parts) { p in
+                        let (src, _, c) = view.value
+                        let mine = c.baseAddress! + p * 65536
+                        mine.update(repeating: 0, count: 65536)
+                        for k in bounds[p]..<bounds[p + 1] { mine[Int((src[k] >> shift) & 0xFFFF)] += 1 }
+                    }
+                    var total = 0
+                    for d in 0..<65536 {
+                        for p in 0..<parts {
+                            let k = p * 65536 + d
+                            let x = c[k]
+                            c[k] = total
+                            total += x
+                        }
+                    }
+                    Parallel.forEach(parts, threads: parts) { p in
+                        let (src, dst, c) = view.value
+                        let next = c.baseAddress! + p * 65536
+                        for k in bounds[p]..<bounds[p + 1] {
+                            let x = src[k]
+                            let d = Int((x >> shift) & 0xFFFF)
+                            dst[next[d]] = x
+                            next[d] += 1
+                        }
+                    }
                 }
             }
         }
         swap(&a, &b)
-        swapped.toggle()
     }
-    _ = swapped
 }
