@@ -147,5 +147,4 @@ struct ByteAppender: ~Copyable {
     }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
-    var array: [UInt8] { Array(bytes) }
 }

@@ -203,11 +203,11 @@ public final class SegmentWriter {
                 prepare(groups[g])
                 var records = groups[g].map(record)
                 defer { records = []; release(groups[g]) }
-                let (parts, offsets) = SessionCodec.encodeBlockParts(records[...], inlineOffsets: false)
-                let plain = parts.reduce(0) { $0 + $1.count }
-                let block = parts[0].withUnsafeBytes { h in parts[1].withUnsafeBytes { m in parts[2].withUnsafeBytes { o in
-                    parts[3].withUnsafeBytes { t in compressors.with { $0.compress(frames: [[h, m], [o], [t]]) } }
-                } } }
+                // The columns are compressed where the encoder wrote them.
+                let (block, plain, offsets) = SessionCodec.withEncodedBlock(records[...], inlineOffsets: false) { parts, offsets in
+                    (compressors.with { $0.compress(frames: [[parts[0], parts[1]], [parts[2]], [parts[3]]]) },
+                     parts.reduce(0) { $0 + $1.count }, offsets)
+                }
                 return Batch.Block(compressed: block, plain: plain, records: records, offsets: offsets)
             }
             return Batch(blocks: blocks, sessions: count, seconds: clock.seconds)

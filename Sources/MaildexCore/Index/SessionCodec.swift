@@ -19,13 +19,19 @@ public enum SessionCodec {
     }
 
     static func encodeBlock(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (bytes: [UInt8], offsets: [UInt32]) {
-        let (parts, offsets) = encodeBlockParts(records, inlineOffsets: inlineOffsets)
-        return (Array(parts.joined()), offsets)
+        withEncodedBlock(records, inlineOffsets: inlineOffsets) { parts, offsets in
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+            for p in parts { bytes.append(contentsOf: p) }
+            return (bytes, offsets)
+        }
     }
 
-    /// The block payload in parts (the column lengths, metadata, ops, text), for a
-    /// compressor that takes them without concatenating; offsets are payload offsets.
-    static func encodeBlockParts(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool) -> (parts: [[UInt8]], offsets: [UInt32]) {
+    /// Encodes a block and gives `body` the payload in parts (the column lengths,
+    /// metadata, ops, text), valid during the call, for a compressor that takes them as
+    /// they are; offsets are payload offsets.
+    static func withEncodedBlock<R>(_ records: ArraySlice<SessionRecord>, inlineOffsets: Bool,
+                                    _ body: ([UnsafeRawBufferPointer], [UInt32]) -> R) -> R {
         var lines = 0, textBytes = 0
         for r in records { lines += r.lineCount; textBytes += r.textBytes }
         // Room for every column up front: the text never holds more than the lines and a
@@ -44,7 +50,8 @@ public enum SessionCodec {
         header.varint(UInt64(meta.count))
         header.varint(UInt64(ops.count))
         let shift = UInt32(header.bytes.count)
-        return ([header.bytes, meta.array, ops.array, text.array], offsets.map { $0 + shift })
+        for i in offsets.indices { offsets[i] += shift }
+        return header.bytes.withUnsafeBytes { h in body([h, meta.bytes, ops.bytes, text.bytes], offsets) }
     }
 
     static func encode(_ s: SessionRecord, meta w: inout ByteAppender, ops: inout ByteAppender, text: inout ByteAppender,
