@@ -146,5 +146,9 @@ struct ByteAppender: ~Copyable {
         capacity = newCapacity
     }
 
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    /// The bytes written, valid during `body` (the buffer is not handed out beyond it:
+    /// a noncopyable value may be destroyed right after its last use).
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
 }

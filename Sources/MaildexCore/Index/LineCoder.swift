@@ -48,8 +48,8 @@ struct LineEncoder: ~Copyable {
     mutating func encode(_ line: UnsafeRawBufferPointer, header: UInt32 = 0, ops: inout ByteWriter, text: inout [UInt8]) {
         var o = ByteAppender(capacity: 16), t = ByteAppender(capacity: line.count + 1)
         encode(line, header: header, ops: &o, text: &t)
-        ops.raw(o.bytes)
-        text.append(contentsOf: t.bytes)
+        o.withBytes { ops.raw($0) }
+        t.withBytes { text.append(contentsOf: $0) }
     }
 
     /// Appends the line's op to `meta` and its remaining text, then `\n`, to `text`.

@@ -51,7 +51,9 @@ public enum SessionCodec {
         header.varint(UInt64(ops.count))
         let shift = UInt32(header.bytes.count)
         for i in offsets.indices { offsets[i] += shift }
-        return header.bytes.withUnsafeBytes { h in body([h, meta.bytes, ops.bytes, text.bytes], offsets) }
+        return header.bytes.withUnsafeBytes { h in
+            meta.withBytes { m in ops.withBytes { o in text.withBytes { t in body([h, m, o, t], offsets) } } }
+        }
     }
 
     static func encode(_ s: SessionRecord, meta w: inout ByteAppender, ops: inout ByteAppender, text: inout ByteAppender,

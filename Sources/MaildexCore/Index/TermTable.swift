@@ -281,7 +281,8 @@ func radixSort(_ a: inout [UInt64], threads: Int = 1) {
     let parts = n >= 1 << 16 ? max(1, min(threads, 8)) : 1
     let bounds = (0...parts).map { n / parts * $0 + min($0, n % parts) }
     var b = [UInt64](repeating: 0, count: n)
-    // Per part, the count of each digit, then where its next key of that digit goes.
+    // Per digit and part (`digit * parts + part`), the count of its keys, then where the
+    // part's next key of that digit goes; digit-major, so the offsets are one running sum.
     var counts = [Int](repeating: 0, count: 65536 * parts)
     var lowAll: UInt64 = ~0, highAny: UInt64 = 0
     for x in a { lowAll &= x; highAny |= x }
@@ -293,27 +294,24 @@ func radixSort(_ a: inout [UInt64], threads: Int = 1) {
             b.withUnsafeMutableBufferPointer { dst in
                 counts.withUnsafeMutableBufferPointer { c in
                     let view = UncheckedBox((src, dst, c))
+                    c.update(repeating: 0)
                     Parallel.forEach(parts, threads: parts) { p in
                         let (src, _, c) = view.value
-                        let mine = c.baseAddress! + p * 65536
-                        mine.update(repeating: 0, count: 65536)
-                        for k in bounds[p]..<bounds[p + 1] { mine[Int((src[k] >> shift) & 0xFFFF)] += 1 }
+                        let mine = c.baseAddress! + p
+                        for k in bounds[p]..<bounds[p + 1] { mine[Int((src[k] >> shift) & 0xFFFF) &* parts] += 1 }
                     }
                     var total = 0
-                    for d in 0..<65536 {
-                        for p in 0..<parts {
-                            let k = p * 65536 + d
-                            let x = c[k]
-                            c[k] = total
-                            total += x
-                        }
+                    for k in 0..<c.count {
+                        let x = c[k]
+                        c[k] = total
+                        total += x
                     }
                     Parallel.forEach(parts, threads: parts) { p in
                         let (src, dst, c) = view.value
-                        let next = c.baseAddress! + p * 65536
+                        let next = c.baseAddress! + p
                         for k in bounds[p]..<bounds[p + 1] {
                             let x = src[k]
-                            let d = Int((x >> shift) & 0xFFFF)
+                            let d = Int((x >> shift) & 0xFFFF) &* parts
                             dst[next[d]] = x
                             next[d] += 1
                         }

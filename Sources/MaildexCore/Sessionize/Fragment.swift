@@ -74,6 +74,8 @@ final class Fragment {
     /// Bytes of `lines`.
     var bytes = 0
     var facts = SessionFacts()
+    /// The facts were moved out for the session's record (`SessionStitcher.record(_:taking:)`).
+    var factsTaken = false
     /// The reply code seen before any command in this fragment: it answers a
     /// command left pending by the session's previous fragment.
     var leadingResponse = -1
@@ -90,9 +92,9 @@ final class Fragment {
 
     init(key: ChannelKey) {
         self.key = key
-        // A session's stretch in one chunk (20 to 40 lines of the generator's logs): one
-        // allocation, not a growth or two.
-        lines.reserveCapacity(48)
+        // A session's stretch in one chunk: one allocation, not five growths. Not more: a
+        // window of one-line sessions (hostile input) holds this much for every line.
+        lines.reserveCapacity(24)
     }
 
     func text(_ r: Range<Int>) -> [UInt8] { Array(window.bytes[r]) }

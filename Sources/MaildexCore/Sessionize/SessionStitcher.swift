@@ -156,12 +156,14 @@ public final class SessionStitcher {
     static func merge(_ fragments: [Fragment], taking: Bool = false) -> (SessionFacts, PendingCommand?) {
         // The first fragment's facts as they are (copying the arrays, not each address).
         guard let first = fragments.first else { return (SessionFacts(), nil) }
+        // Facts taken once are gone: a second record of the same fragments would be wrong.
+        precondition(!fragments.contains { $0.factsTaken }, "a session's facts were taken twice")
         var facts = SessionFacts()
-        if taking { swap(&facts, &first.facts) } else { facts = first.facts }
+        if taking { swap(&facts, &first.facts); first.factsTaken = true } else { facts = first.facts }
         var pending: PendingCommand? = first.sawCommand ? first.pending : nil
         for f in fragments.dropFirst() {
             if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
-            if taking { facts.append(taking: &f.facts) } else { facts.append(f.facts) }
+            if taking { facts.append(taking: &f.facts); f.factsTaken = true } else { facts.append(f.facts) }
             if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
         }
         return (facts, pending)
