@@ -12,6 +12,11 @@ public enum Parallel {
 
     /// Calls `body(i)` for every `i` in `0..<count`, on at most `threads` threads
     /// (serially when `threads` is 1). Bodies must touch disjoint state.
+    ///
+    /// Each worker takes the next index when it is done with one, rather than every
+    /// `threads`-th index from the start: the indexer runs the parser's and the encoder's
+    /// loops at once beside the hashing thread, so a worker may get less of a core than
+    /// another, and a fixed share would leave the faster one idle at the end of each loop.
     public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         if count == 0 { return }
         if threads <= 1 || count == 1 {
@@ -19,13 +24,24 @@ public enum Parallel {
             return
         }
         let workers = min(threads, count)
+        let next = NextIndex()
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                var i = w
-                while i < count { box.value(i); i += workers }
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while true {
+                    let i = next.take()
+                    if i >= count { break }
+                    box.value(i)
+                }
             }
         }
+    }
+
+    /// The next index to hand out (a mutex: a loop body takes far longer than a lock).
+    private final class NextIndex: @unchecked Sendable {
+        private var value = 0
+        private let lock = NSLockLite()
+        func take() -> Int { lock.with { defer { value += 1 }; return value } }
     }
 
     /// `map` over `0..<count` in parallel, results in index order. Results are written
