@@ -14,7 +14,7 @@ public struct ByteWriter {
     @inline(__always) public mutating func varint(_ value: UInt64) { appendVarint(value, to: &bytes) }
 
     /// Signed values as zigzag varints (0, -1, 1, -2, ... become 0, 1, 2, 3, ...).
-    @inline(__always) public mutating func zigzag(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+    @inline(__always) public mutating func zigzag(_ v: Int64) { varint(ZigZag.encode(v)) }
 
     public mutating func blob(_ b: some Collection<UInt8>) { varint(UInt64(b.count)); bytes += b }
     public mutating func raw(_ b: some Sequence<UInt8>) { bytes += b }
@@ -69,8 +69,7 @@ public struct ByteReader {
     }
 
     @inline(__always) public mutating func zigzag() throws -> Int64 {
-        let v = try varint()
-        return Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
+        ZigZag.decode(try varint())
     }
 
     public mutating func bytes(_ n: Int) throws -> [UInt8] {
@@ -83,6 +82,13 @@ public struct ByteReader {
         guard n <= UInt64(buffer.count) else { throw OutOfBounds() }
         return try bytes(Int(n))
     }
+}
+
+/// Signed values as unsigned ones, small magnitudes small: 0, -1, 1, -2, ... become
+/// 0, 1, 2, 3, ... (for varints).
+enum ZigZag {
+    @inline(__always) static func encode(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    @inline(__always) static func decode(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
 }
 
 /// Appends `value` as a LEB128 varint (as `ByteWriter.varint`).
@@ -135,7 +141,7 @@ struct ByteAppender: ~Copyable {
         count += 1
     }
 
-    @inline(__always) mutating func zigzag(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+    @inline(__always) mutating func zigzag(_ v: Int64) { varint(ZigZag.encode(v)) }
 
     private mutating func grow(_ needed: Int) {
         let newCapacity = max(capacity * 2, count + needed)

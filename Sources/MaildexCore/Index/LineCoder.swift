@@ -104,7 +104,7 @@ struct LineEncoder: ~Copyable {
         meta.append(Self.structured | level << 1 | UInt8(slot) << 5)
         let delta = Int64(second - previousSecond)
         previousSecond = second
-        meta.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) << 3 | UInt64(digits))
+        meta.varint(ZigZag.encode(delta) << 3 | UInt64(digits))
         if digits > 0 { meta.varint(UInt64(fraction)) }
         if slot == Int(Self.newTail) {
             meta.varint(UInt64(tail.count))
@@ -142,7 +142,7 @@ struct LineDecoder {
         let packed = try r.varint()
         let digits = Int(packed & 7)
         let zz = packed >> 3
-        let delta = Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1)
+        let delta = ZigZag.decode(zz)
         let second = previousSecond + Int(truncatingIfNeeded: delta)
         guard level <= 9, digits <= 6, second >= 0, second < 100 * 3600 else { throw SessionCodec.Corrupt() }
         previousSecond = second
