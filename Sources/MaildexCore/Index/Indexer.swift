@@ -243,6 +243,7 @@ public final class Indexer {
         let tf = Stopwatch()
         try sink.finish()
         report.phaseSeconds["finish", default: 0] += tf.seconds
+        for (step, seconds) in sink.finishSeconds { report.phaseSeconds["finish." + step, default: 0] += seconds }
 
         for r in sessionizer.unparsedReports {
             let name = sourcePaths[r.source] ?? "?"
@@ -335,8 +336,12 @@ public final class Indexer {
 
         func finish() throws { try close() }
 
+        /// Wall time of the steps of the segments' finishes.
+        private(set) var finishSeconds: [String: Double] = [:]
+
         private func close() throws {
             _ = try writer.finish()
+            finishSeconds.merge(writer.finishSeconds, uniquingKeysWith: +)
             finished.append(writer.name)
             totals.sessions += writer.stats.sessions
             totals.messages += writer.stats.messages
