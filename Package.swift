@@ -26,10 +26,12 @@ let package = Package(
         ),
         // CRC-32C with the CPU's instruction (SSE4.2), where it has one.
         .target(name: "CCRC32C"),
+        // Small wrappers for system calls the Swift Glibc module does not expose.
+        .target(name: "CPlatform"),
         // The engine: reading, parsing, sessions, index, queries. No heavy dependencies.
         .target(
             name: "MaildexCore",
-            dependencies: ["CZstd", "CSHA", "CCRC32C"],
+            dependencies: ["CZstd", "CSHA", "CCRC32C", "CPlatform"],
             swiftSettings: [
                 // The hot path is single-owner code; dynamic exclusivity checks on class
                 // properties cost more than they protect here.

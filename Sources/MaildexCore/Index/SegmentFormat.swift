@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPlatform
 
 /// Constants and small records of the segment file format (FORMAT.md).
 public enum SegmentFormat {
@@ -115,6 +116,13 @@ final class AtomicFile {
     private var fd: Int32
     private var buffer = [UInt8]()
     private(set) var position: UInt64 = 0
+    /// Bytes handed to the kernel, and how far its write-back has been started.
+    private var written: UInt64 = 0
+    private var writebackStarted: UInt64 = 0
+    /// Write-back is started every this many bytes, so that `commit`'s fsync waits
+    /// for the last few megabytes only, not for the whole file (RocksDB's
+    /// `bytes_per_sync`). A segment of a 500 MB day is 70 MB; its fsync took 0.1 s.
+    static let writebackStep: UInt64 = 8 << 20
 
     init(path: String) throws {
         finalPath = path
@@ -150,7 +158,13 @@ final class AtomicFile {
                 at += n
             }
         }
+        written += UInt64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
+        if written - writebackStarted >= Self.writebackStep {
+            // Only starts the write-back (no wait); an error here shows again at fsync.
+            _ = maildex_start_writeback(fd, Int64(writebackStarted), Int64(written - writebackStarted))
+            writebackStarted = written
+        }
     }
 
     /// Flushes, fsyncs, renames into place and fsyncs the directory.
