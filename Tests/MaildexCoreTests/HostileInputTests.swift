@@ -215,15 +215,19 @@ import Testing
 
     @Test(arguments: [1, 2]) func manyTermsSortAsBytes(threads: Int) {
         // Enough terms for the split sort, with prefixes longer than the 16-byte key
-        // (addresses of one domain), short binary terms, and zero bytes.
+        // (addresses of one domain), short binary terms, and zero bytes; and terms that
+        // share their first 40 bytes and then end or go on with zeros, ones and 255s, so
+        // runs that tie on 16 and on 32 bytes hold terms that are prefixes of others.
         var random = SeededRandom(seed: 81)
         let table = TermTable()
         var seen = Set<[UInt8]>()
+        let long = [82] + Array("a-rather-long-domain-name.example.org@x".utf8)
         while seen.count < 40_000 {
             var t: [UInt8]
-            switch random.below(3) {
+            switch random.below(4) {
             case 0: t = Array("Fdomain\(random.below(40)).example@local\(random.below(5000))".utf8)
             case 1: t = (0..<(1 + random.below(20))).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            case 2: t = Array(long.prefix(16 + random.below(25))) + (0..<random.below(12)).map { _ in [0, 1, 255][random.below(3)] }
             default: t = [80] + [UInt8](repeating: 0, count: random.below(18)) + [UInt8(random.below(3))]
             }
             let h = t.withUnsafeBytes { TermTable.hash($0) }

@@ -330,74 +330,120 @@ public final class SegmentWriter {
         // Per term, in rank order, what its dictionary entry says about its sessions:
         // a term of one session holds the number itself (most terms: message and line
         // ids), any other its count and the bytes its list took in the postings section.
-        // The term blocks are streamed afterwards from these, never held whole.
+        // The postings, then the term blocks, are made in pieces of ranks on every core,
+        // a round of pieces at a time, and written in order: never held whole.
+        // About 16 pieces, of 1,024 to 65,536 terms (whole term blocks).
+        let block = TermDictionary.termsPerBlock
+        let pieceRanks = min(block * 2048, max(block * 32, (order.count / 16 + block - 1) / block * block))
+        let pieceCount = (order.count + pieceRanks - 1) / pieceRanks
+        let round = max(1, encoder.threads) * 2
         var info = [UInt64](repeating: 0, count: order.count)
+        var piecePostingsBytes = [UInt64](repeating: 0, count: pieceCount)
         try section(.postings) { p in
-            var w = ByteWriter(capacity: 1 << 20)
-            var k = 0
             try postings.withUnsafeBufferPointer { all in
-                for r in order.indices {
-                    let before = w.bytes.count
-                    var count: UInt64 = 0
-                    var previous: UInt64 = 0
-                    while k < all.count, all[k] >> numberBits == UInt64(r) {
-                        let n = (all[k] & numberMask) + lowest
-                        if count == 0 { w.varint(n); count = 1; previous = n }
-                        else if n != previous { w.varint(n - previous); count += 1; previous = n }
-                        k += 1
+                try info.withUnsafeMutableBufferPointer { info in
+                    let view = UncheckedBox((all, info))
+                    for first in stride(from: 0, to: pieceCount, by: round) {
+                        let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { i -> [UInt8] in
+                            let (all, info) = view.value
+                            let r0 = (first + i) * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                            // The piece's first key: every rank has at least one.
+                            var k = 0, high = all.count
+                            while k < high {
+                                let mid = (k + high) / 2
+                                if all[mid] >> numberBits < UInt64(r0) { k = mid + 1 } else { high = mid }
+                            }
+                            var w = ByteWriter(capacity: 1 << 16)
+                            for r in r0..<r1 {
+                                let before = w.bytes.count
+                                var count: UInt64 = 0
+                                var previous: UInt64 = 0
+                                while k < all.count, all[k] >> numberBits == UInt64(r) {
+                                    let n = (all[k] & numberMask) + lowest
+                                    if count == 0 { w.varint(n); count = 1; previous = n }
+                                    else if n != previous { w.varint(n - previous); count += 1; previous = n }
+                                    k += 1
+                                }
+                                if count == 1 {
+                                    w.bytes.removeLast(w.bytes.count - before)
+                                    info[r] = TermDictionary.single | previous
+                                } else {
+                                    info[r] = count << 32 | UInt64(w.bytes.count - before)
+                                }
+                            }
+                            return w.bytes
+                        }
+                        for (i, bytes) in made.enumerated() {
+                            piecePostingsBytes[first + i] = UInt64(bytes.count)
+                            try p.write(bytes, to: file)
+                        }
                     }
-                    if count == 1 {
-                        w.bytes.removeLast(w.bytes.count - before)
-                        info[r] = TermDictionary.single | previous
-                    } else {
-                        info[r] = count << 32 | UInt64(w.bytes.count - before)
-                    }
-                    if w.bytes.count >= 1 << 20 { try p.write(w.bytes, to: file); w.bytes.removeAll(keepingCapacity: true) }
                 }
             }
-            try p.write(w.bytes, to: file)
         }
         postings = []
         phase("postings")
+        // Term blocks: front-coded within a block, each block's offsets in the block index.
         var blockIndex = ByteWriter(capacity: 16 + order.count / TermDictionary.termsPerBlock * 16 + 16)
         blockIndex.u32(UInt32(TermDictionary.termsPerBlock)); blockIndex.u32(0); blockIndex.u64(UInt64(order.count))
         try section(.termBytes) { p in
-            var w = ByteWriter(capacity: 1 << 20)
-            var flushed: UInt64 = 0, postingsOffset: UInt64 = 0
             try terms.arena.withUnsafeBytes { arena in
               try terms.starts.withUnsafeBufferPointer { starts in
-                guard !order.isEmpty, let base = arena.baseAddress else { return }
-                func term(_ id: UInt32) -> UnsafeRawBufferPointer {
-                    let s = Int(starts[Int(id)])
-                    return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
-                }
-                var previous = UnsafeRawBufferPointer(start: nil, count: 0)
-                for (r, id) in order.enumerated() {
-                    let t = term(id)
-                    var shared = 0
-                    if r % TermDictionary.termsPerBlock == 0 {
-                        if w.bytes.count >= 1 << 20 {
-                            try p.write(w.bytes, to: file); flushed += UInt64(w.bytes.count); w.bytes.removeAll(keepingCapacity: true)
+                try info.withUnsafeBufferPointer { info in
+                  try order.withUnsafeBufferPointer { order in
+                    guard !order.isEmpty, let base = arena.baseAddress else { return }
+                    let view = UncheckedBox((base, starts, info, order))
+                    var flushed: UInt64 = 0, postingsBase: UInt64 = 0
+                    for first in stride(from: 0, to: pieceCount, by: round) {
+                        // Per piece, its bytes and, per block, its offset and its postings'
+                        // offset, both from the piece's start.
+                        let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { i -> ([UInt8], [UInt64]) in
+                            let (base, starts, info, order) = view.value
+                            func term(_ id: UInt32) -> UnsafeRawBufferPointer {
+                                let s = Int(starts[Int(id)])
+                                return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
+                            }
+                            let r0 = (first + i) * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                            var w = ByteWriter(capacity: 1 << 20)
+                            var blocks = [UInt64]()
+                            blocks.reserveCapacity(2 * pieceRanks / TermDictionary.termsPerBlock + 2)
+                            var postingsOffset: UInt64 = 0
+                            var previous = UnsafeRawBufferPointer(start: nil, count: 0)
+                            for r in r0..<r1 {
+                                let t = term(order[r])
+                                var shared = 0
+                                if r % TermDictionary.termsPerBlock == 0 {
+                                    blocks.append(UInt64(w.bytes.count)); blocks.append(postingsOffset)
+                                } else {
+                                    let limit = min(previous.count, t.count)
+                                    while shared < limit, previous[shared] == t[shared] { shared += 1 }
+                                }
+                                w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
+                                w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
+                                let e = info[r]
+                                if e & TermDictionary.single != 0 {
+                                    w.varint((e & Self.numberMask) << 1 | 1)
+                                } else {
+                                    w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
+                                    postingsOffset += e & 0xFFFF_FFFF
+                                }
+                                previous = t
+                            }
+                            return (w.bytes, blocks)
                         }
-                        blockIndex.u64(flushed + UInt64(w.bytes.count)); blockIndex.u64(postingsOffset)
-                    } else {
-                        let limit = min(previous.count, t.count)
-                        while shared < limit, previous[shared] == t[shared] { shared += 1 }
+                        for (i, (bytes, blocks)) in made.enumerated() {
+                            for b in stride(from: 0, to: blocks.count, by: 2) {
+                                blockIndex.u64(flushed + blocks[b]); blockIndex.u64(postingsBase + blocks[b + 1])
+                            }
+                            try p.write(bytes, to: file)
+                            flushed += UInt64(bytes.count)
+                            postingsBase += piecePostingsBytes[first + i]
+                        }
                     }
-                    w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
-                    w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
-                    let e = info[r]
-                    if e & TermDictionary.single != 0 {
-                        w.varint((e & Self.numberMask) << 1 | 1)
-                    } else {
-                        w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
-                        postingsOffset += e & 0xFFFF_FFFF
-                    }
-                    previous = t
+                  }
                 }
               }
             }
-            try p.write(w.bytes, to: file)
         }
         phase("termBytes")
         try section(.termEntries) { p in try p.write(blockIndex.bytes, to: file) }
