@@ -267,6 +267,27 @@ public final class SegmentWriter {
         stats.lines += lines
     }
 
+    /// The session table's rows in session-number order (rows of one number in the order
+    /// they came). Radix-sorts (number less the lowest, row) keys: the rows come nearly
+    /// in order, and a comparison sort of 580K rows took 0.1 s.
+    private func sessionOrder() -> [Int] {
+        guard let first = entries.first else { return [] }
+        var lowest = first.number, highest = first.number
+        for e in entries { lowest = min(lowest, e.number); highest = max(highest, e.number) }
+        let rowBits = UInt64.bitWidth - UInt64(entries.count).leadingZeroBitCount
+        let spanBits = UInt64.bitWidth - (highest - lowest).leadingZeroBitCount
+        guard rowBits + spanBits <= 64 else {
+            return entries.indices.sorted { (entries[$0].number, $0) < (entries[$1].number, $1) }
+        }
+        var keys = [UInt64](unsafeUninitializedCapacity: entries.count) { keys, initialized in
+            for (i, e) in entries.enumerated() { keys[i] = (e.number - lowest) << UInt64(rowBits) | UInt64(i) }
+            initialized = entries.count
+        }
+        radixSort(&keys, threads: encoder.threads)
+        let rowMask: UInt64 = ~0 >> UInt64(64 - rowBits)
+        return keys.map { Int($0 & rowMask) }
+    }
+
     /// Writes the tables and the footer, then fsyncs and renames the file into place.
     /// Returns the file's size.
     public func finish() throws -> UInt64 {
@@ -288,14 +309,26 @@ public final class SegmentWriter {
             for b in blocks { w.u64(b.offset); w.u32(b.compressed); w.u32(b.plain); w.u32(b.crc); w.u32(b.sessions) }
             try p.write(w.bytes, to: file)
         }
-        entries.sort { $0.number < $1.number }
         try section(.sessionTable) { p in
-            var w = ByteWriter(capacity: entries.count * SegmentFormat.sessionEntrySize)
-            for e in entries {
-                w.u64(e.number); w.u32(e.block); w.u32(e.offsetInBlock); w.i32(e.date.daysSinceEpoch)
-                w.i32(e.startSecond); w.u32(e.lineID); w.u32(e.flags)
+            // Stored field by field into one buffer: 580K rows appended to a ByteWriter
+            // field by field took 0.1 s.
+            let order = sessionOrder()
+            let size = SegmentFormat.sessionEntrySize
+            let table = [UInt8](unsafeUninitializedCapacity: order.count * size) { b, initialized in
+                let raw = UnsafeMutableRawBufferPointer(b)
+                for (row, i) in order.enumerated() {
+                    let e = entries[i], at = row * size
+                    raw.storeBytes(of: e.number.littleEndian, toByteOffset: at, as: UInt64.self)
+                    raw.storeBytes(of: e.block.littleEndian, toByteOffset: at + 8, as: UInt32.self)
+                    raw.storeBytes(of: e.offsetInBlock.littleEndian, toByteOffset: at + 12, as: UInt32.self)
+                    raw.storeBytes(of: e.date.daysSinceEpoch.littleEndian, toByteOffset: at + 16, as: Int32.self)
+                    raw.storeBytes(of: e.startSecond.littleEndian, toByteOffset: at + 20, as: Int32.self)
+                    raw.storeBytes(of: e.lineID.littleEndian, toByteOffset: at + 24, as: UInt32.self)
+                    raw.storeBytes(of: e.flags.littleEndian, toByteOffset: at + 28, as: UInt32.self)
+                }
+                initialized = order.count * size
             }
-            try p.write(w.bytes, to: file)
+            try p.write(table, to: file)
         }
         try section(.sources) { p in
             var w = ByteWriter()
@@ -319,9 +352,17 @@ public final class SegmentWriter {
         let numberMask: UInt64 = numberBits == 0 ? 0 : ~0 >> UInt64(64 - numberBits)
         var rank = [UInt32](repeating: 0, count: order.count)
         for (r, id) in order.enumerated() { rank[Int(id)] = UInt32(r) }
-        for k in postings.indices {
-            let p = postings[k]
-            postings[k] = UInt64(rank[Int(p >> 40)]) << numberBits | ((p & Self.numberMask) - lowest)
+        rank.withUnsafeBufferPointer { rank in
+            postings.withUnsafeMutableBufferPointer { all in
+                let view = UncheckedBox((rank, all)), parts = 4 * max(1, encoder.threads)
+                Parallel.forEach(parts, threads: encoder.threads) { part in
+                    let (rank, all) = view.value
+                    for k in all.count * part / parts..<all.count * (part + 1) / parts {
+                        let p = all[k]
+                        all[k] = UInt64(rank[Int(p >> 40)]) << numberBits | ((p & Self.numberMask) - lowest)
+                    }
+                }
+            }
         }
         rank = []
         phase("rank")
