@@ -108,15 +108,20 @@ struct TermBatch {
 final class TermTable {
     private(set) var arena: [UInt8] = []
     private(set) var starts: [UInt32] = [0]
-    private var slots: [UInt32]       // term id + 1; 0 = empty
-    private var slotHashes: [UInt64]
+    /// Per slot, the high 32 bits of its term's hash over the term's id + 1 (0: empty),
+    /// so that a probe for a term already present costs one cache miss before the bytes
+    /// are compared (two with the hashes in an array of their own).
+    private var slots: [UInt64]
+    /// Each term's hash, by id, to place the terms again when the table grows.
+    private var hashes: [UInt64] = []
     private var mask: Int
+    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
 
     init() {
-        slots = [UInt32](repeating: 0, count: 1 << 16)
-        slotHashes = [UInt64](repeating: 0, count: 1 << 16)
+        slots = [UInt64](repeating: 0, count: 1 << 16)
         mask = (1 << 16) - 1
         arena.reserveCapacity(1 << 20)
+        hashes.reserveCapacity(1 << 15)
     }
 
     var count: Int { starts.count - 1 }
@@ -140,6 +145,7 @@ final class TermTable {
 
     /// The id of the term `bytes` (hash `h`), adding it if new.
     @inline(__always) func insert(_ bytes: UnsafeRawBufferPointer, _ h: UInt64) -> UInt32 {
+        let tag = h & Self.tagMask
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
             let s = slots[i]
@@ -147,13 +153,13 @@ final class TermTable {
                 let id = UInt32(count)
                 arena.append(contentsOf: bytes)
                 starts.append(UInt32(arena.count))
-                slots[i] = id + 1
-                slotHashes[i] = h
+                hashes.append(h)
+                slots[i] = tag | UInt64(id + 1)
                 if count * 2 > mask { grow() }
                 return id
             }
-            if slotHashes[i] == h {
-                let id = Int(s - 1)
+            if s & Self.tagMask == tag {
+                let id = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
                 let start = Int(starts[id]), length = Int(starts[id + 1]) - start
                 if length == bytes.count {
                     let same = arena.withUnsafeBytes { a in length == 0 || memcmp(a.baseAddress! + start, bytes.baseAddress!, length) == 0 }
@@ -165,15 +171,12 @@ final class TermTable {
     }
 
     private func grow() {
-        let oldSlots = slots, oldHashes = slotHashes
         mask = mask * 2 + 1
-        slots = [UInt32](repeating: 0, count: mask + 1)
-        slotHashes = [UInt64](repeating: 0, count: mask + 1)
-        for k in oldSlots.indices where oldSlots[k] != 0 {
-            var i = Int(truncatingIfNeeded: oldHashes[k]) & mask
+        slots = [UInt64](repeating: 0, count: mask + 1)
+        for (id, h) in hashes.enumerated() {
+            var i = Int(truncatingIfNeeded: h) & mask
             while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = oldSlots[k]
-            slotHashes[i] = oldHashes[k]
+            slots[i] = h & Self.tagMask | UInt64(id + 1)
         }
     }
 
