@@ -29,7 +29,8 @@ import Testing
                     var a = LineEncoder(), b = LineEncoder()
                     var opsA = ByteWriter(), opsB = ByteWriter()
                     var textA = [UInt8](), textB = [UInt8]()
-                    for l in f.lines {
+                    for i in f.lines.indices {
+                        let l = f.lines[i]
                         let line = UnsafeRawBufferPointer(rebasing: p[Int(l.offset)..<Int(l.offset + l.length)])
                         if l.header != 0 { hinted += 1 }
                         a.encode(line, header: l.header, ops: &opsA, text: &textA)

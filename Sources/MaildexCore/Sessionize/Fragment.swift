@@ -49,6 +49,54 @@ struct LineRef {
     var header: UInt32 = 0
 }
 
+/// A fragment's lines, in a buffer of its own. The chunk parser appends one a line, and
+/// an `Array` append checks that its buffer is not shared, in a call of its own (about
+/// 2% of the indexer's time). Noncopyable, so the buffer has exactly one owner.
+struct LineList: ~Copyable {
+    private var base: UnsafeMutablePointer<LineRef>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    init(copying lines: [LineRef]) {
+        self.init(capacity: lines.count)
+        lines.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: $0.count) }
+        count = lines.count
+    }
+
+    deinit { base.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+    var indices: Range<Int> { 0..<count }
+
+    @inline(__always) mutating func append(_ line: LineRef) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: line)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<LineRef>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    subscript(i: Int) -> LineRef {
+        get { precondition(i >= 0 && i < count, "line \(i) of \(count)"); return base[i] }
+        set { precondition(i >= 0 && i < count, "line \(i) of \(count)"); base[i] = newValue }
+    }
+
+    func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<LineRef>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
+}
+
 /// A record line's header shape, packed into 32 bits: timestamp length (4 bits),
 /// level (4 bits) and where the data starts in the line (24 bits). 0 means unknown.
 enum LineHeader {
@@ -70,7 +118,9 @@ final class Fragment {
     var opens = false
     /// Ended with the channel's closing record.
     var closes = false
-    var lines: [LineRef] = []
+    /// A session's stretch in one chunk fits in one allocation, not five growths. Not
+    /// more: a window of one-line sessions (hostile input) holds this much for every line.
+    var lines = LineList(capacity: 24)
     /// Bytes of `lines`.
     var bytes = 0
     var facts = SessionFacts()
@@ -92,9 +142,6 @@ final class Fragment {
 
     init(key: ChannelKey) {
         self.key = key
-        // A session's stretch in one chunk: one allocation, not five growths. Not more: a
-        // window of one-line sessions (hostile input) holds this much for every line.
-        lines.reserveCapacity(24)
     }
 
     func text(_ r: Range<Int>) -> [UInt8] { Array(window.bytes[r]) }
@@ -104,7 +151,7 @@ final class Fragment {
     func detach() {
         if window.owner is OwnedBytesTag { return }
         var total = 0
-        for l in lines { total += Int(l.length) }
+        lines.withUnsafeBufferPointer { for l in $0 { total += Int(l.length) } }
         total += firstTime.count + lastTime.count
         let owned = OwnedBytes(count: total)
         var at = 0

@@ -55,7 +55,7 @@ public final class SessionStitcher {
                 continued = chunk.leading.count
             case .session(let key):
                 let f = Fragment(key: key)
-                f.lines = chunk.leading
+                f.lines = LineList(copying: chunk.leading)
                 f.bytes = chunk.leading.reduce(0) { $0 + Int($1.length) }
                 f.window = window
                 f.chunkFirstLine = chunkFirstLine
@@ -179,7 +179,7 @@ public final class SessionStitcher {
         var count = 0, bytes = 0
         for f in fragments {
             count += f.lines.count
-            for l in f.lines { bytes += Int(l.length) }
+            f.lines.withUnsafeBufferPointer { for l in $0 { bytes += Int(l.length) } }
         }
         let complete = first.opens && last.closes
         let timed = firstTimed(fragments)
