@@ -64,7 +64,9 @@ struct LineList: ~Copyable {
 
     init(copying lines: [LineRef]) {
         self.init(capacity: lines.count)
-        lines.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: $0.count) }
+        lines.withUnsafeBufferPointer { b in
+            if let from = b.baseAddress, b.count > 0 { base.initialize(from: from, count: b.count) }
+        }
         count = lines.count
     }
 
