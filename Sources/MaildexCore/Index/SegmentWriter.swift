@@ -378,46 +378,51 @@ public final class SegmentWriter {
         let pieceRanks = min(block * 2048, max(block * 32, (order.count / 16 + block - 1) / block * block))
         let pieceCount = (order.count + pieceRanks - 1) / pieceRanks
         let round = max(1, encoder.threads) * 2
+        /// Makes pieces `0..<pieceCount` on every core, a round at a time, and writes each
+        /// in order before the next round is made.
+        func inPieces<T>(make: (Int) -> T, write: (Int, T) throws -> Void) throws {
+            for first in stride(from: 0, to: pieceCount, by: round) {
+                let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { make(first + $0) }
+                for (i, m) in made.enumerated() { try write(first + i, m) }
+            }
+        }
         var info = [UInt64](repeating: 0, count: order.count)
         var piecePostingsBytes = [UInt64](repeating: 0, count: pieceCount)
         try section(.postings) { p in
             try postings.withUnsafeBufferPointer { all in
                 try info.withUnsafeMutableBufferPointer { info in
                     let view = UncheckedBox((all, info))
-                    for first in stride(from: 0, to: pieceCount, by: round) {
-                        let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { i -> [UInt8] in
-                            let (all, info) = view.value
-                            let r0 = (first + i) * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
-                            // The piece's first key: every rank has at least one.
-                            var k = 0, high = all.count
-                            while k < high {
-                                let mid = (k + high) / 2
-                                if all[mid] >> numberBits < UInt64(r0) { k = mid + 1 } else { high = mid }
-                            }
-                            var w = ByteWriter(capacity: 1 << 16)
-                            for r in r0..<r1 {
-                                let before = w.bytes.count
-                                var count: UInt64 = 0
-                                var previous: UInt64 = 0
-                                while k < all.count, all[k] >> numberBits == UInt64(r) {
-                                    let n = (all[k] & numberMask) + lowest
-                                    if count == 0 { w.varint(n); count = 1; previous = n }
-                                    else if n != previous { w.varint(n - previous); count += 1; previous = n }
-                                    k += 1
-                                }
-                                if count == 1 {
-                                    w.bytes.removeLast(w.bytes.count - before)
-                                    info[r] = TermDictionary.single | previous
-                                } else {
-                                    info[r] = count << 32 | UInt64(w.bytes.count - before)
-                                }
-                            }
-                            return w.bytes
+                    try inPieces { piece -> [UInt8] in
+                        let (all, info) = view.value
+                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                        // The piece's first key: every rank has at least one.
+                        var k = 0, high = all.count
+                        while k < high {
+                            let mid = (k + high) / 2
+                            if all[mid] >> numberBits < UInt64(r0) { k = mid + 1 } else { high = mid }
                         }
-                        for (i, bytes) in made.enumerated() {
-                            piecePostingsBytes[first + i] = UInt64(bytes.count)
-                            try p.write(bytes, to: file)
+                        var w = ByteWriter(capacity: 1 << 16)
+                        for r in r0..<r1 {
+                            let before = w.bytes.count
+                            var count: UInt64 = 0
+                            var previous: UInt64 = 0
+                            while k < all.count, all[k] >> numberBits == UInt64(r) {
+                                let n = (all[k] & numberMask) + lowest
+                                if count == 0 { w.varint(n); count = 1; previous = n }
+                                else if n != previous { w.varint(n - previous); count += 1; previous = n }
+                                k += 1
+                            }
+                            if count == 1 {
+                                w.bytes.removeLast(w.bytes.count - before)
+                                info[r] = TermDictionary.single | previous
+                            } else {
+                                info[r] = count << 32 | UInt64(w.bytes.count - before)
+                            }
                         }
+                        return w.bytes
+                    } write: { piece, bytes in
+                        piecePostingsBytes[piece] = UInt64(bytes.count)
+                        try p.write(bytes, to: file)
                     }
                 }
             }
@@ -435,51 +440,49 @@ public final class SegmentWriter {
                     guard !order.isEmpty, let base = arena.baseAddress else { return }
                     let view = UncheckedBox((base, starts, info, order))
                     var flushed: UInt64 = 0, postingsBase: UInt64 = 0
-                    for first in stride(from: 0, to: pieceCount, by: round) {
-                        // Per piece, its bytes and, per block, its offset and its postings'
-                        // offset, both from the piece's start.
-                        let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { i -> ([UInt8], [UInt64]) in
-                            let (base, starts, info, order) = view.value
-                            func term(_ id: UInt32) -> UnsafeRawBufferPointer {
-                                let s = Int(starts[Int(id)])
-                                return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
-                            }
-                            let r0 = (first + i) * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
-                            var w = ByteWriter(capacity: 1 << 20)
-                            var blocks = [UInt64]()
-                            blocks.reserveCapacity(2 * pieceRanks / TermDictionary.termsPerBlock + 2)
-                            var postingsOffset: UInt64 = 0
-                            var previous = UnsafeRawBufferPointer(start: nil, count: 0)
-                            for r in r0..<r1 {
-                                let t = term(order[r])
-                                var shared = 0
-                                if r % TermDictionary.termsPerBlock == 0 {
-                                    blocks.append(UInt64(w.bytes.count)); blocks.append(postingsOffset)
-                                } else {
-                                    let limit = min(previous.count, t.count)
-                                    while shared < limit, previous[shared] == t[shared] { shared += 1 }
-                                }
-                                w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
-                                w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
-                                let e = info[r]
-                                if e & TermDictionary.single != 0 {
-                                    w.varint((e & Self.numberMask) << 1 | 1)
-                                } else {
-                                    w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
-                                    postingsOffset += e & 0xFFFF_FFFF
-                                }
-                                previous = t
-                            }
-                            return (w.bytes, blocks)
+                    // Per piece, its bytes and, per block, its offset and its postings'
+                    // offset, both from the piece's start.
+                    try inPieces { piece -> ([UInt8], [UInt64]) in
+                        let (base, starts, info, order) = view.value
+                        func term(_ id: UInt32) -> UnsafeRawBufferPointer {
+                            let s = Int(starts[Int(id)])
+                            return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
                         }
-                        for (i, (bytes, blocks)) in made.enumerated() {
-                            for b in stride(from: 0, to: blocks.count, by: 2) {
-                                blockIndex.u64(flushed + blocks[b]); blockIndex.u64(postingsBase + blocks[b + 1])
+                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                        var w = ByteWriter(capacity: 1 << 20)
+                        var blocks = [UInt64]()
+                        blocks.reserveCapacity(2 * pieceRanks / TermDictionary.termsPerBlock + 2)
+                        var postingsOffset: UInt64 = 0
+                        var previous = UnsafeRawBufferPointer(start: nil, count: 0)
+                        for r in r0..<r1 {
+                            let t = term(order[r])
+                            var shared = 0
+                            if r % TermDictionary.termsPerBlock == 0 {
+                                blocks.append(UInt64(w.bytes.count)); blocks.append(postingsOffset)
+                            } else {
+                                let limit = min(previous.count, t.count)
+                                while shared < limit, previous[shared] == t[shared] { shared += 1 }
                             }
-                            try p.write(bytes, to: file)
-                            flushed += UInt64(bytes.count)
-                            postingsBase += piecePostingsBytes[first + i]
+                            w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
+                            w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
+                            let e = info[r]
+                            if e & TermDictionary.single != 0 {
+                                w.varint((e & Self.numberMask) << 1 | 1)
+                            } else {
+                                w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
+                                postingsOffset += e & 0xFFFF_FFFF
+                            }
+                            previous = t
                         }
+                        return (w.bytes, blocks)
+                    } write: { piece, made in
+                        let (bytes, blocks) = made
+                        for b in stride(from: 0, to: blocks.count, by: 2) {
+                            blockIndex.u64(flushed + blocks[b]); blockIndex.u64(postingsBase + blocks[b + 1])
+                        }
+                        try p.write(bytes, to: file)
+                        flushed += UInt64(bytes.count)
+                        postingsBase += piecePostingsBytes[piece]
                     }
                   }
                 }
