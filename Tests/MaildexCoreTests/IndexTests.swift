@@ -105,9 +105,12 @@ let probeQueries: [[String]] = [
         // pzstd (independent frames behind skippable headers), zstd (one frame, no size
         // with --no-content-size), and frames concatenated by cat.
         try sh("mkdir -p \(work)/p \(work)/z \(work)/c && cd \(logs) && for f in *.log; do pzstd -q -p 2 $f -o \(work)/p/$f.zst; zstd -q --no-content-size $f -o \(work)/z/$f.zst; head -c 300000 $f | zstd -q > \(work)/c/$f.zst; tail -c +300001 $f | zstd -q >> \(work)/c/$f.zst; done")
+        // Frames that all record their size (each 40 KB piece compressed from a file, cut
+        // anywhere in a line): a batch of them is decompressed straight into its window.
+        try sh("mkdir -p \(work)/s \(work)/x && cd \(logs) && for f in *.log; do rm -f \(work)/x/*; split -b 40000 $f \(work)/x/p.; for x in \(work)/x/p.*; do zstd -q -c $x >> \(work)/s/$f.zst; done; done")
         _ = try index([logs], into: work + "/i0")
         let reference = try comparable(try allSessions(work + "/i0"), work + "/i0")
-        for sub in ["p", "z", "c"] {
+        for sub in ["p", "z", "c", "s"] {
             let r = try index([work + "/" + sub], into: work + "/i" + sub, windowSize: 200_000)
             #expect(r.errors.isEmpty, "\(sub): \(r.errors)")
             expectSame(reference, try comparable(try allSessions(work + "/i" + sub), work + "/i" + sub), sub)
@@ -121,6 +124,23 @@ let probeQueries: [[String]] = [
             #expect(r.errors.isEmpty, "limit \(limit): \(r.errors)")
             expectSame(reference, try comparable(try allSessions(out), out), "concatenated frames, limit \(limit)")
         }
+        // A damaged frame among frames of known size: the error names the file and the
+        // frame's offset, and what came before the frame is indexed.
+        let victim = work + "/s/" + (try FileManager.default.contentsOfDirectory(atPath: work + "/s")).sorted()[0]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: victim)))
+        let frames = bytes.withUnsafeBytes { Zstd.frames($0).frames }
+        #expect(frames.count > 20 && frames.allSatisfy { $0.contentSize != nil })
+        let damaged = frames[frames.count / 2]
+        for k in 0..<64 { bytes[damaged.offset + damaged.compressedSize / 2 - 32 + k] = 0xFF }
+        try Data(bytes).write(to: URL(fileURLWithPath: victim))
+        let r = try index([work + "/s"], into: work + "/is-damaged", windowSize: 200_000)
+        #expect(r.errors.count == 1 && r.errors.contains { $0.description.contains(victim) && $0.description.contains("at byte \(damaged.offset)") },
+                "\(r.errors)")
+        let kept = try allSessions(work + "/is-damaged")
+        #expect(kept.count > 0 && kept.count < reference.count)
+        let source = try IndexReader(directory: work + "/is-damaged").sources.values.first { $0.path == victim }
+        #expect(source?.partial == true)
+        #expect(source?.plainBytes == UInt64(frames.prefix(frames.count / 2).reduce(0) { $0 + $1.contentSize! }))
     }
 
     @Test func storedSessionsEqualTheSessionsOfASequentialRead() throws {

@@ -143,19 +143,30 @@ public enum SourceReader {
 
         /// Adds the next pieces of the stream, in order.
         func add(_ pieces: [UnsafeRawBufferPointer]) throws {
-            let total = carry.count + pieces.reduce(0) { $0 + $1.count }
-            guard total > 0 else { return }
-            let buffer = OwnedBytes(count: total)
-            var at = 0
+            _ = try add(count: pieces.reduce(0) { $0 + $1.count }) { out in
+                var at = 0
+                for p in pieces where p.count > 0 {
+                    (out.baseAddress! + at).copyMemory(from: p.baseAddress!, byteCount: p.count)
+                    at += p.count
+                }
+                return at
+            }
+        }
+
+        /// Adds up to `count` next bytes of the stream, which `fill` writes straight into
+        /// the memory they will be parsed from and returns how many it wrote (fewer when
+        /// the stream is damaged part-way). Returns that number.
+        func add(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
+            guard carry.count + count > 0 else { return 0 }
+            let buffer = OwnedBytes(count: carry.count + count)
             carry.withUnsafeBytes { c in
                 if c.count > 0 { buffer.pointer.copyMemory(from: c.baseAddress!, byteCount: c.count) }
             }
-            at = carry.count
-            for p in pieces where p.count > 0 {
-                (buffer.pointer + at).copyMemory(from: p.baseAddress!, byteCount: p.count)
-                at += p.count
-            }
-            let all = buffer.buffer
+            let filled = try fill(UnsafeMutableRawBufferPointer(start: buffer.pointer + carry.count, count: count))
+            precondition(filled >= 0 && filled <= count, "filled \(filled) of \(count) bytes")
+            let total = carry.count + filled
+            guard total > 0 else { return 0 }
+            let all = UnsafeRawBufferPointer(start: buffer.pointer, count: total)
             // Windows of at most `maxWindow` bytes (offsets inside a window are 32-bit).
             var from = 0
             while all.count - from > maxWindow {
@@ -174,6 +185,7 @@ public enum SourceReader {
             }
             carry = Array(all[cut...])
             if cut > from { try emit(UnsafeRawBufferPointer(rebasing: all[from..<cut]), owner: buffer) }
+            return filled
         }
 
         /// The stream has ended: the carried bytes are the last window.
@@ -272,6 +284,34 @@ public enum SourceReader {
                     j += 1
                 }
                 let batch = Array(dataFrames[i..<j])
+                if batch.allSatisfy({ $0.contentSize != nil }) {
+                    // Sizes known: each frame is decompressed, on every core, straight
+                    // into its place in the buffer its windows are parsed from (no copy).
+                    // A damaged frame ends the stream: the frames before it are kept.
+                    var ends = [Int](), total = 0
+                    for f in batch { total += f.contentSize!; ends.append(total) }
+                    var damaged: (frame: Int, error: Error)? = nil
+                    let added = try assembler.add(count: total) { out in
+                        let target = UncheckedBox(out)
+                        let errors = Parallel.map(batch.count, threads: options.threads) { k -> Error? in
+                            let start = k == 0 ? 0 : ends[k - 1]
+                            do {
+                                try Zstd.decompressFrame(all, batch[k], into: UnsafeMutableRawBufferPointer(rebasing: target.value[start..<ends[k]]))
+                                return nil
+                            } catch { return error }
+                        }
+                        guard let k = errors.firstIndex(where: { $0 != nil }) else { return total }
+                        damaged = (k, errors[k]!)
+                        return k == 0 ? 0 : ends[k - 1]
+                    }
+                    summary.plainBytes += UInt64(added)
+                    if let damaged {
+                        summary.error = IOError(path: file.path, offset: UInt64(batch[damaged.frame].offset),
+                                                message: "corrupt zstd frame: \(damaged.error)")
+                    }
+                    i = j
+                    continue
+                }
                 // A frame that declares no size may hold more than guessed: each may take
                 // its share of two windows at most, so the batch stays within them.
                 let sizeless = batch.filter { $0.contentSize == nil }.count

@@ -62,13 +62,10 @@ public enum Zstd {
         if let size = frame.contentSize, size > limit { throw TooLarge(limit: limit) }
         let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
         if let size = frame.contentSize {
-            return try DecompressionContexts.shared.with { dctx in
-                try [UInt8](unsafeUninitializedCapacity: size) { out, initialized in
-                    initialized = 0
-                    let n = try check(ZSTD_decompressDCtx(dctx, out.baseAddress, size, input.baseAddress, input.count), "zstd frame")
-                    if n != size { throw Failure(message: "zstd frame: \(n) bytes, header says \(size)") }
-                    initialized = n
-                }
+            return try [UInt8](unsafeUninitializedCapacity: size) { out, initialized in
+                initialized = 0
+                try decompressFrame(src, frame, into: UnsafeMutableRawBufferPointer(out))
+                initialized = size
             }
         }
         let stream = StreamDecompressor()
@@ -79,6 +76,20 @@ public enum Zstd {
         }
         if !stream.atFrameEnd { throw Failure(message: "zstd frame is truncated") }
         return out
+    }
+
+    /// Decompresses a frame that records its size into `out`, which holds exactly that
+    /// many bytes (the indexer decompresses frames straight into the window they are
+    /// parsed from).
+    public static func decompressFrame(_ src: UnsafeRawBufferPointer, _ frame: Frame, into out: UnsafeMutableRawBufferPointer) throws {
+        guard let size = frame.contentSize, size == out.count else {
+            throw Failure(message: "zstd frame: no recorded size, or not \(out.count) bytes")
+        }
+        let input = UnsafeRawBufferPointer(rebasing: src[frame.offset..<(frame.offset + frame.compressedSize)])
+        try DecompressionContexts.shared.with { dctx in
+            let n = try check(ZSTD_decompressDCtx(dctx, out.baseAddress, size, input.baseAddress, input.count), "zstd frame")
+            if n != size { throw Failure(message: "zstd frame: \(n) bytes, header says \(size)") }
+        }
     }
 
     /// Streaming decompression of any number of concatenated frames.
