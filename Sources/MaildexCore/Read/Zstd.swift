@@ -70,6 +70,9 @@ public enum Zstd {
         }
         let stream = StreamDecompressor()
         var out = [UInt8]()
+        // Room for 8 times the compressed bytes (log text compresses 5-7 times) up front:
+        // growing by doubling from the first megabyte copied each frame twice over.
+        out.reserveCapacity(min(limit, max(1 << 20, frame.compressedSize * 8)))
         try stream.decompress(input) { piece in
             if out.count + piece.count > limit { throw TooLarge(limit: limit) }
             out.append(contentsOf: piece)
