@@ -25,7 +25,8 @@ func comparable(_ sessions: [Session], _ dir: String) throws -> [String] {
 func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int = 1 << 20, windowSize: Int = 64 << 20,
            maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
            postingsLimit: Int = 24_000_000, date: CivilDate? = nil,
-           wholeFrameLimit: Int = ReadOptions().wholeFrameLimit, mergePolicy: MergePolicy? = nil) throws -> Indexer.Report {
+           wholeFrameLimit: Int = ReadOptions().wholeFrameLimit, streamHeadroom: Int = ReadOptions().streamHeadroom,
+           mergePolicy: MergePolicy? = nil) throws -> Indexer.Report {
     var o = Indexer.Options()
     o.mergePolicy = mergePolicy
     o.threads = threads
@@ -34,6 +35,7 @@ func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int
     o.read.maxWindow = maxWindow
     o.read.useMmap = useMmap
     o.read.wholeFrameLimit = wholeFrameLimit
+    o.read.streamHeadroom = streamHeadroom
     o.segmentPostingsLimit = postingsLimit
     o.defaultDate = date
     return try Indexer.run(directory: dir, paths: paths, options: o)
@@ -114,6 +116,16 @@ let probeQueries: [[String]] = [
             let r = try index([work + "/" + sub], into: work + "/i" + sub, windowSize: 200_000)
             #expect(r.errors.isEmpty, "\(sub): \(r.errors)")
             expectSame(reference, try comparable(try allSessions(work + "/i" + sub), work + "/i" + sub), sub)
+        }
+        // A streamed frame's pieces are parsed where they were decompressed, the record
+        // left unfinished by the piece (or frame) before copied in front; with less room
+        // than that record (none, or 100 bytes), the two are joined in a copy instead.
+        // (The concatenated frames, both streamed under a 20 KB limit, meet inside a line.)
+        for headroom in [0, 100] {
+            let out = work + "/headroom-\(headroom)"
+            let r = try index([work + "/c"], into: out, windowSize: 200_000, wholeFrameLimit: 20_000, streamHeadroom: headroom)
+            #expect(r.errors.isEmpty, "headroom \(headroom): \(r.errors)")
+            expectSame(reference, try comparable(try allSessions(out), out), "streamed, headroom \(headroom)")
         }
         // Frames without a size that are larger than the limit for decompressing a frame
         // whole: found by their compressed size, or only while decompressing, and then

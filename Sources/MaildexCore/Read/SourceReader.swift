@@ -20,6 +20,10 @@ public struct ReadOptions: Sendable {
     /// with its neighbours; a larger one (declared, or found while decompressing a frame
     /// that declares no size) is streamed instead. Bounds the memory of a batch.
     public var wholeFrameLimit = 64 << 20
+    /// Room kept before each piece of a streamed frame for the record the piece before
+    /// left unfinished, so the piece is parsed where it was decompressed; a longer
+    /// record is joined to the piece in a copy.
+    public var streamHeadroom = 64 << 10
     public init() {}
 }
 
@@ -166,7 +170,29 @@ public enum SourceReader {
             precondition(filled >= 0 && filled <= count, "filled \(filled) of \(count) bytes")
             let total = carry.count + filled
             guard total > 0 else { return 0 }
-            let all = UnsafeRawBufferPointer(start: buffer.pointer, count: total)
+            try cut(UnsafeRawBufferPointer(start: buffer.pointer, count: total), owner: buffer)
+            return filled
+        }
+
+        /// Adds the next `count` bytes of the stream, which `buffer` holds from `start` on.
+        /// The carried bytes are copied into the room before `start` when they fit, so the
+        /// piece is parsed where it was decompressed; else the two are joined in a copy.
+        func add(_ buffer: OwnedBytes, start: Int, count: Int) throws {
+            guard carry.count <= start else {
+                try add([UnsafeRawBufferPointer(start: buffer.pointer + start, count: count)])
+                return
+            }
+            let from = start - carry.count
+            carry.withUnsafeBytes { c in
+                if c.count > 0 { (buffer.pointer + from).copyMemory(from: c.baseAddress!, byteCount: c.count) }
+            }
+            guard carry.count + count > 0 else { return }
+            try cut(UnsafeRawBufferPointer(start: buffer.pointer + from, count: carry.count + count), owner: buffer)
+        }
+
+        /// Emits `all` (the carried bytes, then new ones, in `owner`'s memory) as windows
+        /// ending at record boundaries, and keeps its unfinished last record as the carry.
+        private func cut(_ all: UnsafeRawBufferPointer, owner buffer: OwnedBytes) throws {
             // Windows of at most `maxWindow` bytes (offsets inside a window are 32-bit).
             var from = 0
             while all.count - from > maxWindow {
@@ -185,7 +211,6 @@ public enum SourceReader {
             }
             carry = Array(all[cut...])
             if cut > from { try emit(UnsafeRawBufferPointer(rebasing: all[from..<cut]), owner: buffer) }
-            return filled
         }
 
         /// The stream has ended: the carried bytes are the last window.
@@ -373,6 +398,7 @@ public enum SourceReader {
                             _ assembler: WindowAssembler, _ plainBytes: inout UInt64) throws -> IOError? {
         let queue = PieceQueue(capacity: 2)
         let pieceSize = max(1 << 20, options.windowSize / 2)
+        let headroom = options.streamHeadroom
         let input = UncheckedBox(UnsafeRawBufferPointer(rebasing: file.bytes[range]))
         let path = file.path, base = range.lowerBound
         let producer = DispatchGroup()
@@ -381,10 +407,12 @@ public enum SourceReader {
             var inPos = 0
             var error: IOError? = nil
             while true {
-                var piece = [UInt8](repeating: 0, count: pieceSize)
+                // Decompressed into memory the windows are parsed from (not zeroed first).
+                let piece = OwnedBytes(count: headroom + pieceSize)
                 var filled = 0
                 do {
-                    filled = try piece.withUnsafeMutableBytes { try stream.fill($0, from: input.value, inputPosition: &inPos) }
+                    filled = try stream.fill(UnsafeMutableRawBufferPointer(start: piece.pointer + headroom, count: pieceSize),
+                                             from: input.value, inputPosition: &inPos)
                 } catch {
                     queue.put(.failure(IOError(path: path, offset: UInt64(base + inPos), message: "corrupt zstd data: \(error)")))
                     break
@@ -395,8 +423,7 @@ public enum SourceReader {
                     }
                     break
                 }
-                piece.removeLast(pieceSize - filled)
-                if queue.put(.success(piece)) == false { return }
+                if queue.put(.success(StreamPiece(buffer: piece, start: headroom, count: filled))) == false { return }
             }
             if let error { queue.put(.failure(error)) }
             queue.put(nil)
@@ -405,7 +432,7 @@ public enum SourceReader {
         while let next = queue.take() {
             switch next {
             case .success(let piece):
-                try piece.withUnsafeBytes { try assembler.add([$0]) }
+                try assembler.add(piece.buffer, start: piece.start, count: piece.count)
                 plainBytes += UInt64(piece.count)
             case .failure(let e):
                 return e
@@ -415,9 +442,16 @@ public enum SourceReader {
     }
 }
 
+/// Decompressed bytes: `count` of them in `buffer` from `start` on.
+struct StreamPiece {
+    let buffer: OwnedBytes
+    let start: Int
+    let count: Int
+}
+
 /// A bounded hand-off between the decompressing thread and the parsing one.
 final class PieceQueue: @unchecked Sendable {
-    private var items: [Result<[UInt8], IOError>?] = []
+    private var items: [Result<StreamPiece, IOError>?] = []
     private let lock = NSLockLite()
     private let slots: DispatchSemaphore
     private let filled = DispatchSemaphore(value: 0)
@@ -427,7 +461,7 @@ final class PieceQueue: @unchecked Sendable {
 
     /// Adds an item (nil marks the end); false once the consumer has gone.
     @discardableResult
-    func put(_ item: Result<[UInt8], IOError>?) -> Bool {
+    func put(_ item: Result<StreamPiece, IOError>?) -> Bool {
         slots.wait()
         lock.lock(); defer { lock.unlock() }
         if cancelled { slots.signal(); return false }
@@ -437,7 +471,7 @@ final class PieceQueue: @unchecked Sendable {
     }
 
     /// The next item; nil at the end.
-    func take() -> Result<[UInt8], IOError>? {
+    func take() -> Result<StreamPiece, IOError>? {
         filled.wait()
         lock.lock()
         let item = items.removeFirst()
