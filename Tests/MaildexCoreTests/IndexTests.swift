@@ -136,6 +136,10 @@ let probeQueries: [[String]] = [
             #expect(r.errors.isEmpty, "limit \(limit): \(r.errors)")
             expectSame(reference, try comparable(try allSessions(out), out), "concatenated frames, limit \(limit)")
         }
+        // The same, decompressed and parsed on one thread.
+        let one = try index([work + "/s"], into: work + "/is-1", threads: 1, windowSize: 200_000)
+        #expect(one.errors.isEmpty, "\(one.errors)")
+        expectSame(reference, try comparable(try allSessions(work + "/is-1"), work + "/is-1"), "sized frames, 1 thread")
         // A damaged frame among frames of known size: the error names the file and the
         // frame's offset, and what came before the frame is indexed.
         let victim = work + "/s/" + (try FileManager.default.contentsOfDirectory(atPath: work + "/s")).sorted()[0]

@@ -161,7 +161,7 @@ public enum SourceReader {
         /// the memory they will be parsed from and returns how many it wrote (fewer when
         /// the stream is damaged part-way). Returns that number.
         func add(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
-            guard carry.count + count > 0 else { return 0 }
+            // `fill` runs even for no bytes: it is what checks frames that declare none.
             let buffer = OwnedBytes(count: carry.count + count)
             carry.withUnsafeBytes { c in
                 if c.count > 0 { buffer.pointer.copyMemory(from: c.baseAddress!, byteCount: c.count) }
@@ -169,7 +169,7 @@ public enum SourceReader {
             let filled = try fill(UnsafeMutableRawBufferPointer(start: buffer.pointer + carry.count, count: count))
             precondition(filled >= 0 && filled <= count, "filled \(filled) of \(count) bytes")
             let total = carry.count + filled
-            guard total > 0 else { return 0 }
+            guard total > 0 else { return filled }
             try cut(UnsafeRawBufferPointer(start: buffer.pointer, count: total), owner: buffer)
             return filled
         }
@@ -398,7 +398,7 @@ public enum SourceReader {
                             _ assembler: WindowAssembler, _ plainBytes: inout UInt64) throws -> IOError? {
         let queue = PieceQueue(capacity: 2)
         let pieceSize = max(1 << 20, options.windowSize / 2)
-        let headroom = options.streamHeadroom
+        let headroom = max(0, options.streamHeadroom)
         let input = UncheckedBox(UnsafeRawBufferPointer(rebasing: file.bytes[range]))
         let path = file.path, base = range.lowerBound
         let producer = DispatchGroup()
