@@ -242,6 +242,9 @@ public final class SegmentWriter {
 
     static let numberMask: UInt64 = (1 << 40) - 1
 
+    /// Bits needed to write `x` (0 for 0).
+    static func bitLength(_ x: UInt64) -> Int { UInt64.bitWidth - x.leadingZeroBitCount }
+
     /// Seconds since midnight of a time written `HH:MM:SS...`; 0 if it is shorter.
     static func secondOfDay(_ t: UnsafeRawBufferPointer) -> Int32 {
         guard t.count >= 8 else { return 0 }
@@ -274,8 +277,8 @@ public final class SegmentWriter {
         guard let first = entries.first else { return [] }
         var lowest = first.number, highest = first.number
         for e in entries { lowest = min(lowest, e.number); highest = max(highest, e.number) }
-        let rowBits = UInt64.bitWidth - UInt64(entries.count).leadingZeroBitCount
-        let spanBits = UInt64.bitWidth - (highest - lowest).leadingZeroBitCount
+        let rowBits = Self.bitLength(UInt64(entries.count))
+        let spanBits = Self.bitLength(highest - lowest)
         guard rowBits + spanBits <= 64 else {
             return entries.indices.sorted { (entries[$0].number, $0) < (entries[$1].number, $1) }
         }
@@ -346,8 +349,8 @@ public final class SegmentWriter {
         phase("sortTerms")
         var lowest = UInt64.max, highest: UInt64 = 0
         for p in postings { lowest = min(lowest, p & Self.numberMask); highest = max(highest, p & Self.numberMask) }
-        let numberBits = highest > lowest ? UInt64.bitWidth - (highest - lowest).leadingZeroBitCount : 0
-        let rankBits = UInt64.bitWidth - UInt64(order.count).leadingZeroBitCount
+        let numberBits = highest > lowest ? Self.bitLength(highest - lowest) : 0  // no postings: lowest > highest
+        let rankBits = Self.bitLength(UInt64(order.count))
         precondition(numberBits + rankBits <= 64, "a segment's postings keys need \(numberBits + rankBits) bits")
         let numberMask: UInt64 = numberBits == 0 ? 0 : ~0 >> UInt64(64 - numberBits)
         var rank = [UInt32](repeating: 0, count: order.count)

@@ -291,6 +291,9 @@ public enum SourceReader {
             if let size = f.contentSize { return size > limit }
             return f.compressedSize > limit / 4
         }
+        func corrupt(_ f: Zstd.Frame, _ e: Error) -> IOError {
+            IOError(path: file.path, offset: UInt64(f.offset), message: "corrupt zstd frame: \(e)")
+        }
         func stream(_ f: Zstd.Frame) throws {
             summary.error = try streamFrame(file, f.offset..<(f.offset + f.compressedSize), options, assembler, &summary.plainBytes)
         }
@@ -330,18 +333,16 @@ public enum SourceReader {
                         return k == 0 ? 0 : ends[k - 1]
                     }
                     summary.plainBytes += UInt64(added)
-                    if let damaged {
-                        summary.error = IOError(path: file.path, offset: UInt64(batch[damaged.frame].offset),
-                                                message: "corrupt zstd frame: \(damaged.error)")
-                    }
+                    if let damaged { summary.error = corrupt(batch[damaged.frame], damaged.error) }
                     i = j
                     continue
                 }
-                // A frame that declares no size may hold more than guessed: each may take
-                // its share of two windows at most, so the batch stays within them.
+                // A frame that declares no size (here at least one does) may hold more than
+                // guessed: each may take its share of two windows at most, so the batch stays
+                // within them.
                 let sizeless = batch.filter { $0.contentSize == nil }.count
                 let declared = batch.reduce(0) { $0 + ($1.contentSize ?? 0) }
-                let share = sizeless == 0 ? limit : min(limit, max(1 << 20, (options.windowSize * 2 - declared) / sizeless))
+                let share = min(limit, max(1 << 20, (options.windowSize * 2 - declared) / sizeless))
                 let results = Parallel.map(batch.count, threads: options.threads) { k -> Result<[UInt8], Error> in
                     Result { try Zstd.decompressFrame(all, batch[k], limit: batch[k].contentSize == nil ? share : limit) }
                 }
@@ -353,8 +354,7 @@ public enum SourceReader {
                     case .failure(let e) where e is Zstd.TooLarge && batch[k].contentSize == nil:
                         tooLarge = k
                     case .failure(let e):
-                        summary.error = IOError(path: file.path, offset: UInt64(batch[k].offset),
-                                                message: "corrupt zstd frame: \(e)")
+                        summary.error = corrupt(batch[k], e)
                     }
                     if summary.error != nil || tooLarge != nil { break }
                 }
