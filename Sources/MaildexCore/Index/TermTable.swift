@@ -18,79 +18,108 @@ struct TermBatch {
 
     var count: Int { hashes.count }
 
-    /// Appends one term: `kind` then `key` (cut to `Terms.maxKeyBytes`).
-    @inline(__always) mutating func add(_ kind: TermKind, _ key: some Collection<UInt8>, session: UInt64) {
-        begin(kind)
-        arena.append(contentsOf: key.prefix(Terms.maxKeyBytes))
-        end(session: session)
+    /// One term being written: its kind byte, then its key's bytes up to the key
+    /// limit, in a small buffer of its own (where it is also hashed), so the arena
+    /// takes each term in one copy instead of one array append per byte.
+    struct Scratch {
+        static let capacity = Terms.maxKeyBytes + 1
+        let base: UnsafeMutableRawPointer
+        var count = 0
+
+        init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+        @inline(__always) mutating func begin(_ kind: TermKind) {
+            base.storeBytes(of: kind.rawValue, as: UInt8.self)
+            count = 1
+        }
+
+        /// Bytes of the key so far.
+        @inline(__always) var keyLength: Int { count - 1 }
+
+        @inline(__always) mutating func append(_ byte: UInt8) {
+            guard count < Self.capacity else { return }
+            base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+            count += 1
+        }
+
+        @inline(__always) mutating func appendBE32(_ v: UInt32) {
+            // Every caller writes at most 9 bytes into an empty term.
+            base.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
+            count += 4
+        }
+
+        /// Appends `bytes` up to the key limit.
+        @inline(__always) mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            let n = min(bytes.count, Self.capacity - count)
+            guard n > 0 else { return }
+            (base + count).copyMemory(from: bytes.baseAddress!, byteCount: n)
+            count += n
+        }
+
+        /// Appends `bytes`, lowercased (ASCII), up to the key limit.
+        @inline(__always) mutating func appendLowered(_ bytes: UnsafeRawBufferPointer) {
+            let n = min(bytes.count, Self.capacity - count)
+            guard n > 0 else { return }
+            let to = (base + count).assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n { to[i] = Bytes.lower(bytes[i]) }
+            count += n
+        }
+
+        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
     }
 
-    // A term is written straight into the arena: `begin`, its key's bytes, `end`.
-
-    @inline(__always) private mutating func begin(_ kind: TermKind) {
+    @inline(__always) private mutating func commit(_ t: Scratch, session: UInt64) {
         if starts.isEmpty { starts.append(0) }
-        arena.append(kind.rawValue)
-    }
-
-    @inline(__always) private mutating func end(session: UInt64) {
-        let start = Int(starts[starts.count - 1])
+        arena.append(contentsOf: t.bytes)
         starts.append(UInt32(arena.count))
-        hashes.append(arena.withUnsafeBytes { TermTable.hash(UnsafeRawBufferPointer(rebasing: $0[start..<arena.count])) })
+        hashes.append(TermTable.hash(t.bytes))
         sessions.append(session)
-    }
-
-    /// Bytes of the current term's key so far.
-    @inline(__always) private var keyLength: Int { arena.count - Int(starts[starts.count - 1]) - 1 }
-
-    @inline(__always) private mutating func appendBE32(_ v: UInt32) {
-        arena.append(UInt8(v >> 24)); arena.append(UInt8((v >> 16) & 0xFF))
-        arena.append(UInt8((v >> 8) & 0xFF)); arena.append(UInt8(v & 0xFF))
-    }
-
-    /// Appends `bytes`, lowercased (ASCII), up to the key limit.
-    @inline(__always) private mutating func appendLowered(_ bytes: ArraySlice<UInt8>) {
-        for c in bytes.prefix(Terms.maxKeyBytes - keyLength) { arena.append(Bytes.lower(c)) }
-    }
-
-    /// Appends `bytes` up to the key limit.
-    @inline(__always) private mutating func appendCut(_ bytes: UnsafeBufferPointer<UInt8>) {
-        arena.append(contentsOf: UnsafeBufferPointer(rebasing: bytes.prefix(max(0, Terms.maxKeyBytes - keyLength))))
     }
 
     /// Every term of a session (duplicates possible; the writer removes them). The
     /// bytes are those of `Terms` (`Terms.peer`, `Terms.addressKey`, ...), written
     /// without building each key as an array first.
     mutating func add(session s: SessionRecord) {
+        withUnsafeTemporaryAllocation(byteCount: Scratch.capacity, alignment: 8) { buffer in
+            add(session: s, scratch: Scratch(buffer.baseAddress!))
+        }
+    }
+
+    private mutating func add(session s: SessionRecord, scratch: Scratch) {
+        var t = scratch
         let n = s.number
         let date = UInt32(bitPattern: s.date.daysSinceEpoch) ^ 0x8000_0000
         if let p = s.facts.peer {
-            begin(.peer)
-            for i in 0..<8 { arena.append(UInt8(truncatingIfNeeded: p.high >> (56 - 8 * UInt64(i)))) }
-            for i in 0..<8 { arena.append(UInt8(truncatingIfNeeded: p.low >> (56 - 8 * UInt64(i)))) }
-            end(session: n)
+            t.begin(.peer)
+            t.base.storeBytes(of: p.high.bigEndian, toByteOffset: 1, as: UInt64.self)
+            t.base.storeBytes(of: p.low.bigEndian, toByteOffset: 9, as: UInt64.self)
+            t.count = 17
+            commit(t, session: n)
         }
-        begin(.date); appendBE32(date); end(session: n)
-        begin(.line); appendBE32(s.channel.id); appendBE32(date); end(session: n)
-        if let h = s.facts.helo { begin(.helo); appendLowered(h[...]); end(session: n) }
-        for m in s.facts.messages { begin(.message); appendLowered(m[...]); end(session: n) }
+        t.begin(.date); t.appendBE32(date); commit(t, session: n)
+        t.begin(.line); t.appendBE32(s.channel.id); t.appendBE32(date); commit(t, session: n)
+        // Through each element's own buffer: binding an array to a local would retain
+        // it, and its count lives on a line another core wrote.
+        s.facts.helo?.withUnsafeBytes { h in t.begin(.helo); t.appendLowered(h); commit(t, session: n) }
+        for i in s.facts.messages.indices {
+            s.facts.messages[i].withUnsafeBytes { m in t.begin(.message); t.appendLowered(m); commit(t, session: n) }
+        }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {
-            // By index and through the element's own buffer: binding each address to a
-            // local would retain it, and its count lives on a line another core wrote.
             for i in list.indices {
-                list[i].withUnsafeBufferPointer { a in
+                list[i].withUnsafeBytes { a in
                     // `domain@local`, split at the last `@` (Terms.addressKey).
-                    begin(role)
+                    t.begin(role)
                     let at = a.lastIndex(of: 64)
                     if let at {
-                        appendCut(UnsafeBufferPointer(rebasing: a[(at + 1)...]))
-                        if keyLength < Terms.maxKeyBytes { arena.append(64) }
-                        appendCut(UnsafeBufferPointer(rebasing: a[..<at]))
+                        t.append(UnsafeRawBufferPointer(rebasing: a[(at + 1)...]))
+                        t.append(64)
+                        t.append(UnsafeRawBufferPointer(rebasing: a[..<at]))
                     } else {
-                        appendCut(a)
+                        t.append(a)
                     }
-                    end(session: n)
+                    commit(t, session: n)
                     if let at, at + 1 < a.count {
-                        begin(.domain); appendCut(UnsafeBufferPointer(rebasing: a[(at + 1)...])); end(session: n)
+                        t.begin(.domain); t.append(UnsafeRawBufferPointer(rebasing: a[(at + 1)...])); commit(t, session: n)
                     }
                 }
             }
