@@ -214,6 +214,38 @@ import Testing
         #expect(sorted == terms.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
+    @Test func batchInsertGivesEachTermItsId() {
+        // A batch inserted in one call (its probes started terms ahead) numbers its terms
+        // as inserting them one at a time does: batches shorter than the prefetch distance
+        // and many times it, of repeated and new terms, across the table's grows.
+        var random = SeededRandom(seed: 18)
+        let together = TermTable(), alone = TermTable()
+        let date = CivilDate(iso: "2026-01-01")!
+        var number: UInt64 = 0
+        for sessions in [1, 2, 9, 3_000, 40_000, 5] {
+            var batch = TermBatch()
+            for _ in 0..<sessions {
+                var facts = SessionFacts()
+                facts.from = [Array("u\(random.below(50_000))@d\(random.below(300)).example".utf8)]
+                number += 1
+                batch.add(session: SessionRecord(number: number, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: UInt32(random.below(9))),
+                                                 complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in })
+            }
+            var ids = [UInt32](repeating: .max, count: batch.count)
+            var order = [Int]()
+            together.insert(batch) { t, id in ids[t] = id; order.append(t) }
+            #expect(order == Array(0..<batch.count))
+            for t in 0..<batch.count {
+                let term = Array(batch.term(t))
+                let id = term.withUnsafeBytes { alone.insert($0, TermTable.hash($0)) }
+                #expect(ids[t] == id)
+                #expect(Array(together.term(Int(ids[t]))) == term)
+            }
+        }
+        #expect(together.count == alone.count)
+        #expect(together.count > 1 << 15)  // past the first grow, at half of 65,536 slots
+    }
+
     @Test(arguments: [1, 2]) func manyTermsSortAsBytes(threads: Int) {
         // Enough terms for the split sort, with prefixes longer than the 16-byte key
         // (addresses of one domain), short binary terms, and zero bytes; and terms that

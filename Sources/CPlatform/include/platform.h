@@ -8,4 +8,14 @@
 /// returns 0 where the call does not exist. It never makes data durable by itself.
 int maildex_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// Asks the CPU to load the cache line at `p` (a hint: it never faults, whatever `p`
+/// is). For loops whose loads are known several steps ahead, such as hash-table probes.
+static inline void maildex_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 #endif

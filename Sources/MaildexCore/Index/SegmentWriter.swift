@@ -228,14 +228,8 @@ public final class SegmentWriter {
                 if !supersedes.isEmpty, supersedes.contains(row.number) { replaced.append(row.number) }
             }
             stats.messages += UInt64(e.messages)
-            let terms = e.terms
-            terms.arena.withUnsafeBytes { arena in
-                for t in 0..<terms.count {
-                    let start = Int(terms.starts[t]), end = Int(terms.starts[t + 1])
-                    let id = self.terms.insert(UnsafeRawBufferPointer(rebasing: arena[start..<end]), terms.hashes[t])
-                    postings.append(UInt64(id) << 40 | (terms.sessions[t] & Self.numberMask))
-                }
-            }
+            let sessions = e.terms.sessions
+            terms.insert(e.terms) { t, id in postings.append(UInt64(id) << 40 | (sessions[t] & Self.numberMask)) }
         }
         stats.sessions += UInt64(batch.sessions)
     }

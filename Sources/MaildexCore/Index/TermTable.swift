@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPlatform
 
 /// The terms of a batch of sessions, laid out flat (no array per term) so that
 /// they can be built and hashed on worker threads.
@@ -197,6 +198,58 @@ final class TermTable {
             }
             i = (i + 1) & mask
         }
+    }
+
+    /// How many terms ahead `insert(_:found:)` starts each step of a probe.
+    static let prefetchDistance = 8
+
+    /// Inserts every term of `batch` in order and calls `found` with each one's index
+    /// in the batch and its id. A table of millions of terms is far larger than the
+    /// caches, and a probe for a term already present misses three times: its slot, its
+    /// start in `starts`, its bytes in the arena. Each miss depends on the one before,
+    /// so a probe alone waits for all three in turn; here the three loads are started
+    /// (prefetched) for terms 3d, 2d and d places ahead (d = `prefetchDistance`), so
+    /// several probes wait at once. The prefetches only hint: the insert itself is
+    /// `insert(_:_:)`, whatever they loaded.
+    func insert(_ batch: TermBatch, found: (Int, UInt32) -> Void) {
+        let n = batch.count
+        guard n > 0 else { return }
+        let d = Self.prefetchDistance
+        batch.arena.withUnsafeBytes { terms in
+            batch.starts.withUnsafeBufferPointer { termStarts in
+                batch.hashes.withUnsafeBufferPointer { termHashes in
+                    for t in 0..<n {
+                        if t + 3 * d < n { prefetchSlot(termHashes[t + 3 * d]) }
+                        if t + 2 * d < n { prefetchStart(termHashes[t + 2 * d]) }
+                        if t + d < n { prefetchBytes(termHashes[t + d]) }
+                        let bytes = UnsafeRawBufferPointer(rebasing: terms[Int(termStarts[t])..<Int(termStarts[t + 1])])
+                        found(t, insert(bytes, termHashes[t]))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The id in the first slot probed for hash `h` when its tag matches, else nil.
+    @inline(__always) private func candidate(_ h: UInt64) -> Int? {
+        let s = slots.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: h) & mask] }
+        guard s != 0, s & Self.tagMask == h & Self.tagMask else { return nil }
+        return Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+    }
+
+    @inline(__always) private func prefetchSlot(_ h: UInt64) {
+        slots.withUnsafeBufferPointer { maildex_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: h) & mask)) }
+    }
+
+    @inline(__always) private func prefetchStart(_ h: UInt64) {
+        guard let id = candidate(h) else { return }
+        starts.withUnsafeBufferPointer { maildex_prefetch($0.baseAddress! + min(id, $0.count - 1)) }
+    }
+
+    @inline(__always) private func prefetchBytes(_ h: UInt64) {
+        guard let id = candidate(h) else { return }
+        let start = starts.withUnsafeBufferPointer { Int($0[min(id, $0.count - 1)]) }
+        arena.withUnsafeBytes { a in if let base = a.baseAddress { maildex_prefetch(base + min(start, a.count)) } }
     }
 
     private func grow() {
