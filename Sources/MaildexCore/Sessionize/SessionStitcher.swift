@@ -217,6 +217,9 @@ public final class SessionStitcher {
             let w = f.window.bytes
             if !f.firstTime.isEmpty { sum &+= Int(w[f.firstTime.lowerBound]) }
             if !f.lastTime.isEmpty { sum &+= Int(w[f.lastTime.lowerBound]) }
+            // The facts' addresses and ids, which the session's record and terms read next.
+            sum &+= touch(f.facts.from) &+ touch(f.facts.to) &+ touch(f.facts.rejected) &+ touch(f.facts.messages)
+            sum &+= f.facts.helo?.count ?? 0
             f.lines.withUnsafeBufferPointer { refs in
                 for l in refs where l.length > 0 {
                     sum &+= Int(w[Int(l.offset)]) &+ Int(w[Int(l.offset) + Int(l.length) - 1])
@@ -224,6 +227,15 @@ public final class SessionStitcher {
             }
         }
         return sum
+    }
+
+    /// Reads each element's length (the first line of its buffer).
+    @inline(__always) private static func touch(_ list: [[UInt8]]) -> Int {
+        list.withUnsafeBufferPointer { l in
+            var sum = 0
+            for i in l.indices { sum &+= l[i].count }
+            return sum
+        }
     }
 
     /// The `Session` value of a finished session: its record, with the lines copied out.
