@@ -140,18 +140,28 @@ final class TermTable {
     private(set) var starts: [UInt32] = [0]
     /// Per slot, the high 32 bits of its term's hash over the term's id + 1 (0: empty),
     /// so that a probe for a term already present costs one cache miss before the bytes
-    /// are compared (two with the hashes in an array of their own).
-    private var slots: [UInt64]
+    /// are compared (two with the hashes in an array of their own). `mask + 1` slots,
+    /// owned (freed in `deinit`): a pointer, not an array, so a probe neither retains
+    /// nor checks bounds.
+    private var slots: UnsafeMutablePointer<UInt64>
     /// Each term's hash, by id, to place the terms again when the table grows.
     private var hashes: [UInt64] = []
     private var mask: Int
     private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
 
     init() {
-        slots = [UInt64](repeating: 0, count: 1 << 16)
+        slots = Self.emptySlots(1 << 16)
         mask = (1 << 16) - 1
         arena.reserveCapacity(1 << 20)
         hashes.reserveCapacity(1 << 15)
+    }
+
+    deinit { slots.deallocate() }
+
+    private static func emptySlots(_ n: Int) -> UnsafeMutablePointer<UInt64> {
+        let p = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        p.initialize(repeating: 0, count: n)
+        return p
     }
 
     var count: Int { starts.count - 1 }
@@ -175,86 +185,102 @@ final class TermTable {
 
     /// The id of the term `bytes` (hash `h`), adding it if new.
     @inline(__always) func insert(_ bytes: UnsafeRawBufferPointer, _ h: UInt64) -> UInt32 {
+        let found = arena.withUnsafeBytes { a in starts.withUnsafeBufferPointer { st in find(bytes, h, arena: a, starts: st) } }
+        switch found {
+        case .present(let id): return id
+        case .absent(let slot): return add(bytes, h, slot: slot)
+        }
+    }
+
+    enum Probe { case present(UInt32), absent(slot: Int) }
+
+    /// Where the term `bytes` (hash `h`) is: its id, or the empty slot it would take.
+    /// Reads the table only (`arena` and `starts` are the table's own, borrowed).
+    @inline(__always) private func find(_ bytes: UnsafeRawBufferPointer, _ h: UInt64, arena a: UnsafeRawBufferPointer,
+                                        starts st: UnsafeBufferPointer<UInt32>) -> Probe {
         let tag = h & Self.tagMask
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
             let s = slots[i]
-            if s == 0 {
-                let id = UInt32(count)
-                arena.append(contentsOf: bytes)
-                starts.append(UInt32(arena.count))
-                hashes.append(h)
-                slots[i] = tag | UInt64(id + 1)
-                if count * 2 > mask { grow() }
-                return id
-            }
+            if s == 0 { return .absent(slot: i) }
             if s & Self.tagMask == tag {
                 let id = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
-                let start = Int(starts[id]), length = Int(starts[id + 1]) - start
-                if length == bytes.count {
-                    let same = arena.withUnsafeBytes { a in length == 0 || memcmp(a.baseAddress! + start, bytes.baseAddress!, length) == 0 }
-                    if same { return UInt32(id) }
+                let start = Int(st[id]), length = Int(st[id + 1]) - start
+                if length == bytes.count, length == 0 || memcmp(a.baseAddress! + start, bytes.baseAddress!, length) == 0 {
+                    return .present(UInt32(id))
                 }
             }
             i = (i + 1) & mask
         }
     }
 
+    /// Adds a new term in the empty slot `slot` that `find` gave.
+    @inline(__always) private func add(_ bytes: UnsafeRawBufferPointer, _ h: UInt64, slot: Int) -> UInt32 {
+        let id = UInt32(count)
+        arena.append(contentsOf: bytes)
+        starts.append(UInt32(arena.count))
+        hashes.append(h)
+        slots[slot] = h & Self.tagMask | UInt64(id + 1)
+        if count * 2 > mask { grow() }
+        return id
+    }
+
     /// How many terms ahead `insert(_:found:)` starts each step of a probe.
     static let prefetchDistance = 8
 
     /// Inserts every term of `batch` in order and calls `found` with each one's index
-    /// in the batch and its id. A table of millions of terms is far larger than the
+    /// in the batch and its id (new terms are numbered in order of first sight, as by
+    /// one `insert` at a time). A table of millions of terms is far larger than the
     /// caches, and a probe for a term already present misses three times: its slot, its
     /// start in `starts`, its bytes in the arena. Each miss depends on the one before,
-    /// so a probe alone waits for all three in turn; here the three loads are started
-    /// (prefetched) for terms 3d, 2d and d places ahead (d = `prefetchDistance`), so
-    /// several probes wait at once. The prefetches only hint: the insert itself is
-    /// `insert(_:_:)`, whatever they loaded.
+    /// so a probe alone waits for all three in turn. Here the batch's terms are first
+    /// looked up with the three loads started (prefetched) for terms 3d, 2d and d places
+    /// ahead (d = `prefetchDistance`), so several probes wait at once, while the table
+    /// is only read (and its buffers are borrowed once, not retained per probe); the
+    /// terms not found are then added in order (a term new twice in the batch is found
+    /// the second time).
     func insert(_ batch: TermBatch, found: (Int, UInt32) -> Void) {
         let n = batch.count
         guard n > 0 else { return }
         let d = Self.prefetchDistance
+        let missing = UInt32.max
+        var ids = [UInt32](repeating: missing, count: n)
         batch.arena.withUnsafeBytes { terms in
             batch.starts.withUnsafeBufferPointer { termStarts in
                 batch.hashes.withUnsafeBufferPointer { termHashes in
-                    for t in 0..<n {
-                        if t + 3 * d < n { prefetchSlot(termHashes[t + 3 * d]) }
-                        if t + 2 * d < n { prefetchStart(termHashes[t + 2 * d]) }
-                        if t + d < n { prefetchBytes(termHashes[t + d]) }
-                        let bytes = UnsafeRawBufferPointer(rebasing: terms[Int(termStarts[t])..<Int(termStarts[t + 1])])
-                        found(t, insert(bytes, termHashes[t]))
+                    func term(_ t: Int) -> UnsafeRawBufferPointer {
+                        UnsafeRawBufferPointer(rebasing: terms[Int(termStarts[t])..<Int(termStarts[t + 1])])
                     }
+                    arena.withUnsafeBytes { a in
+                        starts.withUnsafeBufferPointer { st in
+                            for t in 0..<n {
+                                if t + 3 * d < n { maildex_prefetch(slots + (Int(truncatingIfNeeded: termHashes[t + 3 * d]) & mask)) }
+                                if t + 2 * d < n, let id = candidate(termHashes[t + 2 * d]) { maildex_prefetch(st.baseAddress! + id) }
+                                if t + d < n, let id = candidate(termHashes[t + d]), let base = a.baseAddress {
+                                    maildex_prefetch(base + Int(st[id]))
+                                }
+                                if case .present(let id) = find(term(t), termHashes[t], arena: a, starts: st) { ids[t] = id }
+                            }
+                        }
+                    }
+                    for t in 0..<n where ids[t] == missing { ids[t] = insert(term(t), termHashes[t]) }
                 }
             }
         }
+        for t in 0..<n { found(t, ids[t]) }
     }
 
     /// The id in the first slot probed for hash `h` when its tag matches, else nil.
     @inline(__always) private func candidate(_ h: UInt64) -> Int? {
-        let s = slots.withUnsafeBufferPointer { $0[Int(truncatingIfNeeded: h) & mask] }
+        let s = slots[Int(truncatingIfNeeded: h) & mask]
         guard s != 0, s & Self.tagMask == h & Self.tagMask else { return nil }
         return Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
     }
 
-    @inline(__always) private func prefetchSlot(_ h: UInt64) {
-        slots.withUnsafeBufferPointer { maildex_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: h) & mask)) }
-    }
-
-    @inline(__always) private func prefetchStart(_ h: UInt64) {
-        guard let id = candidate(h) else { return }
-        starts.withUnsafeBufferPointer { maildex_prefetch($0.baseAddress! + min(id, $0.count - 1)) }
-    }
-
-    @inline(__always) private func prefetchBytes(_ h: UInt64) {
-        guard let id = candidate(h) else { return }
-        let start = starts.withUnsafeBufferPointer { Int($0[min(id, $0.count - 1)]) }
-        arena.withUnsafeBytes { a in if let base = a.baseAddress { maildex_prefetch(base + min(start, a.count)) } }
-    }
-
     private func grow() {
         mask = mask * 2 + 1
-        slots = [UInt64](repeating: 0, count: mask + 1)
+        slots.deallocate()
+        slots = Self.emptySlots(mask + 1)
         for (id, h) in hashes.enumerated() {
             var i = Int(truncatingIfNeeded: h) & mask
             while slots[i] != 0 { i = (i + 1) & mask }
