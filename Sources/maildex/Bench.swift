@@ -22,6 +22,12 @@ struct Bench: ParsableCommand {
           maildex bench                          # 2 GB of logs under /tmp/maildex-bench
           maildex bench --size 10G --dir /data/bench --json
           maildex bench --size 500M --reuse      # keep the corpus and indexes of an earlier run
+          maildex bench --index-runs 5           # each indexing figure the median of 5 runs
+
+        The corpus is read once before anything is timed, so every run finds it in the
+        page cache. Indexing runs alternate with their reference (2 threads with 1
+        thread, an archive with `zstd -dc` of it), so that a slow spell of a shared
+        machine falls on both.
         """
     )
 
@@ -42,6 +48,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Whole-process repetitions of each query.")
     var processRepeats: Int = 20
+
+    @Option(help: "Runs of each indexing measurement, alternating with its reference; the median is reported, with the range.")
+    var indexRuns: Int = 3
 
     @Flag(help: "Reuse the corpus, archives and indexes left by an earlier run with the same --dir.")
     var reuse = false
@@ -87,32 +96,47 @@ struct Bench: ParsableCommand {
         }
 
         // 2. Indexing, each run a child process so its peak memory is its own.
+        guard indexRuns >= 1 else { throw ValidationError("--index-runs must be at least 1") }
+        say("reading the corpus into the page cache ...")
+        _ = Subprocess.shell("cat \(Subprocess.quote(plain))/*.log > /dev/null; for d in \(Subprocess.quote(single)) \(Subprocess.quote(multi)); do [ -d \"$d\" ] && cat \"$d\"/*.zst > /dev/null; done; true")
         func index(_ input: String, _ output: String, threads: Int) -> Subprocess.Result {
             _ = Subprocess.run(["rm", "-rf", output])
             return Subprocess.run([me, "index", "--index", output, "--threads", String(threads), "--json", input], capture: true)
         }
-        say("indexing plain logs ...")
-        let ip = index(plain, idxPlain, threads: 2)
-        guard ip.status == 0 else { throw ValidationError("index failed") }
-        let rate = Double(plainBytes) / ip.seconds
+        say("indexing plain logs with 2 threads and with 1, \(indexRuns) time(s) each ...")
+        var two = [Subprocess.Result](), one = [Subprocess.Result]()
+        for _ in 0..<indexRuns {
+            let ip = index(plain, idxPlain, threads: 2)
+            guard ip.status == 0 else { throw ValidationError("index failed") }
+            two.append(ip)
+            let i1 = index(plain, idxOne, threads: 1)
+            guard i1.status == 0 else { throw ValidationError("index with 1 thread failed") }
+            one.append(i1)
+        }
+        let twoSeconds = Self.median(two.map(\.seconds)), oneSeconds = Self.median(one.map(\.seconds))
+        let rate = Double(plainBytes) / twoSeconds
+        let peak = two.map(\.maxResidentBytes).max() ?? 0
         let indexBytes = directoryBytes(idxPlain)
         var rgCount: Subprocess.Result? = nil
         if hasRg { rgCount = Subprocess.run(["rg", "-c", "-F", "--no-filename", "Stream Disposed", plain]) }
-        rows.append(Row(name: "index plain, 2 threads", value: "\(formatBytes(UInt64(rate)))/s",
+        rows.append(Row(name: "index plain, 2 threads", value: "\(formatBytes(UInt64(rate)))/s\(rateRange(two, plainBytes))",
                         reference: rgCount.map { "rg -c: \(formatBytes(UInt64(Double(plainBytes) / $0.seconds)))/s" } ?? "",
-                        ratio: rgCount.map { "\(formatDouble($0.seconds / ip.seconds, digits: 2))x" } ?? ""))
-        rows.append(Row(name: "peak resident memory (index)", value: formatBytes(ip.maxResidentBytes), reference: "", ratio: ""))
+                        ratio: rgCount.map { "\(formatDouble($0.seconds / twoSeconds, digits: 2))x" } ?? ""))
+        rows.append(Row(name: "peak resident memory (index)", value: formatBytes(peak), reference: "", ratio: ""))
         rows.append(Row(name: "index size", value: formatBytes(indexBytes), reference: "log text \(formatBytes(plainBytes))",
                         ratio: "\(formatDouble(100 * Double(indexBytes) / Double(plainBytes), digits: 1))%"))
         figures.double("indexBytesPerSecond", rate)
-        figures.uint("indexPeakResidentBytes", ip.maxResidentBytes)
+        figures.uint("indexPeakResidentBytes", peak)
         figures.uint("indexBytes", indexBytes)
-        say("indexing plain logs with 1 thread ...")
-        let i1 = index(plain, idxOne, threads: 1)
-        guard i1.status == 0 else { throw ValidationError("index with 1 thread failed") }
-        rows.append(Row(name: "index plain, 1 thread", value: "\(formatBytes(UInt64(Double(plainBytes) / i1.seconds)))/s",
-                        reference: "2 threads", ratio: "\(formatDouble(i1.seconds / ip.seconds, digits: 2))x speed-up"))
-        figures.double("speedupTwoThreads", i1.seconds / ip.seconds)
+        figures.int("indexRuns", indexRuns)
+        figures.raw("indexSeconds", "[" + two.map { formatDouble($0.seconds, digits: 3) }.joined(separator: ",") + "]")
+        figures.raw("indexOneThreadSeconds", "[" + one.map { formatDouble($0.seconds, digits: 3) }.joined(separator: ",") + "]")
+        // Each run with 1 thread against the 2-thread run just before it.
+        let speedups = zip(one, two).map { $0.seconds / $1.seconds }
+        let speedup = Self.median(speedups)
+        rows.append(Row(name: "index plain, 1 thread", value: "\(formatBytes(UInt64(Double(plainBytes) / oneSeconds)))/s\(rateRange(one, plainBytes))",
+                        reference: "2 threads", ratio: "\(formatDouble(speedup, digits: 2))x speed-up\(ratioRange(speedups))"))
+        figures.double("speedupTwoThreads", speedup)
         if hasZstd {
             // What this machine gives: the floor of storing the text compressed, and
             // how far two independent processes scale on its two cores.
@@ -120,7 +144,7 @@ struct Bench: ParsableCommand {
             let floor = Subprocess.shell("cat \(Subprocess.quote(plain))/*.log | zstd -q -1 -T2 -c > /dev/null")
             if floor.status == 0 {
                 rows.append(Row(name: "machine: compress the text, zstd -1 -T2", value: "\(formatBytes(UInt64(Double(plainBytes) / floor.seconds)))/s",
-                                reference: "index plain, 2 threads", ratio: "\(formatDouble(floor.seconds / ip.seconds, digits: 2))x"))
+                                reference: "index plain, 2 threads", ratio: "\(formatDouble(floor.seconds / twoSeconds, digits: 2))x"))
                 figures.double("zstdFastBytesPerSecond", Double(plainBytes) / floor.seconds)
             }
             if let sample = firstLogFile(plain) {
@@ -131,23 +155,30 @@ struct Bench: ParsableCommand {
                 if alone.status == 0, pair.status == 0 {
                     let speedup = 2 * alone.seconds / pair.seconds
                     rows.append(Row(name: "machine: two zstd -3 processes at once", value: "\(formatDouble(speedup, digits: 2))x throughput",
-                                    reference: "one process", ratio: "index: \(formatDouble(i1.seconds / ip.seconds, digits: 2))x"))
+                                    reference: "one process", ratio: "index: \(formatDouble(speedup, digits: 2))x"))
                     figures.double("machineTwoProcessSpeedup", speedup)
                 }
             }
         }
         for (label, input, output) in [("zstd single-frame", single, idxSingle), ("pzstd multi-frame", multi, idxMulti)] where isDirectory(input) {
-            say("indexing \(label) archives ...")
-            let r = index(input, output, threads: 2)
-            guard r.status == 0 else {
-                rows.append(Row(name: "index \(label)", value: "FAILED (exit \(r.status))", reference: "", ratio: ""))
+            say("indexing \(label) archives, \(indexRuns) time(s), each beside zstd -dc ...")
+            var runs = [Subprocess.Result](), references = [Subprocess.Result]()
+            for _ in 0..<indexRuns {
+                let r = index(input, output, threads: 2)
+                guard r.status == 0 else { break }
+                runs.append(r)
+                references.append(Subprocess.shell("zstd -dc \(Subprocess.quote(input))/*.zst > /dev/null"))
+            }
+            guard runs.count == indexRuns else {
+                rows.append(Row(name: "index \(label)", value: "FAILED", reference: "", ratio: ""))
                 continue
             }
-            let z = Subprocess.shell("zstd -dc \(Subprocess.quote(input))/*.zst > /dev/null")
-            rows.append(Row(name: "index \(label)", value: "\(formatBytes(UInt64(Double(plainBytes) / r.seconds)))/s",
-                            reference: "zstd -dc: \(formatBytes(UInt64(Double(plainBytes) / z.seconds)))/s",
-                            ratio: "\(formatDouble(z.seconds / r.seconds, digits: 2))x"))
-            figures.double(label.hasPrefix("zstd") ? "zstdSingleRatio" : "zstdMultiRatio", z.seconds / r.seconds)
+            let ratios = zip(references, runs).map { $0.seconds / $1.seconds }
+            let z = Self.median(references.map(\.seconds))
+            rows.append(Row(name: "index \(label)", value: "\(formatBytes(UInt64(Double(plainBytes) / Self.median(runs.map(\.seconds)))))/s\(rateRange(runs, plainBytes))",
+                            reference: "zstd -dc: \(formatBytes(UInt64(Double(plainBytes) / z)))/s",
+                            ratio: "\(formatDouble(Self.median(ratios), digits: 2))x\(ratioRange(ratios))"))
+            figures.double(label.hasPrefix("zstd") ? "zstdSingleRatio" : "zstdMultiRatio", Self.median(ratios))
         }
 
         // 3. Queries.
@@ -205,6 +236,26 @@ struct Bench: ParsableCommand {
         for r in rows { emit(pad(r.name, w0) + "  " + pad(r.value, w1) + "  " + pad(r.reference, w2) + "  " + r.ratio) }
         if json { emit(figures.finish()) }
         try finishStandardOutput()
+    }
+
+    /// The middle value (the mean of the two middle ones for an even count).
+    static func median(_ values: [Double]) -> Double {
+        let v = values.sorted()
+        guard !v.isEmpty else { return 0 }
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+    }
+
+    /// ` (a–b)`: the range of the runs' rates in MB/s (`bytes` each), when there was more than one run.
+    func rateRange(_ runs: [Subprocess.Result], _ bytes: UInt64) -> String {
+        guard runs.count > 1, let slow = runs.map(\.seconds).max(), let fast = runs.map(\.seconds).min() else { return "" }
+        let bytes = Double(bytes)
+        return " (\(formatDouble(bytes / slow / 1e6, digits: 1))–\(formatDouble(bytes / fast / 1e6, digits: 1)))"
+    }
+
+    /// ` (a–b)`: the range of ratios, when there was more than one.
+    func ratioRange(_ ratios: [Double]) -> String {
+        guard ratios.count > 1, let lo = ratios.min(), let hi = ratios.max() else { return "" }
+        return " (\(formatDouble(lo, digits: 2))–\(formatDouble(hi, digits: 2)))"
     }
 
     func us(_ s: Double) -> String { s < 0.001 ? "\(formatDouble(s * 1e6, digits: 0)) us" : "\(formatDouble(s * 1000, digits: 2)) ms" }

@@ -66,6 +66,29 @@ import Testing
         #expect(i.stderr.contains("indexed without its SHA-256"), "\(i.stderr)")
     }
 
+    @Test func benchMeasuresEveryRunAndKeepsItsKeys() throws {
+        // The end-to-end benchmark on a tiny corpus: its JSON keys are what users' scripts
+        // read, and each indexing figure is the median of the runs it lists.
+        let work = TestData.temporaryDirectory("bench")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let r = try run(["bench", "--size", "3M", "--days", "2", "--dir", work, "--index-runs", "3",
+                         "--repeats", "2", "--process-repeats", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = try #require(r.text.split(separator: "\n").last)
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        for key in ["logBytes", "indexBytesPerSecond", "indexPeakResidentBytes", "indexBytes", "speedupTwoThreads", "rareIP", "busyIP", "cidr16"] {
+            #expect(j[key] != nil, "\(key)")
+        }
+        #expect(j["indexRuns"] as? Int == 3)
+        let two = try #require(j["indexSeconds"] as? [Double]), one = try #require(j["indexOneThreadSeconds"] as? [Double])
+        #expect(two.count == 3 && one.count == 3)
+        let logBytes = try #require(j["logBytes"] as? Double), rate = try #require(j["indexBytesPerSecond"] as? Double)
+        #expect(abs(logBytes / rate - two.sorted()[1]) < 0.002, "the rate is the median run's")
+        let speedups = zip(one, two).map { $0 / $1 }.sorted()
+        #expect(abs((j["speedupTwoThreads"] as? Double ?? 0) - speedups[1]) < 0.01, "the speed-up is the median pair's")
+        #expect(r.text.contains("index plain, 2 threads") && r.text.contains("index plain, 1 thread"))
+    }
+
     @Test func generateIndexQueryEndToEnd() throws {
         let work = TestData.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: work) }
