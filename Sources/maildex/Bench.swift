@@ -163,14 +163,15 @@ struct Bench: ParsableCommand {
         for (label, input, output) in [("zstd single-frame", single, idxSingle), ("pzstd multi-frame", multi, idxMulti)] where isDirectory(input) {
             say("indexing \(label) archives, \(indexRuns) time(s), each beside zstd -dc ...")
             var runs = [Subprocess.Result](), references = [Subprocess.Result]()
-            for _ in 0..<indexRuns {
+            var failed: Int32? = nil
+            for _ in 0..<indexRuns where failed == nil {
                 let r = index(input, output, threads: 2)
-                guard r.status == 0 else { break }
+                guard r.status == 0 else { failed = r.status; break }
                 runs.append(r)
                 references.append(Subprocess.shell("zstd -dc \(Subprocess.quote(input))/*.zst > /dev/null"))
             }
-            guard runs.count == indexRuns else {
-                rows.append(Row(name: "index \(label)", value: "FAILED", reference: "", ratio: ""))
+            if let failed {
+                rows.append(Row(name: "index \(label)", value: "FAILED (exit \(failed))", reference: "", ratio: ""))
                 continue
             }
             let ratios = zip(references, runs).map { $0.seconds / $1.seconds }

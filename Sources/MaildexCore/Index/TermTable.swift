@@ -34,9 +34,6 @@ struct TermBatch {
             count = 1
         }
 
-        /// Bytes of the key so far.
-        @inline(__always) var keyLength: Int { count - 1 }
-
         @inline(__always) mutating func append(_ byte: UInt8) {
             guard count < Self.capacity else { return }
             base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
