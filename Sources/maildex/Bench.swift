@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
         var figures = JSONObjectWriter()
         func say(_ s: String) { warn(s) }
 
-        mkdir(dir, 0o755)
+        makeDirectories(dir)
         // 1. The corpus.
         if !(reuse && isDirectory(plain)) {
             _ = Subprocess.run(["rm", "-rf", plain, single, multi, idxPlain, idxOne, idxSingle, idxMulti])

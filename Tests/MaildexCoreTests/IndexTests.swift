@@ -380,8 +380,10 @@ let probeQueries: [[String]] = [
 
     @Test func rerunSkipsIndexedFilesAndAddsNewOnes() throws {
         let (logs, corpus) = try TestData.generate("rerun", dialect: .stalker, days: 3, sessionsPerDay: 200, recordLines: false)
-        let dir = TestData.temporaryDirectory("rerun-idx")
-        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        let top = TestData.temporaryDirectory("rerun-idx")
+        // Under folders that do not exist yet: created as `mkdir -p` would.
+        let dir = top + "/archive/2026/idx"
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: top) }
         let first = corpus.files.prefix(2).map(\.path)
         let r1 = try index(first, into: dir)
         #expect(r1.files == 2)

@@ -118,7 +118,7 @@ public final class CorpusGenerator {
     /// same bytes on any machine. No session crosses from one part into the next: the
     /// sessions open at the end of a part stay incomplete, as at the end of a log.
     public func run(directory: String) throws -> GeneratedCorpus {
-        mkdir(directory, 0o755)
+        makeDirectories(directory)
         // Parts of two days (the last may have one), so sessions still cross midnight.
         let parts = min((options.days + 1) / 2, 4)
         if parts <= 1 || part > 0 { return try runPart(directory: directory) }

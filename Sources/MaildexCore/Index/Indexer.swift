@@ -70,7 +70,7 @@ public final class Indexer {
     public static func run(directory: String, paths: [String], options: Options,
                            progress: ((Progress) -> Void)? = nil) throws -> Report {
         let clock = Stopwatch()
-        mkdir(directory, 0o755)
+        makeDirectories(directory)
         let lock = try IndexLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }
         var manifest = try Manifest.load(directory: directory) ?? Manifest()
