@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fuzzes maildex with libFuzzer and AddressSanitizer (the targets are in Tests/Fuzz):
+#
+#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive] [SECONDS] [libFuzzer options...]
+#
+# FuzzSessions: any bytes as a day's log give the sessions of one sequential read
+#   whatever the chunks, windows, threads and reading (mapped, read(2), zstd frames).
+# FuzzIndex: any bytes, indexed, give those sessions back, each found by its terms.
+# FuzzArchive: any bytes as a .zst archive read as libzstd streams it, or one clear error.
+#
+# The corpus grows in .build/fuzz/corpus-TARGET (seeded from Tests/Fuzz/Seeds, or
+# Tests/Fuzz/SeedArchives for FuzzArchive); a failing
+# input is written to .build/fuzz/ as crash-*, and `.build/fuzz/TARGET FILE` replays it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-FuzzSessions}
+seconds=${2:-60}
+shift $(( $# < 2 ? $# : 2 ))
+bash scripts/setup.sh
+swift build --package-path Tests/Fuzz --scratch-path .build/fuzz-build -c release \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -g -Xswiftc -use-ld=lld --product "$target"
+mkdir -p ".build/fuzz/corpus-$target"
+seeds=../../Tests/Fuzz/Seeds
+[ "$target" = FuzzArchive ] && seeds=../../Tests/Fuzz/SeedArchives
+cp .build/fuzz-build/release/"$target" .build/fuzz/"$target"
+cd .build/fuzz
+# Swift's own crash backtracer and ASan get in each other's way; ASan reports.
+export SWIFT_BACKTRACE=enable=no
+exec ./"$target" -max_total_time="$seconds" -max_len=16384 -timeout=30 -rss_limit_mb=4096 \
+  -print_final_stats=1 "$@" "corpus-$target" "$seeds"
