@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes maildex with libFuzzer and AddressSanitizer (the targets are in Tests/Fuzz):
 #
-#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive] [SECONDS] [libFuzzer options...]
+#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive] [SECONDS|replay] [libFuzzer options...]
+#
+# `replay` runs the target once over its seeds only (scripts/test.sh does, for each target).
 #
 # FuzzSessions: any bytes as a day's log give the sessions of one sequential read
 #   whatever the chunks, windows, threads and reading (mapped, read(2), zstd frames).
@@ -26,5 +28,8 @@ cp .build/fuzz-build/release/"$target" .build/fuzz/"$target"
 cd .build/fuzz
 # Swift's own crash backtracer and ASan get in each other's way; ASan reports.
 export SWIFT_BACKTRACE=enable=no
+if [ "$seconds" = replay ]; then
+  exec ./"$target" -runs=0 "$@" "$seeds"
+fi
 exec ./"$target" -max_total_time="$seconds" -max_len=16384 -timeout=30 -rss_limit_mb=4096 \
   -print_final_stats=1 "$@" "corpus-$target" "$seeds"

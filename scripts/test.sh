@@ -5,3 +5,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+# The fuzz targets, built with libFuzzer and AddressSanitizer, over their seeds (inputs
+# that once failed among them): they must build and pass. Fuzzing itself: scripts/fuzz.sh.
+for target in FuzzSessions FuzzIndex FuzzArchive; do
+  scripts/fuzz.sh "$target" replay
+done
