@@ -42,10 +42,7 @@ func fuzzArchive(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let chunk = knobs.next(1...500)
     let how = "\(threads) threads, chunks of \(chunk), windows \(o.windowSize)/\(o.maxWindow), whole frames up to \(o.wholeFrameLimit), headroom \(o.streamHeadroom)"
 
-    let dir = Fuzz.write(bytes, as: Fuzz.fileName + ".zst", in: "a")
-    let found = InputFiles.discover([dir])
-    Fuzz.require(found.files.count == 1 && found.errors.isEmpty, "\(found.errors)")
-    let r = FileSetReader.sessions(of: found.files, threads: threads, chunkSize: chunk, read: o)
+    let r = Fuzz.readFile(bytes, as: Fuzz.fileName + ".zst", threads: threads, chunkSize: chunk, options: o)
     let plain = r.summaries.first?.plainBytes ?? 0
 
     if whole {

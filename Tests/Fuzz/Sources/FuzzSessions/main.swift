@@ -20,12 +20,9 @@ func fuzzSessions(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
     // Through files, in small windows.
     func read(_ name: String, _ contents: [UInt8], _ options: ReadOptions, _ how: String) {
-        let dir = Fuzz.write(contents, as: name, in: "s")
-        let found = InputFiles.discover([dir])
-        Fuzz.require(found.files.count == 1 && found.errors.isEmpty, "\(how): \(found.errors)")
         let threads = knobs.next(1...2)
         let chunk = knobs.next(1...400)
-        let r = FileSetReader.sessions(of: found.files, threads: threads, chunkSize: chunk, read: options)
+        let r = Fuzz.readFile(contents, as: name, threads: threads, chunkSize: chunk, options: options)
         let how = "\(how), \(threads) threads, chunks of \(chunk)"
         Fuzz.require(r.errors.isEmpty, "\(how): \(r.errors)")
         if Fuzz.mayCutOutsideARecord(bytes, maxWindow: options.maxWindow) {

@@ -22,7 +22,7 @@ public enum Fuzz {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         let dir = "\(base)/maildex-fuzz-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: "/dev/shm/maildex-fuzz-\(getpid())") }
+        atexit { try? FileManager.default.removeItem(atPath: Fuzz.scratch) }
         return dir
     }()
 
@@ -52,6 +52,15 @@ public enum Fuzz {
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         require(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)), "cannot write \(dir)/\(name)")
         return dir
+    }
+
+    /// Writes `bytes` as the file `name` and reads it as `maildex sessions` would.
+    public static func readFile(_ bytes: [UInt8], as name: String, threads: Int, chunkSize: Int,
+                                options: ReadOptions) -> FileSetReader.Result {
+        let dir = write(bytes, as: name, in: "read")
+        let found = InputFiles.discover([dir])
+        require(found.files.count == 1 && found.errors.isEmpty, "\(name): \(found.errors)")
+        return FileSetReader.sessions(of: found.files, threads: threads, chunkSize: chunkSize, read: options)
     }
 
     /// Stops the run (libFuzzer keeps the input) when `condition` is false.
