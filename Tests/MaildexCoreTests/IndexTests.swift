@@ -201,7 +201,7 @@ let probeQueries: [[String]] = [
         #expect(again.files == 0 && again.skipped == corpus.files.count)
     }
 
-    @Test(arguments: [(true, CorpusCompression.none), (false, .none), (true, .zstd)])
+    @Test(arguments: [(true, CorpusCompression.none), (false, .none), (true, .zstd), (false, .zstd)])
     func windowsCutAtTheirLimitLoseNothing(useMmap: Bool, compression: CorpusCompression) throws {
         // No record starts for longer than a window may grow: a run of continuation lines
         // (cut at a line end) and one line longer than a window (cut inside the line). The

@@ -112,10 +112,16 @@ public final class Indexer {
                     report.notes.append("\(f.path): indexed without its SHA-256 by an older maildex; not compared (rebuild the index to record it)")
                     continue
                 }
-                let digest = try? sha256(of: f.path)
-                if k.size == f.size, digest == k.sha256 { report.skipped += 1; continue }
+                if k.size == f.size {
+                    do {
+                        if try sha256(of: f.path) == k.sha256 { report.skipped += 1; continue }
+                    } catch {
+                        report.errors.append(error as? IOError ?? IOError(path: f.path, offset: nil, message: "\(error)"))
+                        continue
+                    }
+                }
                 report.errors.append(IOError(path: f.path, offset: nil,
-                    message: "a file of this name was indexed with different content (SHA-256 \(SHA256Hasher.hex(k.sha256))); not indexed again"))
+                    message: "a file of this name was indexed with different content (\(k.size) bytes, SHA-256 \(SHA256Hasher.hex(k.sha256)), from \(k.path)); not indexed again. A file that changed after it was indexed needs a new index; another server's log of the same name belongs in an index of its own"))
                 continue
             }
             todo.append(f)
@@ -185,7 +191,11 @@ public final class Indexer {
                 nextSource += 1
                 // The file's tables go to the segment that takes its last sessions, after them.
                 let table = sessionizer.takeLineTable()
-                let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
+                // Read whole: the size recorded is the one hashed (a file still being written
+                // may have grown since it was listed). Read in part: the size it was listed
+                // with, which a later run compares to tell "unchanged" from "changed since".
+                let size = summary.error == nil ? summary.fileBytes : file.size
+                let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: size,
                                           mtime: file.mtime, sha256: Self.digest(summary), plainBytes: summary.plainBytes,
                                           frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil)
                 let lines = sessionizer.counts.lines - linesBefore
@@ -483,9 +493,23 @@ public final class Indexer {
         for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
     }
 
+    /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so
+    /// a file truncated meanwhile gives a different digest, not SIGBUS.
     static func sha256(of path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        defer { close(fd) }
         let h = SHA256Hasher()
-        try MappedFile(path: path).withBytes { h.update($0) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var done: UInt64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw IOError(path: path, offset: done, message: String(cString: strerror(errno))) }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            done += UInt64(n)
+        }
         return h.finish()
     }
 }

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A file mapped read-only into memory; unmaps itself when released.
+/// A file's bytes in memory: mapped read-only (the default), or read into memory of
+/// its own with `read(2)`; unmaps or frees itself when released.
 ///
 /// The one owner of `mmap` in maildex.
 ///
@@ -12,22 +13,48 @@ import Darwin
 /// The mapping reflects the file as it is on disk. If another process truncates
 /// the file while it is mapped, reading the pages past the new end raises SIGBUS
 /// and kills the process: that is why `maildex index --no-mmap` reads with `read(2)`
-/// instead, for a log that is still being written or rotated. Appending to the
-/// file is harmless (the mapping keeps the length it was made with).
+/// instead (`mapped: false`), for a log that is still being written or rotated.
+/// Appending to the file is harmless (the mapping keeps the length it was made with;
+/// a read stops at the size the file had when it was opened). A file that shrinks
+/// while it is read is held as far as it could be read, and `size` says how far.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
+    /// Mapped; else read into memory of its own.
+    public let mapped: Bool
+    /// The file's size when it was opened (more than `size` when it shrank while read).
+    public let sizeWhenOpened: Int
     private let base: UnsafeMutableRawPointer?
 
-    public init(path: String) throws {
+    public init(path: String, mapped: Bool = true) throws {
         self.path = path
+        self.mapped = mapped
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
-        size = Int(st.st_size)
-        if size == 0 { base = nil; return }
+        sizeWhenOpened = Int(st.st_size)
+        if sizeWhenOpened == 0 { base = nil; size = 0; return }
+        if !mapped {
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: sizeWhenOpened, alignment: 16)
+            var done = 0
+            while done < sizeWhenOpened {
+                let n = read(fd, memory + done, sizeWhenOpened - done)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 {
+                    let message = String(cString: strerror(errno))
+                    memory.deallocate()
+                    throw IOError(path: path, offset: UInt64(done), message: message)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            base = memory
+            size = done
+            return
+        }
+        size = sizeWhenOpened
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
             throw IOError(path: path, offset: nil, message: "mmap: " + String(cString: strerror(errno)))
@@ -36,7 +63,10 @@ public final class MappedFile: @unchecked Sendable {
         madvise(p, size, MADV_SEQUENTIAL)
     }
 
-    deinit { if let base { munmap(base, size) } }
+    deinit {
+        guard let base else { return }
+        if mapped { munmap(base, sizeWhenOpened) } else { base.deallocate() }
+    }
 
     /// The mapped bytes: valid only while this object lives. A caller that does not keep
     /// the object in a stored property or an argument uses `withBytes`, because Swift may
@@ -51,7 +81,7 @@ public final class MappedFile: @unchecked Sendable {
     /// Tells the kernel the pages of `range` will not be read again soon, so they
     /// leave this process's resident memory (they are re-read from the file if touched).
     public func release(_ range: Range<Int>) {
-        guard let base, !range.isEmpty else { return }
+        guard mapped, let base, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (range.lowerBound / page) * page
         let end = min(size, range.upperBound)

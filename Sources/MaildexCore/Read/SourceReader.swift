@@ -33,6 +33,10 @@ public struct ReadSummary: Sendable {
     public var plainBytes: UInt64 = 0
     /// SHA-256 of the file's bytes as stored (compressed bytes for `.zst`).
     public var sha256: [UInt8] = []
+    /// How many of the file's bytes (as stored) were read and hashed: its size as read,
+    /// which is what the source table records beside the digest (a file still being
+    /// written may have grown since it was listed).
+    public var fileBytes: UInt64 = 0
     /// The zstd layout: 0 for plain files, else the number of frames.
     public var frames = 0
     /// A problem that stopped reading part-way: everything before it was read.
@@ -64,7 +68,9 @@ public enum SourceReader {
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
         let isZstd = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
         if !isZstd && !options.useMmap { return try readPlainStreaming(path, source, date, options, body) }
-        let file = try MappedFile(path: path)
+        // Under `--no-mmap` an archive is read into memory (it is a few times smaller than
+        // its text), so that a file truncated under maildex cannot raise SIGBUS.
+        let file = try MappedFile(path: path, mapped: options.useMmap)
         if isZstd { return try readZstd(file, source, date, options, body) }
         return try readPlainMapped(file, source, date, options, body)
     }
@@ -125,6 +131,7 @@ public enum SourceReader {
             at = end
         }
         summary.plainBytes = UInt64(all.count)
+        summary.fileBytes = UInt64(all.count)
         summary.sha256 = hasher.finish()
         return summary
     }
@@ -243,12 +250,15 @@ public enum SourceReader {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
         defer { close(fd) }
+        var st = stat()
+        let sizeWhenOpened = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
         let hasher = SHA256Hasher()
         let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
         var buffer = [UInt8](repeating: 0, count: options.windowSize)
         var summary = ReadSummary()
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
             if n < 0 {
                 summary.error = IOError(path: path, offset: summary.plainBytes, message: String(cString: strerror(errno)))
                 break
@@ -262,8 +272,17 @@ public enum SourceReader {
             summary.plainBytes += UInt64(n)
         }
         try assembler.finish()
+        if summary.error == nil, summary.plainBytes < sizeWhenOpened {
+            summary.error = shrank(path, from: sizeWhenOpened, to: summary.plainBytes)
+        }
+        summary.fileBytes = summary.plainBytes
         summary.sha256 = hasher.finish()
         return summary
+    }
+
+    /// A file cut short while it was read: what was read is indexed, the rest is not.
+    static func shrank(_ path: String, from: UInt64, to: UInt64) -> IOError {
+        IOError(path: path, offset: to, message: "the file shrank from \(from) to \(to) bytes while it was read (truncated or rotated under maildex); indexed up to here")
     }
 
     static func readZstd(_ file: MappedFile, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
@@ -378,8 +397,12 @@ public enum SourceReader {
             summary.error = IOError(path: file.path, offset: UInt64(scanError.offset),
                                     message: "not a valid zstd frame (\(scanError.message))")
         }
+        if summary.error == nil, file.size < file.sizeWhenOpened {
+            summary.error = shrank(file.path, from: UInt64(file.sizeWhenOpened), to: UInt64(file.size))
+        }
         try assembler.finish()
         group.wait()
+        summary.fileBytes = UInt64(all.count)
         summary.sha256 = hasher.finish()
         return summary
     }
