@@ -19,6 +19,24 @@ struct Maildex: ParsableCommand {
         version: "0.1.0",
         subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Compact.self, Verify.self, Bench.self, Sessions.self, DebugParse.self]
     )
+
+    /// Runs the command, as `ParsableCommand.main()` does, except that bad usage (an
+    /// unknown option, a missing or malformed value, a failed validation) exits with
+    /// status 2, as maildex's commands document and as grep does, not with
+    /// ArgumentParser's 64 (`EX_USAGE`).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                ByteOutput.standardOutput.flush()
+                ByteOutput.standardError.line(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Writes a line to standard error.

@@ -62,6 +62,10 @@ struct QueryCommand: ParsableCommand {
         return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(layout)\(partial), path \(src.path)\n"
     }
 
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (leave it out for every session)") }
+    }
+
     func run() throws {
         let q: Query
         do { q = try Query.parse(terms) } catch {
@@ -75,7 +79,7 @@ struct QueryCommand: ParsableCommand {
         }
         do {
             var numbers = try QueryEngine(index: reader).matches(q)
-            if let limit, limit >= 0, numbers.count > limit { numbers = Array(numbers.prefix(limit)) }
+            if let limit, numbers.count > limit { numbers = Array(numbers.prefix(limit)) }
             let out = ByteOutput.standardOutput
             if count {
                 out.line(String(numbers.count))

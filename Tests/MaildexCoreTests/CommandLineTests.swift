@@ -151,6 +151,17 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("ip:"))
         let missing = try run(["query", "--index", work + "/nope", "ip:1.2.3.4"])
         #expect(missing.status == 2 && missing.stderr.contains("no maildex index"))
+        // Bad usage, whichever part of the command line is wrong, exits 2 as documented
+        // (not ArgumentParser's 64), with the message and the usage.
+        for (args, says) in [(["query", "--index", idx, "--limit", "0", "ip:1.2.3.4"], "--limit"),
+                             (["query", "--index", idx, "--limit", "x", "ip:1.2.3.4"], "--limit"),
+                             (["query", "ip:1.2.3.4"], "--index"), (["index", "--index", idx, "--bogus", logs], "--bogus"),
+                             (["index", "--index", idx, "--date", "2026-02-30", logs], "--date")] {
+            let usage = try run(args)
+            #expect(usage.status == 2 && usage.stdout.isEmpty, "\(args): exit \(usage.status)")
+            #expect(usage.stderr.contains(says) && usage.stderr.contains("Usage:"), "\(args): \(usage.stderr)")
+        }
+        #expect(try run(["query", "--help"]).status == 0)
 
         // A bad file: named with its offset, the rest indexed, exit 1.
         try Data("garbage that is not zstd".utf8).write(to: URL(fileURLWithPath: logs + "/2026-02-01.log.zst"))
