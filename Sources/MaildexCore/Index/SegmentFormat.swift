@@ -171,19 +171,29 @@ final class AtomicFile {
     func commit() throws {
         try drain()
         guard fsync(fd) == 0 else { throw IndexError("fsync \(temporaryPath): \(String(cString: strerror(errno)))") }
-        close(fd)
+        // A file system may report a failed write only at close (NFS).
+        let closed = close(fd)
         fd = -1
+        guard closed == 0 else { throw IndexError("close \(temporaryPath): \(String(cString: strerror(errno)))") }
         guard rename(temporaryPath, finalPath) == 0 else {
             throw IndexError("rename \(temporaryPath): \(String(cString: strerror(errno)))")
         }
-        syncDirectory(of: finalPath)
+        try syncDirectory(of: finalPath)
     }
 }
 
-func syncDirectory(of path: String) {
+/// Makes a rename in `path`'s directory durable. A file system that cannot sync a
+/// directory (EINVAL: some FUSE and network ones) is let be, as PostgreSQL does;
+/// any other failure is an error, since the renamed file might not survive a crash.
+func syncDirectory(of path: String) throws {
     let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    let d = open(dir.isEmpty ? "." : dir, O_RDONLY)
-    if d >= 0 { fsync(d); close(d) }
+    let name = dir.isEmpty ? "." : dir
+    let d = open(name, O_RDONLY)
+    guard d >= 0 else { throw IndexError("cannot open the directory \(name) to sync it: \(String(cString: strerror(errno)))") }
+    defer { close(d) }
+    if fsync(d) != 0 && errno != EINVAL {
+        throw IndexError("fsync of the directory \(name): \(String(cString: strerror(errno)))")
+    }
 }
 
 /// Writes a section's bytes and collects one CRC per page as it goes.
