@@ -7,12 +7,17 @@ import Testing
     let day = "10:00:00 5 SMTP-1() Stream Created\n10:00:01 4 SMTP-1([1.2.3.4]) Got connection from [1.2.3.4:25]\n"
         + "10:00:02 5 SMTP-1([1.2.3.4]) Stream Disposed\n"
 
+    /// A new directory holding `logs/2026-01-01.log` (one session).
+    func logsWithOneDay(_ label: String) throws -> String {
+        let work = TestData.temporaryDirectory(label)
+        try FileManager.default.createDirectory(atPath: work + "/logs", withIntermediateDirectories: true)
+        try Data(day.utf8).write(to: URL(fileURLWithPath: work + "/logs/2026-01-01.log"))
+        return work
+    }
+
     @Test func aFileReachedTwiceIsIndexedOnceAndALinkToAParentIsNoLoop() throws {
-        let work = TestData.temporaryDirectory("twice")
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let logs = work + "/logs", fm = FileManager.default
-        try fm.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        try Data(day.utf8).write(to: URL(fileURLWithPath: logs + "/2026-01-01.log"))
+        let work = try logsWithOneDay("twice"), logs = work + "/logs", fm = FileManager.default
+        defer { try? fm.removeItem(atPath: work) }
         // A second name for the same file, and a link back to the directory itself.
         try fm.createSymbolicLink(atPath: logs + "/2026-01-01_00-00.log", withDestinationPath: "2026-01-01.log")
         try fm.createSymbolicLink(atPath: logs + "/again", withDestinationPath: ".")
@@ -26,11 +31,8 @@ import Testing
     }
 
     @Test func entriesThatCannotBeReadAreErrorsNotSilence() throws {
-        let work = TestData.temporaryDirectory("unreadable")
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let logs = work + "/logs", fm = FileManager.default
-        try fm.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        try Data(day.utf8).write(to: URL(fileURLWithPath: logs + "/2026-01-01.log"))
+        let work = try logsWithOneDay("unreadable"), logs = work + "/logs", fm = FileManager.default
+        defer { try? fm.removeItem(atPath: work) }
         // A day whose archive is not mounted, a link that names no log, and a pipe.
         try fm.createSymbolicLink(atPath: logs + "/2026-01-02.log.zst", withDestinationPath: work + "/not-mounted/2026-01-02.log.zst")
         try fm.createSymbolicLink(atPath: logs + "/current", withDestinationPath: work + "/nowhere")
