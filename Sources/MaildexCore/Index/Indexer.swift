@@ -500,16 +500,13 @@ public final class Indexer {
         guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
         defer { close(fd) }
         let h = SHA256Hasher()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        let buffer = OwnedBytes(count: 1 << 20)
         var done: UInt64 = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw IOError(path: path, offset: done, message: String(cString: strerror(errno))) }
-            if n == 0 { break }
-            buffer.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            let n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: done)
+            h.update(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
             done += UInt64(n)
+            if n < buffer.count { return h.finish() }
         }
-        return h.finish()
     }
 }

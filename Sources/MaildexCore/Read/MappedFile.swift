@@ -38,20 +38,13 @@ public final class MappedFile: @unchecked Sendable {
         if sizeWhenOpened == 0 { base = nil; size = 0; return }
         if !mapped {
             let memory = UnsafeMutableRawPointer.allocate(byteCount: sizeWhenOpened, alignment: 16)
-            var done = 0
-            while done < sizeWhenOpened {
-                let n = read(fd, memory + done, sizeWhenOpened - done)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 {
-                    let message = String(cString: strerror(errno))
-                    memory.deallocate()
-                    throw IOError(path: path, offset: UInt64(done), message: message)
-                }
-                if n == 0 { break }
-                done += n
+            do {
+                size = try readFully(fd, into: memory, count: sizeWhenOpened, path: path, offset: 0)
+            } catch {
+                memory.deallocate()
+                throw error
             }
             base = memory
-            size = done
             return
         }
         size = sizeWhenOpened
@@ -87,6 +80,22 @@ public final class MappedFile: @unchecked Sendable {
         let end = min(size, range.upperBound)
         if end > start { madvise(base + start, end - start, MADV_DONTNEED) }
     }
+}
+
+/// Reads `count` bytes from `fd` into `into`, or as many as the file still holds: a read
+/// interrupted by a signal is retried, and only the file's end stops it early. Returns
+/// the bytes read. A failed read throws an `IOError` naming `path` and the byte, where
+/// `offset` is the file position this call started at.
+func readFully(_ fd: Int32, into: UnsafeMutableRawPointer, count: Int, path: String, offset: UInt64) throws -> Int {
+    var done = 0
+    while done < count {
+        let n = read(fd, into + done, count - done)
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { throw IOError(path: path, offset: offset + UInt64(done), message: String(cString: strerror(errno))) }
+        if n == 0 { break }
+        done += n
+    }
+    return done
 }
 
 /// An I/O or format problem with one input file, with the byte offset where known.

@@ -254,22 +254,22 @@ public enum SourceReader {
         let sizeWhenOpened = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
         let hasher = SHA256Hasher()
         let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
-        var buffer = [UInt8](repeating: 0, count: options.windowSize)
+        let buffer = OwnedBytes(count: options.windowSize)
         var summary = ReadSummary()
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                summary.error = IOError(path: path, offset: summary.plainBytes, message: String(cString: strerror(errno)))
+            let n: Int
+            do {
+                n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: summary.plainBytes)
+            } catch let e as IOError {
+                summary.error = e
                 break
             }
             if n == 0 { break }
-            try buffer.withUnsafeBytes { b in
-                let piece = UnsafeRawBufferPointer(rebasing: b[0..<n])
-                hasher.update(piece)
-                try assembler.add([piece])
-            }
+            let piece = UnsafeRawBufferPointer(start: buffer.pointer, count: n)
+            hasher.update(piece)
+            try assembler.add([piece])
             summary.plainBytes += UInt64(n)
+            if n < buffer.count { break }
         }
         try assembler.finish()
         if summary.error == nil, summary.plainBytes < sizeWhenOpened {
