@@ -1,12 +1,27 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// A stage of the engine. The hot path crosses stages (the parser's record scan inside the
+/// sessionizer's loop, fragments read by the index writer), so release builds optimize
+/// across modules, and dynamic exclusivity checks on class properties, which cost more
+/// than they protect in this single-owner code, are off.
+func stage(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .target(
+        name: name,
+        dependencies: dependencies,
+        swiftSettings: [
+            .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
+        ]
+    )
+}
+
 let package = Package(
     name: "maildex",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "maildex", targets: ["maildex"]),
         .library(name: "MaildexCore", targets: ["MaildexCore"]),
+        .library(name: "MaildexGenerate", targets: ["MaildexGenerate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,20 +43,23 @@ let package = Package(
         .target(name: "CCRC32C"),
         // Small wrappers for system calls the Swift Glibc module does not expose.
         .target(name: "CPlatform"),
-        // The engine: reading, parsing, sessions, index, queries. No heavy dependencies.
-        .target(
-            name: "MaildexCore",
-            dependencies: ["CZstd", "CSHA", "CCRC32C", "CPlatform"],
-            swiftSettings: [
-                // The hot path is single-owner code; dynamic exclusivity checks on class
-                // properties cost more than they protect here.
-                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-            ]
-        ),
+        // The engine, one target per pipeline stage; each depends only on the stages before
+        // it (ARCHITECTURE.md): support → parse → read → sessionize → index → query.
+        stage("MaildexSupport", ["CCRC32C", "CSHA", "CPlatform"]),
+        stage("MaildexParse", ["MaildexSupport"]),
+        stage("MaildexRead", ["MaildexSupport", "MaildexParse", "CZstd"]),
+        stage("MaildexSessionize", ["MaildexSupport", "MaildexParse", "MaildexRead"]),
+        stage("MaildexIndex", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize", "CPlatform"]),
+        stage("MaildexQuery", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize", "MaildexIndex"]),
+        // Every stage's public API as one module, for the fuzz and benchmark packages.
+        .target(name: "MaildexCore", dependencies: ["MaildexSupport", "MaildexParse", "MaildexRead",
+                                                    "MaildexSessionize", "MaildexIndex", "MaildexQuery"]),
+        // The corpus generator: test data with its ground truth. Not part of the engine.
+        stage("MaildexGenerate", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize"]),
         .executableTarget(
             name: "maildex",
             dependencies: [
-                "MaildexCore",
+                "MaildexCore", "MaildexGenerate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc (Debian: libjemalloc-dev) replaces glibc's malloc in the command:
@@ -51,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MaildexCoreTests",
-            dependencies: ["MaildexCore"],
+            dependencies: ["MaildexCore", "MaildexGenerate"],
             resources: [.copy("Fixtures")]
         ),
     ],

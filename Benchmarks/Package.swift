@@ -18,6 +18,7 @@ let package = Package(
             name: "MaildexBenchmarks",
             dependencies: [
                 .product(name: "MaildexCore", package: "maildex"),
+                .product(name: "MaildexGenerate", package: "maildex"),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/MaildexBenchmarks",

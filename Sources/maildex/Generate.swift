@@ -1,5 +1,6 @@
 import ArgumentParser
 import MaildexCore
+import MaildexGenerate
 #if canImport(Glibc)
 import Glibc
 #endif

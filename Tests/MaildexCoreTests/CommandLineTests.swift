@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// End-to-end: the real `maildex` binary, its output and exit codes.
 @Suite(.serialized) struct CommandLineTests {

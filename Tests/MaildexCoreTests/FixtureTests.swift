@@ -1,5 +1,11 @@
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 @Suite struct FixtureTests {
     /// Lines of a fixture that are records (begin with a timestamp) and those that are not.

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// Compares parsed sessions with the generator's ground truth, field by field.
 func compare(_ parsed: [Session], _ truth: [TruthSession], files: [GeneratedFile], sourceOf: (UInt32) -> Int,

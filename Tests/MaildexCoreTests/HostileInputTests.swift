@@ -1,5 +1,11 @@
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 @Suite struct HostileInputTests {
     func run(_ bytes: [UInt8], chunkSize: Int = 64) -> (sessions: [Session], counts: ParseCounts) {
@@ -24,7 +30,7 @@ import Testing
         bytes.withUnsafeBytes { p in
             guard p.count > 0 else { return }
             var hinted = 0, differing = 0
-            for range in ChunkParser.split(p, target: chunkSize) {
+            for range in RecordBoundaries.split(p, target: chunkSize) {
                 for f in ChunkParser.parse(p, range).fragments {
                     var a = LineEncoder(), b = LineEncoder()
                     var opsA = ByteWriter(), opsB = ByteWriter()

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// Every session of an index, by number.
 func allSessions(_ dir: String) throws -> [Session] {
@@ -311,7 +317,7 @@ let probeQueries: [[String]] = [
         for i in 0..<seg.sessionCount {
             let e = try seg.entry(at: i)
             guard let s = byNumber[e.number] else { Issue.record("row of an unknown session \(e.number)"); continue }
-            #expect(e.startSecond == s.start.withUnsafeBytes { SegmentWriter.secondOfDay($0) }, "start of \(e.number)")
+            #expect(e.startSecond == s.start.withUnsafeBytes { RecordParser.secondOfDay($0) }, "start of \(e.number)")
             #expect((e.flags >> 16) & 0xFF == UInt32(min(255, s.facts.messages.count)), "messages of \(e.number)")
             #expect(e.flags >> 24 == UInt32(min(255, s.facts.rejected.count)), "rejected of \(e.number)")
             rowsChecked += 1

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// Which files a run takes from its paths, and what it says of those it cannot take.
 @Suite struct InputFilesTests {

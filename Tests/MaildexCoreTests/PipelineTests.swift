@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// The indexer's write pipeline: batches are encoded one at a time, appended in the
 /// order they were submitted (with `afterLast` work in its place), and a failed append

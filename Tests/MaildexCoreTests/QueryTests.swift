@@ -1,6 +1,12 @@
 import Foundation
 import Testing
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 /// The slow, obviously correct answer: scan the generator's ground truth.
 struct TruthScan {

@@ -1,5 +1,11 @@
 import Foundation
-@testable import MaildexCore
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+@testable import MaildexGenerate
 
 enum TestData {
     /// A fixture file's bytes (copied from `../shared/fixtures/` so the repository stands alone).

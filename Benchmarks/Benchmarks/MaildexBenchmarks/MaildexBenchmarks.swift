@@ -14,6 +14,7 @@
 
 import Benchmark
 import MaildexCore
+import MaildexGenerate
 
 #if canImport(Glibc)
 import Glibc

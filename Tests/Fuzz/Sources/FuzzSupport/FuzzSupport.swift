@@ -76,7 +76,7 @@ public enum Fuzz {
         bytes.withUnsafeBytes { p in
             guard p.count > 0 else { return 0 }
             var last = 0, longest = 0
-            while let start = ChunkParser.nextRecordStart(p, from: last) {
+            while let start = RecordBoundaries.nextRecordStart(p, from: last) {
                 longest = max(longest, start - last)
                 last = start
             }

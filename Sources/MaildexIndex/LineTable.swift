@@ -1,0 +1,134 @@
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+import MaildexSessionize
+
+/// Where every line of a source file starts (FORMAT.md, "Line tables").
+///
+/// The store keeps each session line's source and line number; its byte offset
+/// comes from its file's line table: the length of every line, in blocks of
+/// `linesPerBlock`, each block zstd-compressed and headed by the offset of its
+/// first line. A session's lines lie hundreds of lines apart in an interleaved log,
+/// so storing their offsets took three bytes a line; the table takes about one
+/// byte a line of the file, compressed to less.
+enum LineTable {
+    static let linesPerBlock = 4096
+
+    /// Collects the line lengths of one file, in order, as they are parsed; each full
+    /// block is compressed at once, so a file of 20 million lines holds about 15 MB, not 80.
+    struct Builder {
+        /// 64-bit: a line cut across windows may be longer than 4 GiB.
+        private var pending: [UInt64] = []
+        private var blocks: [(offset: UInt64, bytes: [UInt8])] = []
+        /// Offset of the first line of `pending`.
+        private var offset: UInt64 = 0
+        private(set) var lineCount = 0
+        private var compressor: Zstd.BlockCompressor? = nil
+
+        /// The next length appended is the rest of the last line.
+        private var joinNext = false
+
+        mutating func append(_ chunk: [UInt32]) {
+            var lengths = chunk[...]
+            if joinNext, let rest = lengths.first, !pending.isEmpty {
+                pending[pending.count - 1] += UInt64(rest)
+                lengths = lengths.dropFirst()
+                joinNext = false
+            }
+            for length in lengths {
+                // A full block is sealed when the next line comes, so the last line is
+                // always still open to `joinLastToNext`.
+                if pending.count == LineTable.linesPerBlock { seal() }
+                pending.append(UInt64(length))
+            }
+            lineCount += lengths.count
+        }
+
+        /// The last line has no `\n` after it: a window was cut inside a line longer than
+        /// any window, and the line's rest is the first length appended next. The two
+        /// pieces are one line, under one number, as the sessions number them.
+        mutating func joinLastToNext() {
+            if !pending.isEmpty { joinNext = true }
+        }
+
+        private mutating func seal() {
+            guard !pending.isEmpty else { return }
+            if compressor == nil { compressor = Zstd.BlockCompressor(level: 3) }
+            var raw = [UInt8]()
+            raw.reserveCapacity(pending.count * 2)
+            for l in pending { appendVarint(l, to: &raw) }
+            let packed = raw.withUnsafeBytes { compressor!.compress([$0]) }
+            blocks.append((offset, packed))
+            for l in pending { offset += UInt64(l) + 1 }
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        /// The table's bytes: u32 source, u64 lines, u32 lines per block, u32 blocks;
+        /// per block u64 offset of its first line and u32 compressed length; then the
+        /// blocks (varint lengths, zstd).
+        mutating func encode(source: UInt32) -> [UInt8] {
+            seal()
+            var w = ByteWriter(capacity: 20 + blocks.count * 12 + blocks.reduce(0) { $0 + $1.bytes.count })
+            w.u32(source); w.u64(UInt64(lineCount)); w.u32(UInt32(LineTable.linesPerBlock)); w.u32(UInt32(blocks.count))
+            for b in blocks { w.u64(b.offset); w.u32(UInt32(b.bytes.count)) }
+            for b in blocks { w.raw(b.bytes) }
+            return w.bytes
+        }
+    }
+
+    /// Collects a file's line lengths from the sessionizer as they are parsed.
+    final class Collector: LineLengthSink {
+        private var builder = Builder()
+        func append(_ lengths: [UInt32]) { builder.append(lengths) }
+        func joinLastToNext() { builder.joinLastToNext() }
+        /// The table of the lines collected since the last call.
+        func take() -> Builder {
+            defer { builder = Builder() }
+            return builder
+        }
+    }
+
+    /// One source's table, as read from a segment.
+    struct Entry {
+        var lines: UInt64
+        var perBlock: Int
+        /// Per block: offset of its first line, and its compressed bytes' range in the table.
+        var blocks: [(offset: UInt64, bytes: Range<Int>)]
+    }
+
+    /// Parses one table (as `Builder.encode` wrote it).
+    static func entry(_ t: UnsafeRawBufferPointer) throws -> (source: UInt32, entry: Entry) {
+        var r = ByteReader(t)
+        let source = try r.u32(), lines = try r.u64(), perBlock = Int(try r.u32()), blocks = Int(try r.u32())
+        guard perBlock > 0, perBlock <= 1 << 20, blocks <= t.count / 12,
+              lines <= UInt64(blocks) * UInt64(perBlock) else { throw ByteReader.OutOfBounds() }
+        var heads = [(UInt64, Int)]()
+        for _ in 0..<blocks { heads.append((try r.u64(), Int(try r.u32()))) }
+        var list = [(offset: UInt64, bytes: Range<Int>)]()
+        for (offset, length) in heads {
+            guard length <= t.count - r.position else { throw ByteReader.OutOfBounds() }
+            list.append((offset, r.position..<(r.position + length)))
+            r.position += length
+        }
+        return (source, Entry(lines: lines, perBlock: perBlock, blocks: list))
+    }
+
+    /// The start offset of each line of a block, from its compressed lengths (every
+    /// length is read, the last included, so a short block is an error).
+    static func offsets(block: UnsafeRawBufferPointer, first: UInt64, lines: Int) throws -> [UInt64] {
+        let frames = Zstd.frames(block)
+        guard frames.error == nil, frames.frames.count == 1 else { throw ByteReader.OutOfBounds() }
+        let raw = try Zstd.decompressFrame(block, frames.frames[0], limit: lines * 10 + 16)
+        var out = [UInt64]()
+        out.reserveCapacity(lines)
+        try raw.withUnsafeBytes { b in
+            var r = ByteReader(b)
+            var at = first
+            for _ in 0..<lines {
+                out.append(at)
+                at &+= try r.varint() &+ 1
+            }
+        }
+        return out
+    }
+}

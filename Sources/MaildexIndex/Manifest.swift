@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+import MaildexSessionize
+
+/// The list of live segments and the index's counters, in `DIR/MANIFEST`.
+///
+/// A text file that ends with its own CRC-32C; replaced atomically (written to a
+/// temporary name, fsynced, renamed), so a reader sees the old or the new state,
+/// and an interrupted run leaves the previous state in force.
+public struct Manifest: Equatable, Sendable {
+    public static let fileName = "MANIFEST"
+    public static let version = 1
+
+    public var generation: UInt64 = 0
+    public var nextSession: UInt64 = 0
+    public var nextSource: UInt32 = 0
+    /// Segment file names, oldest first.
+    public var segments: [String] = []
+    /// Sessions still open when the last run ended, to be continued by the next
+    /// (file name of the carry file), and the stamp of the last file indexed.
+    public var carry: String? = nil
+    public var lastStamp: FileNameStamp? = nil
+
+    public init() {}
+
+    func encode() -> [UInt8] {
+        var s = "maildex-manifest \(Manifest.version)\n"
+        s += "generation \(generation)\n"
+        s += "next-session \(nextSession)\n"
+        s += "next-source \(nextSource)\n"
+        if let l = lastStamp { s += "last-stamp \(l.date) \(l.minuteOfDay)\n" }
+        if let c = carry { s += "carry \(c)\n" }
+        for seg in segments { s += "segment \(seg)\n" }
+        let crc = CRC32C.checksum(Array(s.utf8))
+        s += "checksum \(String(crc, radix: 16))\n"
+        return Array(s.utf8)
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> Manifest {
+        // The last line is `checksum HEX`, over every byte before it.
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == 10 { end -= 1 }
+        guard let lineStart = bytes[..<end].lastIndex(of: 10).map({ $0 + 1 }) else {
+            throw IndexError.corrupt(path, "manifest has no checksum")
+        }
+        let last = String(decoding: bytes[lineStart..<end], as: UTF8.self)
+        let body = Array(bytes[..<lineStart])
+        guard last.hasPrefix("checksum "), UInt32(last.dropFirst(9), radix: 16) == CRC32C.checksum(body) else {
+            throw IndexError.corrupt(path, "manifest checksum mismatch")
+        }
+        var m = Manifest()
+        var sawHeader = false
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ").map(String.init)
+            guard let key = parts.first else { continue }
+            switch key {
+            case "maildex-manifest":
+                guard parts.count == 2, Int(parts[1]) == Manifest.version else {
+                    throw IndexError("\(path): manifest version \(parts.dropFirst().joined()); this maildex reads version \(Manifest.version)")
+                }
+                sawHeader = true
+            case "generation": m.generation = UInt64(parts.last ?? "") ?? 0
+            case "next-session": m.nextSession = UInt64(parts.last ?? "") ?? 0
+            case "next-source": m.nextSource = UInt32(parts.last ?? "") ?? 0
+            case "segment": if parts.count == 2 { m.segments.append(parts[1]) }
+            case "carry": if parts.count == 2 { m.carry = parts[1] }
+            case "last-stamp":
+                if parts.count == 3, let d = CivilDate(iso: parts[1]), let mins = Int(parts[2]) {
+                    m.lastStamp = FileNameStamp(date: d, minuteOfDay: mins)
+                }
+            default: break  // later versions may add lines
+            }
+        }
+        guard sawHeader else { throw IndexError.corrupt(path, "manifest has no header") }
+        return m
+    }
+
+    /// The manifest in `directory`; nil when the directory holds no index yet.
+    public static func load(directory: String) throws -> Manifest? {
+        let path = directory + "/" + fileName
+        let fd = open(path, O_RDONLY)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw IndexError("\(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var bytes = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += buf[0..<n]
+        }
+        return try decode(bytes, path: path)
+    }
+
+    public func store(directory: String) throws {
+        let f = try AtomicFile(path: directory + "/" + Manifest.fileName)
+        try f.write(encode())
+        try f.commit()
+    }
+}
+
+/// An exclusive lock on an index directory for the writers (`index`, `compact`).
+final class IndexLock {
+    private let fd: Int32
+    init(directory: String) throws {
+        let path = directory + "/LOCK"
+        fd = open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw IndexError("\(path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw IndexError("\(directory): another maildex run is writing this index")
+        }
+    }
+    deinit { flock(fd, LOCK_UN); close(fd) }
+}

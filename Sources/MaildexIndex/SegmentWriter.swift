@@ -1,0 +1,522 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+import MaildexSessionize
+
+/// What a segment holds, for `--json` summaries and `stats`.
+public struct SegmentStats: Sendable, Equatable {
+    public var files: UInt64 = 0
+    public var plainBytes: UInt64 = 0
+    public var lines: UInt64 = 0
+    public var sessions: UInt64 = 0
+    public var messages: UInt64 = 0
+    public init() {}
+
+    /// Reads what `json()` wrote (a flat object of unsigned numbers); missing keys are 0.
+    init(json: String) {
+        func number(_ key: String) -> UInt64 {
+            guard let r = json.utf8.firstRange(of: Array("\"\(key)\":".utf8)) else { return 0 }
+            var v: UInt64 = 0
+            for c in json.utf8[r.upperBound...] {
+                guard c >= 48 && c <= 57, v < UInt64.max / 10 - 9 else { break }
+                v = v * 10 + UInt64(c - 48)
+            }
+            return v
+        }
+        files = number("files"); plainBytes = number("plainBytes"); lines = number("lines")
+        sessions = number("sessions"); messages = number("messages")
+    }
+
+    func json() -> String {
+        var o = JSONObjectWriter()
+        o.uint("files", files); o.uint("plainBytes", plainBytes); o.uint("lines", lines)
+        o.uint("sessions", sessions); o.uint("messages", messages)
+        return o.finish()
+    }
+}
+
+/// Writes one segment: the session store (zstd blocks), the session table, the
+/// sources, the term dictionary and the postings. Sessions may arrive in any
+/// order; the tables are sorted when the segment is finished.
+///
+/// Memory: postings are held until `finish()` as one growing array per term; the
+/// indexer starts a new segment when `postingsCount` passes its limit, which
+/// bounds memory however large the input.
+public final class SegmentWriter {
+    public let name: String
+    let file: AtomicFile
+    /// Encodes sessions into blocks (shareable between the segments of a run).
+    let encoder: Encoder
+
+    var blocks: [(offset: UInt64, compressed: UInt32, plain: UInt32, crc: UInt32, sessions: UInt32)] = []
+    var entries: [SessionEntry] = []
+    let terms = TermTable()
+    /// One entry per (term, session): term id << 40 | session number.
+    var postings: [UInt64] = []
+    /// What the writer holds, in postings, for the roll-over test: term ids have 24 bits
+    /// and term bytes 32-bit offsets, so many or long terms also count as full.
+    public var postingsCount: Int {
+        max(postings.count, terms.count * 4, terms.count >= 12_000_000 ? Int.max : 0,
+            terms.arenaBytes >= 3 << 30 ? Int.max : 0)
+    }
+    var sources: [SourceRecord] = []
+    /// Line tables of the sources read in this segment's run (see `LineTable`).
+    var lineTables: [(source: UInt32, bytes: [UInt8])] = []
+    var replaced: [UInt64] = []
+    /// Sessions whose earlier copies (written incomplete by a previous run) this run's
+    /// copies replace; recorded in the segment that holds each new copy.
+    public var supersedes: Set<UInt64> = []
+    public var stats = SegmentStats()
+    /// Wall time of each step of `finish`, for tuning (`MAILDEX_PHASES=1 maildex index`).
+    public private(set) var finishSeconds: [String: Double] = [:]
+
+    /// The store's zstd level when indexing. At level 1 the index of this generator's
+    /// logs (2 × 447 MB) is 0.9% larger than at level 3 and indexing takes 6% less CPU
+    /// (4 alternating runs each, 2026-12-02). `compact` writes at the default, 3.
+    public static let indexingLevel: Int32 = 1
+
+    public convenience init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
+                            expectedPostings: Int = 0) throws {
+        try self.init(directory: directory, name: name, encoder: Encoder(threads: threads, blockTarget: blockTarget, level: level),
+                      expectedPostings: expectedPostings)
+    }
+
+    init(directory: String, name: String, encoder: Encoder, expectedPostings: Int = 0) throws {
+        self.name = name
+        self.encoder = encoder
+        // Room for the postings up front, so the array does not double past what is needed.
+        postings.reserveCapacity(expectedPostings > 0 ? expectedPostings + expectedPostings / 8 : 0)
+        file = try AtomicFile(path: directory + "/" + name)
+        var w = ByteWriter()
+        w.raw(SegmentFormat.headerMagic); w.u32(SegmentFormat.version); w.u32(0)
+        try file.write(w.bytes)
+    }
+
+    public var sessionCount: Int { entries.count }
+
+    /// Adds finished sessions: blocks are encoded and compressed in parallel, then
+    /// written in order; terms go to the postings.
+    public func add(_ sessions: [Session]) throws {
+        try add(count: sessions.count, size: { sessions[$0].text.count + 16 * sessions[$0].lines.count }) {
+            SessionRecord(session: sessions[$0])
+        }
+    }
+
+    /// Adds sessions straight from the stitcher's fragments: each line is copied once,
+    /// from the log into its block.
+    func add(pending: [SessionStitcher.Pending]) throws { try append(encoder.encode(pending: pending)) }
+
+    /// `size(i)` estimates session i's bytes; `record(i)` is called on worker threads.
+    /// `prepare(range)` is called on the worker before a block's records are made,
+    /// `release(range)` once its sessions are encoded.
+    func add(count: Int, size: (Int) -> Int, prepare: (Range<Int>) -> Void = { _ in }, record: (Int) -> SessionRecord,
+             release: (Range<Int>) -> Void = { _ in }) throws {
+        try append(encoder.encode(count: count, size: size, prepare: prepare, record: record, release: release))
+    }
+
+    /// Sessions encoded into compressed blocks and term batches, not yet in a segment.
+    /// Made on worker threads by an `Encoder`; appended in order by `append`.
+    struct Batch: @unchecked Sendable {
+        struct Block {
+            var bytes: [UInt8]
+            var plain: Int
+            var crc: UInt32
+            var terms: TermBatch
+            var rows: [SessionEntry]
+            var messages: Int
+
+            /// A compressed block (`plain` bytes once decompressed) holding `records`,
+            /// each at its offset: its terms and session-table rows are made here.
+            init(compressed: [UInt8], plain: Int, crc: UInt32? = nil, records: [SessionRecord], offsets: [UInt32]) {
+                bytes = compressed
+                self.plain = plain
+                self.crc = crc ?? CRC32C.checksum(compressed)
+                terms = TermBatch()
+                terms.reserve(terms: records.count * 16, bytes: records.count * 400)
+                rows = []
+                rows.reserveCapacity(records.count)
+                messages = 0
+                for (k, r) in records.enumerated() {
+                    terms.add(session: r)
+                    messages += r.facts.messages.count
+                    rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
+                                             startSecond: r.startSecond, lineID: r.channel.id,
+                                             flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
+                                                | UInt32(min(255, r.facts.messages.count)) << 16
+                                                | UInt32(min(255, r.facts.rejected.count)) << 24))
+                }
+            }
+        }
+        var blocks: [Block] = []
+        var sessions = 0
+        /// Seconds the encoding took (wall time).
+        var seconds = 0.0
+    }
+
+    /// Cuts sessions into blocks and encodes, compresses and extracts the terms of
+    /// the blocks in parallel. Holds no segment state: a sink can encode the next batch
+    /// while a writer appends the previous one (and rolls over to a new segment).
+    final class Encoder: @unchecked Sendable {
+        let threads: Int
+        let blockTarget: Int
+        let compressors: Zstd.BlockCompressors
+
+        init(threads: Int, blockTarget: Int, level: Int32) {
+            self.threads = max(1, threads)
+            self.blockTarget = blockTarget
+            compressors = Zstd.BlockCompressors(level: level)
+        }
+
+        /// Encodes sessions straight from the stitcher's fragments, and frees them.
+        func encode(pending: [SessionStitcher.Pending]) -> Batch {
+            encode(count: pending.count, size: { i in
+                var n = pending[i].bytes
+                for f in pending[i].fragments { n += 16 * f.lines.count }
+                return n
+            }, prepare: { range in
+                // A block's lines lie scattered over the window, and the encoder would stall
+                // on each one's first byte: load them all into cache first, in a loop of
+                // independent loads (a block's lines fit in L2).
+                var touched = 0
+                for i in range { touched &+= SessionStitcher.touch(pending[i]) }
+                blackHole(touched)
+            // The fragments are dropped once encoded: their facts are moved, not copied.
+            }, record: { SessionStitcher.record(pending[$0], taking: true) },
+            // Each block's fragments are freed on the worker that wrote them, not later
+            // on the writer's thread.
+            release: { for i in $0 { pending[i].fragments = [] } })
+        }
+
+        func encode(count: Int, size: (Int) -> Int, prepare: (Range<Int>) -> Void = { _ in },
+                    record: (Int) -> SessionRecord, release: (Range<Int>) -> Void = { _ in }) -> Batch {
+            let clock = Stopwatch()
+            guard count > 0 else { return Batch() }
+            // Cut the batch into blocks of about `blockTarget` bytes.
+            var groups = [Range<Int>]()
+            var start = 0, fill = 0
+            for i in 0..<count {
+                fill += size(i) + 64
+                if fill >= blockTarget { groups.append(start..<(i + 1)); start = i + 1; fill = 0 }
+            }
+            if start < count { groups.append(start..<count) }
+            let compressors = self.compressors
+            let blocks = Parallel.map(groups.count, threads: threads) { g -> Batch.Block in
+                prepare(groups[g])
+                var records = groups[g].map(record)
+                defer { records = []; release(groups[g]) }
+                // The columns are compressed where the encoder wrote them.
+                let (block, plain, offsets) = SessionCodec.withEncodedBlock(records[...], inlineOffsets: false) { parts, offsets in
+                    (compressors.with { $0.compress(frames: [[parts[0], parts[1]], [parts[2]], [parts[3]]]) },
+                     parts.reduce(0) { $0 + $1.count }, offsets)
+                }
+                return Batch.Block(compressed: block, plain: plain, records: records, offsets: offsets)
+            }
+            return Batch(blocks: blocks, sessions: count, seconds: clock.seconds)
+        }
+    }
+
+    /// Writes an encoded batch's blocks and adds its sessions and terms (sequential).
+    func append(_ batch: Batch) throws {
+        for e in batch.blocks {
+            let blockNumber = UInt32(blocks.count)
+            blocks.append((file.position, UInt32(e.bytes.count), UInt32(e.plain), e.crc, UInt32(e.rows.count)))
+            try file.write(e.bytes)
+            for var row in e.rows {
+                row.block = blockNumber
+                entries.append(row)
+                if !supersedes.isEmpty, supersedes.contains(row.number) { replaced.append(row.number) }
+            }
+            stats.messages += UInt64(e.messages)
+            let sessions = e.terms.sessions
+            terms.insert(e.terms) { t, id in postings.append(UInt64(id) << 40 | (sessions[t] & Self.numberMask)) }
+        }
+        stats.sessions += UInt64(batch.sessions)
+    }
+
+    static let numberMask: UInt64 = (1 << 40) - 1
+
+    /// Bits needed to write `x` (0 for 0).
+    static func bitLength(_ x: UInt64) -> Int { UInt64.bitWidth - x.leadingZeroBitCount }
+
+    /// Adds the line table of a source (its lines' byte offsets, which the store does
+    /// not keep per session line).
+    func add(lineTable: LineTable.Builder, source: UInt32) {
+        guard lineTable.lineCount > 0 else { return }
+        var table = lineTable
+        lineTables.append((source, table.encode(source: source)))
+    }
+
+    /// Adds a line table as another segment holds it (for `compact`).
+    func add(encodedLineTable bytes: [UInt8], source: UInt32) { lineTables.append((source, bytes)) }
+
+    public func add(source: SourceRecord, lines: UInt64) {
+        sources.append(source)
+        stats.files += 1
+        stats.plainBytes += source.plainBytes
+        stats.lines += lines
+    }
+
+    /// The session table's rows in session-number order (rows of one number in the order
+    /// they came). Radix-sorts (number less the lowest, row) keys: the rows come nearly
+    /// in order, and a comparison sort of 580K rows took 0.1 s.
+    private func sessionOrder() -> [Int] {
+        guard let first = entries.first else { return [] }
+        var lowest = first.number, highest = first.number
+        for e in entries { lowest = min(lowest, e.number); highest = max(highest, e.number) }
+        let rowBits = Self.bitLength(UInt64(entries.count))
+        let spanBits = Self.bitLength(highest - lowest)
+        guard rowBits + spanBits <= 64 else {
+            return entries.indices.sorted { (entries[$0].number, $0) < (entries[$1].number, $1) }
+        }
+        var keys = [UInt64](unsafeUninitializedCapacity: entries.count) { keys, initialized in
+            for (i, e) in entries.enumerated() { keys[i] = (e.number - lowest) << UInt64(rowBits) | UInt64(i) }
+            initialized = entries.count
+        }
+        radixSort(&keys, threads: encoder.threads)
+        let rowMask: UInt64 = ~0 >> UInt64(64 - rowBits)
+        return keys.map { Int($0 & rowMask) }
+    }
+
+    /// Writes the tables and the footer, then fsyncs and renames the file into place.
+    /// Returns the file's size.
+    public func finish() throws -> UInt64 {
+        var lap = Stopwatch()
+        func phase(_ name: String) { finishSeconds[name, default: 0] += lap.seconds; lap = Stopwatch() }
+        var sections = [SegmentFormat.SectionInfo](repeating: .init(), count: SegmentFormat.Section.allCases.count)
+        sections[SegmentFormat.Section.store.rawValue] = .init(
+            offset: UInt64(SegmentFormat.headerSize), length: file.position - UInt64(SegmentFormat.headerSize),
+            crcTableOffset: 0, crcTableCRC: 0)
+
+        func section(_ s: SegmentFormat.Section, _ body: (inout PagedSectionWriter) throws -> Void) throws {
+            var p = PagedSectionWriter(offset: file.position)
+            try body(&p)
+            sections[s.rawValue] = try p.finish(to: file)
+        }
+
+        try section(.blockIndex) { p in
+            var w = ByteWriter(capacity: blocks.count * SegmentFormat.blockEntrySize)
+            for b in blocks { w.u64(b.offset); w.u32(b.compressed); w.u32(b.plain); w.u32(b.crc); w.u32(b.sessions) }
+            try p.write(w.bytes, to: file)
+        }
+        try section(.sessionTable) { p in
+            // Stored field by field into one buffer: 580K rows appended to a ByteWriter
+            // field by field took 0.1 s.
+            let order = sessionOrder()
+            let size = SegmentFormat.sessionEntrySize
+            let table = [UInt8](unsafeUninitializedCapacity: order.count * size) { b, initialized in
+                let raw = UnsafeMutableRawBufferPointer(b)
+                for (row, i) in order.enumerated() {
+                    let e = entries[i], at = row * size
+                    raw.storeBytes(of: e.number.littleEndian, toByteOffset: at, as: UInt64.self)
+                    raw.storeBytes(of: e.block.littleEndian, toByteOffset: at + 8, as: UInt32.self)
+                    raw.storeBytes(of: e.offsetInBlock.littleEndian, toByteOffset: at + 12, as: UInt32.self)
+                    raw.storeBytes(of: e.date.daysSinceEpoch.littleEndian, toByteOffset: at + 16, as: Int32.self)
+                    raw.storeBytes(of: e.startSecond.littleEndian, toByteOffset: at + 20, as: Int32.self)
+                    raw.storeBytes(of: e.lineID.littleEndian, toByteOffset: at + 24, as: UInt32.self)
+                    raw.storeBytes(of: e.flags.littleEndian, toByteOffset: at + 28, as: UInt32.self)
+                }
+                initialized = order.count * size
+            }
+            try p.write(table, to: file)
+        }
+        try section(.sources) { p in
+            var w = ByteWriter()
+            w.u32(UInt32(sources.count))
+            for s in sources { s.encode(into: &w) }
+            try p.write(w.bytes, to: file)
+        }
+        phase("tables")
+        // Postings first (streamed), then the term entries and bytes that point into them.
+        // Terms are ranked in byte order; each posting becomes one key, its term's rank
+        // over its session number less the segment's lowest (so a day's keys use about
+        // 38 bits and the radix sort makes 4 passes), and the keys are radix-sorted, so
+        // each term's sessions come out together and in order.
+        let order = terms.sortedIDs(threads: encoder.threads)
+        phase("sortTerms")
+        var lowest = UInt64.max, highest: UInt64 = 0
+        for p in postings { lowest = min(lowest, p & Self.numberMask); highest = max(highest, p & Self.numberMask) }
+        let numberBits = highest > lowest ? Self.bitLength(highest - lowest) : 0  // no postings: lowest > highest
+        let rankBits = Self.bitLength(UInt64(order.count))
+        precondition(numberBits + rankBits <= 64, "a segment's postings keys need \(numberBits + rankBits) bits")
+        let numberMask: UInt64 = numberBits == 0 ? 0 : ~0 >> UInt64(64 - numberBits)
+        var rank = [UInt32](repeating: 0, count: order.count)
+        for (r, id) in order.enumerated() { rank[Int(id)] = UInt32(r) }
+        rank.withUnsafeBufferPointer { rank in
+            postings.withUnsafeMutableBufferPointer { all in
+                let view = UncheckedBox((rank, all)), parts = 4 * max(1, encoder.threads)
+                Parallel.forEach(parts, threads: encoder.threads) { part in
+                    let (rank, all) = view.value
+                    for k in all.count * part / parts..<all.count * (part + 1) / parts {
+                        let p = all[k]
+                        all[k] = UInt64(rank[Int(p >> 40)]) << numberBits | ((p & Self.numberMask) - lowest)
+                    }
+                }
+            }
+        }
+        rank = []
+        phase("rank")
+        radixSort(&postings, threads: encoder.threads)
+        phase("sortPostings")
+        // Per term, in rank order, what its dictionary entry says about its sessions:
+        // a term of one session holds the number itself (most terms: message and line
+        // ids), any other its count and the bytes its list took in the postings section.
+        // The postings, then the term blocks, are made in pieces of ranks on every core,
+        // a round of pieces at a time, and written in order: never held whole.
+        // About 16 pieces, of 1,024 to 65,536 terms (whole term blocks).
+        let block = TermDictionary.termsPerBlock
+        let pieceRanks = min(block * 2048, max(block * 32, (order.count / 16 + block - 1) / block * block))
+        let pieceCount = (order.count + pieceRanks - 1) / pieceRanks
+        let round = max(1, encoder.threads) * 2
+        /// Makes pieces `0..<pieceCount` on every core, a round at a time, and writes each
+        /// in order before the next round is made.
+        func inPieces<T>(make: (Int) -> T, write: (Int, T) throws -> Void) throws {
+            for first in stride(from: 0, to: pieceCount, by: round) {
+                let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { make(first + $0) }
+                for (i, m) in made.enumerated() { try write(first + i, m) }
+            }
+        }
+        var info = [UInt64](repeating: 0, count: order.count)
+        var piecePostingsBytes = [UInt64](repeating: 0, count: pieceCount)
+        try section(.postings) { p in
+            try postings.withUnsafeBufferPointer { all in
+                try info.withUnsafeMutableBufferPointer { info in
+                    let view = UncheckedBox((all, info))
+                    try inPieces { piece -> [UInt8] in
+                        let (all, info) = view.value
+                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                        // The piece's first key: every rank has at least one.
+                        var k = 0, high = all.count
+                        while k < high {
+                            let mid = (k + high) / 2
+                            if all[mid] >> numberBits < UInt64(r0) { k = mid + 1 } else { high = mid }
+                        }
+                        var w = ByteWriter(capacity: 1 << 16)
+                        for r in r0..<r1 {
+                            let before = w.bytes.count
+                            var count: UInt64 = 0
+                            var previous: UInt64 = 0
+                            while k < all.count, all[k] >> numberBits == UInt64(r) {
+                                let n = (all[k] & numberMask) + lowest
+                                if count == 0 { w.varint(n); count = 1; previous = n }
+                                else if n != previous { w.varint(n - previous); count += 1; previous = n }
+                                k += 1
+                            }
+                            if count == 1 {
+                                w.bytes.removeLast(w.bytes.count - before)
+                                info[r] = TermDictionary.single | previous
+                            } else {
+                                info[r] = count << 32 | UInt64(w.bytes.count - before)
+                            }
+                        }
+                        return w.bytes
+                    } write: { piece, bytes in
+                        piecePostingsBytes[piece] = UInt64(bytes.count)
+                        try p.write(bytes, to: file)
+                    }
+                }
+            }
+        }
+        postings = []
+        phase("postings")
+        // Term blocks: front-coded within a block, each block's offsets in the block index.
+        var blockIndex = ByteWriter(capacity: 16 + order.count / TermDictionary.termsPerBlock * 16 + 16)
+        blockIndex.u32(UInt32(TermDictionary.termsPerBlock)); blockIndex.u32(0); blockIndex.u64(UInt64(order.count))
+        try section(.termBytes) { p in
+            try terms.arena.withUnsafeBytes { arena in
+              try terms.starts.withUnsafeBufferPointer { starts in
+                try info.withUnsafeBufferPointer { info in
+                  try order.withUnsafeBufferPointer { order in
+                    guard !order.isEmpty, let base = arena.baseAddress else { return }
+                    let view = UncheckedBox((base, starts, info, order))
+                    var flushed: UInt64 = 0, postingsBase: UInt64 = 0
+                    // Per piece, its bytes and, per block, its offset and its postings'
+                    // offset, both from the piece's start.
+                    try inPieces { piece -> ([UInt8], [UInt64]) in
+                        let (base, starts, info, order) = view.value
+                        func term(_ id: UInt32) -> UnsafeRawBufferPointer {
+                            let s = Int(starts[Int(id)])
+                            return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
+                        }
+                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
+                        var w = ByteWriter(capacity: 1 << 20)
+                        var blocks = [UInt64]()
+                        blocks.reserveCapacity(2 * pieceRanks / TermDictionary.termsPerBlock + 2)
+                        var postingsOffset: UInt64 = 0
+                        var previous = UnsafeRawBufferPointer(start: nil, count: 0)
+                        for r in r0..<r1 {
+                            let t = term(order[r])
+                            var shared = 0
+                            if r % TermDictionary.termsPerBlock == 0 {
+                                blocks.append(UInt64(w.bytes.count)); blocks.append(postingsOffset)
+                            } else {
+                                let limit = min(previous.count, t.count)
+                                while shared < limit, previous[shared] == t[shared] { shared += 1 }
+                            }
+                            w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
+                            w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
+                            let e = info[r]
+                            if e & TermDictionary.single != 0 {
+                                w.varint((e & Self.numberMask) << 1 | 1)
+                            } else {
+                                w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
+                                postingsOffset += e & 0xFFFF_FFFF
+                            }
+                            previous = t
+                        }
+                        return (w.bytes, blocks)
+                    } write: { piece, made in
+                        let (bytes, blocks) = made
+                        for b in stride(from: 0, to: blocks.count, by: 2) {
+                            blockIndex.u64(flushed + blocks[b]); blockIndex.u64(postingsBase + blocks[b + 1])
+                        }
+                        try p.write(bytes, to: file)
+                        flushed += UInt64(bytes.count)
+                        postingsBase += piecePostingsBytes[piece]
+                    }
+                  }
+                }
+              }
+            }
+        }
+        phase("termBytes")
+        try section(.termEntries) { p in try p.write(blockIndex.bytes, to: file) }
+        try section(.replaces) { p in
+            var w = ByteWriter()
+            for n in replaced.sorted() { w.u64(n) }
+            try p.write(w.bytes, to: file)
+        }
+        try section(.stats) { p in try p.write(Array(stats.json().utf8), to: file) }
+        // A directory (u32 count; per table u32 source, u32 0, u64 offset, u64 length,
+        // offsets from the section's start), then the tables.
+        try section(.lineTables) { p in
+            var w = ByteWriter()
+            w.u32(UInt32(lineTables.count))
+            var at = UInt64(4 + 24 * lineTables.count)
+            for t in lineTables { w.u32(t.source); w.u32(0); w.u64(at); w.u64(UInt64(t.bytes.count)); at += UInt64(t.bytes.count) }
+            try p.write(w.bytes, to: file)
+            for t in lineTables { try p.write(t.bytes, to: file) }
+        }
+
+        var footer = ByteWriter()
+        footer.u32(SegmentFormat.version)
+        footer.u32(UInt32(sections.count))
+        for s in sections { footer.u64(s.offset); footer.u64(s.length); footer.u64(s.crcTableOffset); footer.u32(s.crcTableCRC); footer.u32(0) }
+        try file.write(footer.bytes)
+        var trailer = ByteWriter()
+        trailer.u32(UInt32(footer.bytes.count))
+        trailer.u32(CRC32C.checksum(footer.bytes))
+        trailer.raw(SegmentFormat.footerMagic)
+        try file.write(trailer.bytes)
+        phase("rest")
+        let size = file.position
+        try file.commit()
+        phase("fsync")
+        return size
+    }
+}
+

@@ -1,0 +1,174 @@
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+import MaildexSessionize
+import MaildexIndex
+
+/// A parsed query: every predicate must hold (AND).
+///
+/// Syntax (see `maildex query --help`):
+///   ip:203.0.113.9  ip:203.0.113.0/24  ip:2001:db8::/32
+///   addr:a@b  from:a@b  to:a@b  domain:example.com  helo:desk98
+///   msg:S.0000014724  line:509  date:1999-04-28  since:1999-04-01  until:1999-04-30
+///   since:1999-04-28T21:00:00
+/// A bare term is taken by its shape: an IP or CIDR, an address, a message id.
+public struct Query: Equatable, Sendable {
+    public enum Predicate: Equatable, Sendable {
+        case peer(CIDRRange)
+        case address([UInt8])
+        case sender([UInt8])
+        /// Accepted or rejected recipient.
+        case recipient([UInt8])
+        case domain([UInt8])
+        case helo([UInt8])
+        case message([UInt8])
+        case line(UInt32)
+    }
+
+    public var predicates: [Predicate] = []
+    /// Whole days, inclusive.
+    public var fromDate: CivilDate? = nil
+    public var toDate: CivilDate? = nil
+    /// Time bounds within `fromDate` / `toDate` (seconds since midnight), from `since:...T...`.
+    public var fromSecond: Int32? = nil
+    public var toSecond: Int32? = nil
+    /// Channel kinds a `line:SMTP-N` / `line:SMTPI-N` term asks for (1 SMTP, 2 SMTPI);
+    /// a session must be of each. A bare `line:N` matches both.
+    public var lineKinds: [UInt32] = []
+
+    public init() {}
+
+    public static let syntax = """
+    query terms (all must match):
+      ip:203.0.113.9   ip:203.0.113.0/24   ip:2001:db8::/32    peer address or CIDR range
+      addr:a@example.com                                   address in any role
+      from:a@example.com   to:a@example.com                sender / recipient (accepted or rejected)
+      domain:example.com                                   any address at that domain
+      helo:desk98   msg:S.0000014724   line:509            HELO name, message id, line id
+      line:SMTPI-60353                                     a line id of one channel kind only
+      date:1999-04-28   since:1999-04-01   until:1999-04-30   since:1999-04-28T21:00:00
+    a bare term is taken by its shape: 203.0.113.9, 10.0.0.0/8, a@b.c, S.0000014724, 193024360
+    """
+
+    public struct SyntaxError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message + "\n\n" + Query.syntax }
+    }
+
+    public static func parse(_ terms: [String]) throws -> Query {
+        var q = Query()
+        guard !terms.isEmpty else { throw SyntaxError(message: "no query terms") }
+        // Time bounds as (date, second of day); all of them together narrow the range.
+        var lower: (CivilDate, Int32)? = nil
+        var upper: (CivilDate, Int32)? = nil
+        func max(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? b : a }
+        func min(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? a : b }
+        for raw in terms {
+            let term = raw.trimmingSpaces()
+            guard !term.isEmpty else { continue }
+            var key = "", value = term
+            if let colon = term.firstIndex(of: ":") {
+                let k = term[..<colon].lowercased()
+                if ["ip", "addr", "from", "to", "domain", "helo", "msg", "line", "date", "since", "until", "peer", "address", "message"].contains(k) {
+                    key = k
+                    value = String(term[term.index(after: colon)...])
+                }
+            }
+            if key.isEmpty { key = try shape(of: term) }
+            guard !value.isEmpty else { throw SyntaxError(message: "`\(raw)`: empty value") }
+            func address() -> [UInt8] {
+                Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
+            }
+            switch key {
+            case "ip", "peer":
+                guard let r = CIDRRange(value) else { throw SyntaxError(message: "`\(raw)`: not an IP address or CIDR range") }
+                q.predicates.append(.peer(r))
+            case "addr", "address": q.predicates.append(.address(address()))
+            case "from": q.predicates.append(.sender(address()))
+            case "to": q.predicates.append(.recipient(address()))
+            case "domain":
+                var d = address()
+                if d.first == 64 { d.removeFirst() }
+                q.predicates.append(.domain(d))
+            case "helo": q.predicates.append(.helo(Array(value.utf8).map(Bytes.lower)))
+            case "msg", "message":
+                var v = value
+                if v.hasPrefix("{") || v.hasPrefix("[") { v = String(v.dropFirst().dropLast()) }
+                q.predicates.append(.message(Array(v.utf8).map(Bytes.lower)))
+            case "line":
+                var number = Substring(value)
+                let upperValue = value.uppercased()
+                if upperValue.hasPrefix("SMTPI-") { q.lineKinds.append(UInt32(ChannelKey.smtpi)); number = number.dropFirst(6) }
+                else if upperValue.hasPrefix("SMTP-") { q.lineKinds.append(UInt32(ChannelKey.smtp)); number = number.dropFirst(5) }
+                guard let n = UInt32(number) else {
+                    throw SyntaxError(message: "`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N")
+                }
+                q.predicates.append(.line(n))
+            case "date":
+                guard let d = CivilDate(iso: value), value.count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD") }
+                lower = max(lower ?? (d, 0), (d, 0), by: <)
+                upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
+            case "since":
+                let (d, second) = try dateTime(value, raw, end: false)
+                lower = max(lower ?? (d, second), (d, second), by: <)
+            case "until":
+                let (d, second) = try dateTime(value, raw, end: true)
+                upper = min(upper ?? (d, second), (d, second), by: <)
+            default:
+                throw SyntaxError(message: "`\(raw)`: unknown term")
+            }
+        }
+        if let (d, second) = lower { q.fromDate = d; q.fromSecond = second > 0 ? second : nil }
+        if let (d, second) = upper { q.toDate = d; q.toSecond = second < Query.lastSecond ? second : nil }
+        if q.predicates.isEmpty && q.fromDate == nil && q.toDate == nil { throw SyntaxError(message: "no query terms") }
+        return q
+    }
+
+    /// What a bare term is, by its shape.
+    static func shape(of term: String) throws -> String {
+        if CIDRRange(term) != nil { return "ip" }
+        if let colon = term.firstIndex(of: ":"), let at = term.firstIndex(of: "@"), colon < at,
+           term[..<colon].allSatisfy({ $0.isASCII && $0.isLetter }) {
+            // `rcpt:a@b.example` is a misspelt kind, not an address: say so rather than find nothing.
+            throw SyntaxError(message: "`\(term)`: unknown kind `\(term[..<colon]):` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+        }
+        if term.contains("@") { return "addr" }
+        let u = term.uppercased()
+        if u.hasPrefix("S.") && u.count > 2 && u.dropFirst(2).allSatisfy(\.isNumber) { return "msg" }
+        if term.count >= 6 && term.allSatisfy(\.isNumber) { return "msg" }  // a CommuniGate queue id
+        if CivilDate(iso: term) != nil && term.count == 10 { return "date" }
+        throw SyntaxError(message: "`\(term)`: not a query term (give a kind, like ip:, addr:, msg:, line:)")
+    }
+
+    static let lastSecond: Int32 = 86_399
+
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]`. Without a time, the day's first second
+    /// (or, for an upper bound, its last); `until:...THH:MM` includes that whole minute.
+    static func dateTime(_ value: String, _ raw: String, end: Bool) throws -> (CivilDate, Int32) {
+        let parts = value.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let day = parts.first, day.count == 10, let d = CivilDate(iso: day) else {
+            throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]]")
+        }
+        guard parts.count == 2 else { return (d, end ? lastSecond : 0) }
+        let fields = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        let numbers = fields.map { f -> Int32? in
+            guard f.count == 2, f.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int32(f)
+        }
+        guard (2...3).contains(numbers.count), numbers.allSatisfy({ $0 != nil }), numbers[0]! < 24, numbers[1]! < 60,
+              numbers.count == 2 || numbers[2]! < 60 else {
+            throw SyntaxError(message: "`\(raw)`: times are HH:MM or HH:MM:SS")
+        }
+        let seconds = numbers.count == 3 ? numbers[2]! : (end ? 59 : 0)
+        return (d, numbers[0]! * 3600 + numbers[1]! * 60 + seconds)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

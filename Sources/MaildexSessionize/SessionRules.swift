@@ -1,0 +1,269 @@
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+
+/// The rules that tie records to SMTP sessions, and what each record tells
+/// about its session. One place for both dialects.
+///
+/// Stalker: `SMTP-N(...)`, `SMTP(N)`, `SMTP Line N created ...`, `SMTP disposing line N`;
+/// a session opens with `Stream Created` and closes with `Stream Disposed`.
+/// CommuniGate Pro: `SMTPI-N(...)` (inbound) and `SMTP-N(...)`; a session opens with
+/// `connected from [ip]:port` and closes with `releasing stream`.
+package enum SessionRules {
+    enum Marker { case none, opens, closes }
+
+    /// The channel a record belongs to, or nil when it belongs to no SMTP session
+    /// (`SMTP(tcp) ...`, `SYSTEM`, `QUEUE`, other components).
+    @inline(__always)
+    static func channel(_ p: UnsafeRawBufferPointer, _ h: RecordHeader) -> (ChannelKey, Marker)? {
+        let tag = h.tag
+        if tag.count == 4, Bytes.hasPrefix(p, tag, "SMTP") {
+            if h.id >= 0 {
+                return (ChannelKey(kind: ChannelKey.smtp, id: UInt32(h.id)), marker(p, h.data))
+            }
+            if let ctx = h.context {
+                guard let n = number(p, ctx.lowerBound, ctx.upperBound) else { return nil }
+                return (ChannelKey(kind: ChannelKey.smtp, id: n), .none)
+            }
+            let d = h.data
+            if Bytes.hasPrefix(p, d, "Line ") {
+                var j = d.lowerBound + 5
+                let s = j
+                while j < d.upperBound, RecordParser.isDigit(p[j]) { j += 1 }
+                guard j > s, Bytes.hasPrefix(p, j..<d.upperBound, " created"), let n = number(p, s, j) else { return nil }
+                return (ChannelKey(kind: ChannelKey.smtp, id: n), .none)
+            }
+            if Bytes.hasPrefix(p, d, "disposing line ") {
+                let s = d.lowerBound + 15
+                var j = s
+                while j < d.upperBound, RecordParser.isDigit(p[j]) { j += 1 }
+                guard j > s, let n = number(p, s, j) else { return nil }
+                return (ChannelKey(kind: ChannelKey.smtp, id: n), .none)
+            }
+            return nil
+        }
+        if tag.count == 5, h.id >= 0, Bytes.hasPrefix(p, tag, "SMTPI") {
+            return (ChannelKey(kind: ChannelKey.smtpi, id: UInt32(h.id)), marker(p, h.data))
+        }
+        return nil
+    }
+
+    @inline(__always)
+    static func marker(_ p: UnsafeRawBufferPointer, _ d: Range<Int>) -> Marker {
+        guard let first = d.first.map({ p[$0] }) else { return .none }
+        switch first {
+        case UInt8(ascii: "S"):
+            if Bytes.equals(p, d, "Stream Created") { return .opens }
+            if Bytes.hasPrefix(p, d, "Stream Disposed") { return .closes }
+        case UInt8(ascii: "c"):
+            if Bytes.hasPrefix(p, d, "connected from ") { return .opens }
+        case UInt8(ascii: "r"):
+            if Bytes.hasPrefix(p, d, "releasing stream") { return .closes }
+        default: break
+        }
+        return .none
+    }
+
+    /// A decimal number filling `p[s..<e]` (at most 9 digits).
+    @inline(__always)
+    package static func number(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> UInt32? {
+        guard e > s, e - s <= 9 else { return nil }
+        var v: UInt32 = 0
+        for i in s..<e {
+            let c = p[i]
+            guard RecordParser.isDigit(c) else { return nil }
+            v = v * 10 + UInt32(c - 48)
+        }
+        return v
+    }
+
+    /// Reads what the record says about its session into the fragment.
+    @inline(__always)
+    static func observe(_ p: UnsafeRawBufferPointer, _ h: RecordHeader, _ f: Fragment) {
+        let d = h.data
+        if d.count > 4 {
+            let s = d.lowerBound, e = d.upperBound
+            switch p[s] {
+            case UInt8(ascii: "G"):
+                if Bytes.hasPrefix(p, d, "Got connection from ") { peer(p, s + 20, e, f) }
+            case UInt8(ascii: "c"):
+                if Bytes.hasPrefix(p, d, "cmd: ") { command(p, s + 5, e, f) }
+                else if Bytes.hasPrefix(p, d, "connected from ") { peer(p, s + 15, e, f) }
+            case UInt8(ascii: "I"):
+                if Bytes.hasPrefix(p, d, "Input Line: ") { command(p, s + 12, e, f) }
+            case UInt8(ascii: "S"):
+                if Bytes.hasPrefix(p, d, "Sending ") { response(p, s + 8, e, f) }
+            case UInt8(ascii: "r"):
+                if Bytes.hasPrefix(p, d, "rsp: ") { response(p, s + 5, e, f) }
+            case UInt8(ascii: "{"):
+                // {S.0000014724} received, 1199 bytes
+                var j = s + 1
+                while j < e, p[j] != UInt8(ascii: "}") { j += 1 }
+                if j < e, j > s + 1, Bytes.hasPrefix(p, (j + 1)..<e, " received") {
+                    f.facts.messages.append(Array(p[(s + 1)..<j]))
+                }
+            case UInt8(ascii: "["):
+                // [193024360] received[ encrypted], 15020 bytes
+                var j = s + 1
+                while j < e, RecordParser.isDigit(p[j]) { j += 1 }
+                if j > s + 1, j < e, p[j] == UInt8(ascii: "]"), Bytes.hasPrefix(p, (j + 1)..<e, " received") {
+                    f.facts.messages.append(Array(p[(s + 1)..<j]))
+                    if Bytes.hasPrefix(p, (j + 1)..<e, " received encrypted") { f.facts.tls = true }
+                }
+            case UInt8(ascii: "a"):
+                if Bytes.hasPrefix(p, d, "authenticated as "), f.facts.auth == nil {
+                    var j = s + 17
+                    while j < e, p[j] != 32 { j += 1 }
+                    if j > s + 17 { f.facts.auth = address(p, s + 17, j) }
+                }
+            default: break
+            }
+        }
+        if f.facts.peer == nil, let ctx = h.context, ctx.count > 2,
+           p[ctx.lowerBound] == UInt8(ascii: "["), p[ctx.upperBound - 1] == UInt8(ascii: "]") {
+            f.facts.peer = IPAddress.parse(p, ctx.lowerBound + 1, ctx.upperBound - 1)
+        }
+    }
+
+    /// `[1.2.3.4:1957]`, `[1.2.3.4]:1957`, `[2001:db8::1]:25`, `[2001:db8::1]`.
+    static func peer(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ f: Fragment) {
+        guard f.facts.peer == nil, s < e, p[s] == UInt8(ascii: "[") else { return }
+        var q = s + 1
+        while q < e, p[q] != UInt8(ascii: "]") { q += 1 }
+        guard q < e else { return }
+        let inner = (s + 1)..<q
+        var port: Int? = nil
+        var addressEnd = q
+        if q + 1 < e, p[q + 1] == UInt8(ascii: ":") {
+            var j = q + 2, v = 0
+            while j < e, RecordParser.isDigit(p[j]), v < 100_000 { v = v * 10 + Int(p[j] - 48); j += 1 }
+            if j > q + 2 { port = v }
+        } else {
+            var colons = 0, lastColon = -1, dots = false
+            for i in inner {
+                if p[i] == UInt8(ascii: ":") { colons += 1; lastColon = i }
+                if p[i] == UInt8(ascii: ".") { dots = true }
+            }
+            if colons == 1, dots {
+                var v = 0, ok = lastColon + 1 < q
+                for i in (lastColon + 1)..<q {
+                    guard RecordParser.isDigit(p[i]), v < 100_000 else { ok = false; break }
+                    v = v * 10 + Int(p[i] - 48)
+                }
+                if ok { port = v; addressEnd = lastColon }
+            }
+        }
+        if let a = IPAddress.parse(p, inner.lowerBound, addressEnd) {
+            f.facts.peer = a
+            f.facts.port = port
+        }
+    }
+
+    static func command(_ p: UnsafeRawBufferPointer, _ s: Int, _ end: Int, _ f: Fragment) {
+        var e = end
+        // Drop trailing spaces and the escaped `\r` the server writes.
+        while e > s {
+            if p[e - 1] == 32 { e -= 1; continue }
+            if e - s >= 2, p[e - 2] == UInt8(ascii: "\\"), p[e - 1] == UInt8(ascii: "r") { e -= 2; continue }
+            break
+        }
+        f.sawCommand = true
+        if Bytes.hasPrefixCI(p, s, e, "HELO") || Bytes.hasPrefixCI(p, s, e, "EHLO") {
+            if s + 4 == e || p[s + 4] == 32 {
+                var j = s + 4
+                while j < e, p[j] == 32 { j += 1 }
+                var k = j
+                while k < e, p[k] != 32 { k += 1 }
+                if f.facts.helo == nil, k > j { f.facts.helo = Array(p[j..<k]) }
+                f.pending = .other
+                return
+            }
+        }
+        if Bytes.hasPrefixCI(p, s, e, "MAIL") {
+            var j = s + 4
+            while j < e, p[j] == 32 { j += 1 }
+            if Bytes.hasPrefixCI(p, j, e, "FROM:") { f.pending = .mail(address(p, j + 5, e)); return }
+        } else if Bytes.hasPrefixCI(p, s, e, "RCPT") {
+            var j = s + 4
+            while j < e, p[j] == 32 { j += 1 }
+            if Bytes.hasPrefixCI(p, j, e, "TO:") { f.pending = .rcpt(address(p, j + 3, e)); return }
+        } else if Bytes.hasPrefixCI(p, s, e, "STARTTLS") {
+            f.pending = .startTLS; return
+        }
+        f.pending = .other
+    }
+
+    /// The address after `FROM:`/`TO:`: inside `<...>` if present, else up to a space;
+    /// spaces dropped, ASCII lowercased. `<>` gives the empty (null) address.
+    static func address(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> [UInt8] {
+        var j = s
+        while j < e, p[j] == 32 { j += 1 }
+        // The span first, then one allocation of the size it needs (appending byte by
+        // byte grew the array three times for a typical address).
+        var end = j, spaces = 0
+        if j < e, p[j] == UInt8(ascii: "<") {
+            j += 1
+            end = j
+            while end < e, p[end] != UInt8(ascii: ">") { if p[end] == 32 { spaces += 1 }; end += 1 }
+        } else {
+            while end < e, p[end] != 32 { end += 1 }
+        }
+        let count = end - j - spaces
+        guard count > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: count) { out, filled in
+            var k = 0
+            for i in j..<end where p[i] != 32 {
+                out[k] = Bytes.lower(p[i])
+                k += 1
+            }
+            filled = k
+        }
+    }
+
+    static func response(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ f: Fragment) {
+        guard e - s >= 3, RecordParser.isDigit(p[s]), RecordParser.isDigit(p[s + 1]), RecordParser.isDigit(p[s + 2])
+        else { return }
+        let code = Int(p[s] - 48) * 100 + Int(p[s + 1] - 48) * 10 + Int(p[s + 2] - 48)
+        if let pending = f.pending {
+            apply(pending, code, &f.facts)
+            f.pending = nil
+        } else if !f.sawCommand, f.leadingResponse < 0 {
+            f.leadingResponse = code
+        }
+    }
+
+    static func apply(_ pending: PendingCommand, _ code: Int, _ facts: inout SessionFacts) {
+        switch pending {
+        case .mail(let a): if (200..<300).contains(code) { facts.from.append(a) }
+        case .rcpt(let a):
+            if (200..<300).contains(code) { facts.to.append(a) }
+            else if (400..<600).contains(code) { facts.rejected.append(a) }
+        case .startTLS: if (200..<300).contains(code) { facts.tls = true }
+        case .other: break
+        }
+    }
+
+    /// A session's facts, and the times of its first and last records, read again
+    /// from its lines (the store keeps only the lines). Every record of a session
+    /// belongs to its channel, and reading them in one pass gives what joining the
+    /// facts of its fragments gave.
+    package static func reread(text: [UInt8], lines: [SessionLine]) -> (facts: SessionFacts, start: [UInt8], last: [UInt8]) {
+        let f = Fragment(key: ChannelKey(raw: 0))
+        // The timestamps of the first and last records, as ranges of `text`.
+        var start: Range<Int>? = nil, last: Range<Int>? = nil
+        text.withUnsafeBytes { t in
+            for (i, l) in lines.enumerated() {
+                // A later piece of a line cut at a window's limit is never a record, as
+                // when it was indexed, whatever it looks like.
+                if i > 0, l.lineNumber == lines[i - 1].lineNumber, l.source == lines[i - 1].source { continue }
+                let line = UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)])
+                guard let h = RecordParser.parse(line, 0, line.count) else { continue }
+                let time = (Int(l.textOffset) + h.time.lowerBound)..<(Int(l.textOffset) + h.time.upperBound)
+                if start == nil { start = time }
+                last = time
+                observe(line, h, f)
+            }
+        }
+        return (f.facts, start.map { Array(text[$0]) } ?? [], last.map { Array(text[$0]) } ?? [])
+    }
+}

@@ -1,0 +1,124 @@
+import MaildexSupport
+import MaildexParse
+import MaildexRead
+
+/// Takes the length of every line read, in order (the index keeps them as a file's line
+/// table, so a session's byte offsets need not be stored per line).
+package protocol LineLengthSink: AnyObject {
+    /// The lengths (without `\n`) of the next lines.
+    func append(_ lengths: [UInt32])
+    /// The last line has no `\n` after it: the next length appended is its rest.
+    func joinLastToNext()
+}
+
+/// Counts of what was read.
+public struct ParseCounts: Sendable, Equatable {
+    public var bytes: UInt64 = 0
+    public var lines: UInt64 = 0
+    public var records: UInt64 = 0
+    public var unparsed: UInt64 = 0
+    public init() {}
+}
+
+/// Turns windows of log text into sessions: cuts each window into chunks at record
+/// boundaries, parses the chunks in parallel, stitches their fragments in order,
+/// and builds finished sessions in parallel.
+public final class Sessionizer {
+    public let threads: Int
+    public let chunkSize: Int
+    let stitcher: SessionStitcher
+    public private(set) var counts = ParseCounts()
+    /// Lines that were no record and followed none: (source, byte offset of the first).
+    public private(set) var unparsedReports: [(source: UInt32, offset: UInt64, lines: Int)] = []
+
+    /// Where the length of every line goes, for the current file's line table (the
+    /// index's); nil when nobody asks.
+    package var lineLengths: (any LineLengthSink)? = nil
+
+    public init(threads: Int, chunkSize: Int = 1 << 20, firstSessionNumber: UInt64 = 0) {
+        self.threads = max(1, threads)
+        self.chunkSize = max(256, chunkSize)
+        stitcher = SessionStitcher(firstNumber: firstSessionNumber)
+    }
+
+    public var nextSessionNumber: UInt64 { stitcher.nextNumber }
+    public var openSessions: Int { stitcher.openCount }
+
+    /// Parses a window (which must start at a record or at its file's start and end
+    /// at a record boundary or its file's end) and returns the sessions it finished.
+    public func feed(_ window: Window) -> [Session] { build(parse(window)) }
+
+    /// As `feed`, but the finished sessions stay as the stitcher's fragments, in number
+    /// order, for a writer that copies their lines straight into its blocks.
+    package func feedPending(_ window: Window) -> [SessionStitcher.Pending] {
+        parse(window).sorted { $0.number < $1.number }
+    }
+
+    private func parse(_ window: Window) -> [SessionStitcher.Pending] {
+        let p = window.bytes
+        guard p.count > 0 else { return [] }
+        let ranges = RecordBoundaries.split(p, target: chunkSize)
+        let lengths = lineLengths != nil
+        let continues = window.continuesLine
+        let results = Parallel.map(ranges.count, threads: threads) {
+            ChunkParser.parse(p, ranges[$0], lengths: lengths, firstLineContinues: continues && $0 == 0)
+        }
+        var line = window.firstLineNumber
+        for (i, r) in results.enumerated() {
+            let continued = stitcher.add(r, window: window, chunkFirstLine: line)
+            if lengths { lineLengths!.append(r.lengths) }
+            line += UInt64(r.lines)
+            counts.lines += UInt64(r.lines)
+            counts.records += UInt64(r.records)
+            var orphans = r.unparsed - continued, first = continued
+            if i == 0, continues, continued == 0, orphans > 0 {
+                // The rest of a line whose start was already counted unparsed.
+                orphans -= 1; first = 1
+            }
+            if orphans > 0 {
+                counts.unparsed += UInt64(orphans)
+                unparsedReports.append((window.source, window.streamOffset + UInt64(r.leading[first].offset), orphans))
+            }
+            _ = i
+        }
+        // The first line went on from the previous window's last, where it was counted.
+        if continues, counts.lines > 0 { counts.lines -= 1 }
+        counts.bytes += UInt64(p.count)
+        if lengths, p[p.count - 1] != 10 { lineLengths!.joinLastToNext() }
+        let done = stitcher.takeFinished()
+        // Sessions still open may point into this window: give them their own copy.
+        stitcher.detachOpen()
+        return done
+    }
+
+    /// Sessions still open, to carry into a later run (they stay open here).
+    public func carry() -> [CarriedSession] { stitcher.openSessions() }
+
+    /// Continues sessions a previous run left open.
+    public func resume(_ carried: [CarriedSession]) { stitcher.resume(carried) }
+
+    /// Ends the file set: every session still open is finished, incomplete.
+    public func finish() -> [Session] { build(stitcher.finishAll()) }
+
+    private func build(_ finished: [SessionStitcher.Pending]) -> [Session] {
+        let done = finished.sorted { $0.number < $1.number }
+        return Parallel.map(done.count, threads: threads) { i in
+            let session = SessionStitcher.build(done[i])
+            done[i].fragments = []  // free the fragments on this worker, not later on the main thread
+            return session
+        }
+    }
+
+    /// Sessions of one in-memory log text (a single file), for tests and tools.
+    public static func sessions(of text: [UInt8], source: UInt32 = 0, date: CivilDate, threads: Int = 1,
+                                chunkSize: Int = 1 << 20) -> (sessions: [Session], counts: ParseCounts) {
+        let s = Sessionizer(threads: threads, chunkSize: chunkSize)
+        var out = [Session]()
+        text.withUnsafeBytes { p in
+            let w = Window(bytes: p, owner: nil, source: source, date: date, streamOffset: 0, firstLineNumber: 1)
+            out += s.feed(w)
+        }
+        out += s.finish()
+        return (out, s.counts)
+    }
+}
