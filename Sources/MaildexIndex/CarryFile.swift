@@ -41,7 +41,7 @@ enum CarryFile {
         return try body.withUnsafeBytes { p in
             var r = ByteReader(p, at: 8)
             do {
-                guard try r.u32() == version else { throw IndexError("\(path): carry file version is not \(version)") }
+                guard try r.u32() == version else { throw MaildexError(.unsupportedFormat, "\(path): carry file format is not \(version); rebuild the index with maildex index", path: path) }
                 let n = try r.u32()
                 var out = [CarriedSession]()
                 for _ in 0..<n {

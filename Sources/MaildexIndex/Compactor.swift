@@ -77,7 +77,7 @@ public enum Compactor {
             guard let range = policy.plan(sizes) else { break }
             starting?(range.count, sizes[range].reduce(0, +))
             let reader = try IndexReader(directory: directory)
-            guard reader.manifest == manifest else { throw IndexError("\(directory): the manifest changed while this run held the index's lock") }
+            guard reader.manifest == manifest else { throw MaildexError(.busy, "\(directory): the manifest changed while this run held the index's lock", path: directory) }
             var generation = manifest.generation
             let merged = try merge(directory: directory, reader: reader, range: range, generation: &generation,
                                    threads: threads, postingsLimit: postingsLimit, copyBlocks: true)

@@ -7,25 +7,41 @@ import MaildexSessionize
 ///
 /// A session's number is the same in every segment; when a later segment holds a
 /// newer copy of a session (continued in a later run), the older copy is ignored.
-public final class IndexReader {
+///
+/// One state of the index: what the manifest listed when it was opened, whatever runs
+/// commit after. Any number of threads may read it at once.
+public final class IndexReader: @unchecked Sendable {
     public let directory: String
     public let manifest: Manifest
     public let segments: [SegmentReader]
     /// Per segment: numbers that later segments replace.
     package let shadowed: [Set<UInt64>]
-    public private(set) var sources: [UInt32: SourceRecord] = [:]
+    public let sources: [UInt32: SourceRecord]
+    /// The manifest file this state was read from (nil if it could not be stat'ed).
+    public let manifestVersion: FileVersion?
 
     /// Opens the index in `directory`. A segment that a concurrent `compact`
     /// removed after the manifest was read is handled by reading the manifest again.
-    public init(directory: String) throws {
+    /// Segments that `previous` has open and that are still the same files are shared
+    /// with it (their caches and checked pages too), not opened again.
+    public init(directory: String, reusing previous: IndexReader? = nil) throws {
         self.directory = directory
+        var open = [String: SegmentReader]()
+        for s in previous?.segments ?? [] { open[s.name] = s }
+        func segment(_ name: String) throws -> SegmentReader {
+            let path = directory + "/" + name
+            if let s = open[name], let v = s.fileVersion, v == FileVersion.of(path) { return s }
+            return try SegmentReader.open(path)
+        }
         var attempt = 0
+        var version: FileVersion? = nil
         while true {
+            version = FileVersion.of(directory + "/" + Manifest.fileName)
             guard let m = try Manifest.load(directory: directory) else {
-                throw IndexError("\(directory): no maildex index here (no MANIFEST); create one with `maildex index --index \(directory) LOGS...`")
+                throw MaildexError(.notFound, "\(directory): no maildex index here (no MANIFEST); create one with `maildex index --index \(directory) LOGS...`", path: directory)
             }
             do {
-                segments = try m.segments.map { try SegmentReader.open(directory + "/" + $0) }
+                segments = try m.segments.map(segment)
                 manifest = m
                 break
             } catch let e as IOError where attempt < 3 {
@@ -41,16 +57,21 @@ public final class IndexReader {
             later.formUnion(try segments[i].replaced())
         }
         shadowed = shadows
+        manifestVersion = version
+        var sources = [UInt32: SourceRecord]()
         for s in segments { for src in try s.sources() { sources[src.id] = src } }
+        self.sources = sources
+        var count = 0
         for (i, s) in segments.enumerated() {
             var hidden = 0
             for n in shadowed[i] where try s.findEntry(n) != nil { hidden += 1 }
-            sessionCount += s.sessionCount - hidden
+            count += s.sessionCount - hidden
         }
+        sessionCount = count
     }
 
     /// Sessions in the index, each counted once.
-    public private(set) var sessionCount = 0
+    public let sessionCount: Int
 
     func visible(_ list: [UInt64], _ segment: Int) -> [UInt64] {
         shadowed[segment].isEmpty ? list : list.filter { !shadowed[segment].contains($0) }
@@ -84,7 +105,7 @@ public final class IndexReader {
     }
 
     public func session(_ number: UInt64) throws -> Session {
-        guard let (i, e) = try entry(number) else { throw IndexError("session \(number) is not in the index") }
+        guard let (i, e) = try entry(number) else { throw MaildexError(.notFound, "session \(number) is not in the index") }
         var s = try segments[i].session(e)
         try resolveOffsets(&s)
         return s
@@ -98,14 +119,15 @@ public final class IndexReader {
     }
 
     /// Which segment holds each source's line table (the segment written when the
-    /// file was read; a session may sit in another). Read on first use.
+    /// file was read; a session may sit in another). Read on first use (under `lock`).
     private var lineTableSegmentCache: [UInt32: Int]? = nil
+    private let lock = NSLockLite()
 
     private func lineTableSegment() throws -> [UInt32: Int] {
-        if let m = lineTableSegmentCache { return m }
+        if let m = lock.with({ lineTableSegmentCache }) { return m }
         var m = [UInt32: Int]()
         for (i, s) in segments.enumerated() { for source in try s.lineTableSources().keys { m[source] = i } }
-        lineTableSegmentCache = m
+        lock.with { lineTableSegmentCache = m }
         return m
     }
 
@@ -178,7 +200,7 @@ public final class IndexReader {
     public func sessions(_ numbers: some Collection<UInt64>, threads: Int = Parallel.cores,
                          resolvingOffsets: Bool = true) throws -> [Session] {
         try sessions(located: numbers.map { n in
-            guard let found = try entry(n) else { throw IndexError("session \(n) is not in the index") }
+            guard let found = try entry(n) else { throw MaildexError(.notFound, "session \(n) is not in the index") }
             return found
         }, threads: threads, resolvingOffsets: resolvingOffsets)
     }
@@ -214,7 +236,7 @@ public final class IndexReader {
             rows.removeAll(keepingCapacity: true); blocks.removeAll(keepingCapacity: true); bytes = 0
         }
         for n in numbers {
-            guard let (seg, e) = try entry(n) else { throw IndexError("session \(n) is not in the index") }
+            guard let (seg, e) = try entry(n) else { throw MaildexError(.notFound, "session \(n) is not in the index") }
             if blocks.insert(UInt64(seg) << 32 | UInt64(e.block)).inserted {
                 let plain = try segments[seg].blockLocation(Int(e.block)).plain
                 if !rows.isEmpty, bytes + plain > maxBytes { try flush(); blocks.insert(UInt64(seg) << 32 | UInt64(e.block)) }

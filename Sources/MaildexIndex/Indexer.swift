@@ -502,7 +502,7 @@ public final class Indexer {
     /// a file truncated meanwhile gives a different digest, not SIGBUS.
     static func sha256(of path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         defer { close(fd) }
         let h = SHA256Hasher()
         let buffer = OwnedBytes(count: 1 << 20)

@@ -62,7 +62,7 @@ public struct Manifest: Equatable, Sendable {
             switch key {
             case "maildex-manifest":
                 guard parts.count == 2, Int(parts[1]) == Manifest.version else {
-                    throw IndexError("\(path): manifest version \(parts.dropFirst().joined()); this maildex reads version \(Manifest.version)")
+                    throw MaildexError(.unsupportedFormat, "\(path): manifest format \(parts.dropFirst().joined()); this maildex reads manifest format \(Manifest.version); rebuild the index with maildex index (remove the directory first)", path: path, formatVersion: Int(parts.count == 2 ? parts[1] : "") ?? -1)
                 }
                 sawHeader = true
             case "generation": m.generation = UInt64(parts.last ?? "") ?? 0
@@ -87,14 +87,16 @@ public struct Manifest: Equatable, Sendable {
         let fd = open(path, O_RDONLY)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw IndexError("\(path): \(String(cString: strerror(errno)))")
+            throw MaildexError.io(path, errno: errno)
         }
         defer { close(fd) }
         var bytes = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw MaildexError.io(path, offset: UInt64(bytes.count), errno: errno) }
+            if n == 0 { break }
             bytes += buf[0..<n]
         }
         return try decode(bytes, path: path)
@@ -113,10 +115,10 @@ final class IndexLock {
     init(directory: String) throws {
         let path = directory + "/LOCK"
         fd = open(path, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw IndexError("\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
-            throw IndexError("\(directory): another maildex run is writing this index")
+            throw MaildexError(.busy, "\(directory): another maildex run is writing this index", path: directory)
         }
     }
     deinit { flock(fd, LOCK_UN); close(fd) }

@@ -102,14 +102,21 @@ public struct SourceRecord: Sendable, Equatable {
 }
 
 /// Problems with an index on disk.
-public struct IndexError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+/// Errors about the index (corrupt, missing, busy, of another format): the engine's one
+/// error type, under the name the index code has always used.
+public typealias IndexError = MaildexError
 
-    static func corrupt(_ file: String, _ what: String, offset: UInt64? = nil) -> IndexError {
-        IndexError("\(file): index file is corrupt: \(what)" + (offset.map { " (at byte \($0))" } ?? "")
-                   + "; run `maildex verify` for a full check, or rebuild the index")
+extension MaildexError {
+    /// An index file that fails a check: the file, what is wrong, the byte offset.
+    package static func corrupt(_ file: String, _ what: String, offset: UInt64? = nil) -> MaildexError {
+        MaildexError(.corrupt, "\(file): index file is corrupt: \(what)" + (offset.map { " (at byte \($0))" } ?? "")
+                     + "; run `maildex verify` for a full check, or rebuild the index", path: file, offset: offset)
+    }
+
+    /// An index file of a format this maildex does not read.
+    package static func unsupportedFormat(_ file: String, _ what: String, version: Int) -> MaildexError {
+        MaildexError(.unsupportedFormat, "\(file): \(what) format \(version); this maildex reads format \(SegmentFormat.version); rebuild the index with maildex index (remove the directory first)",
+                     path: file, formatVersion: version)
     }
 }
 
@@ -132,7 +139,7 @@ final class AtomicFile {
         finalPath = path
         temporaryPath = path + ".tmp"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw IndexError("cannot write \(temporaryPath): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw MaildexError.io(temporaryPath, errno: errno, "cannot write: \(String(cString: strerror(errno)))") }
         buffer.reserveCapacity(1 << 20)
     }
 
@@ -157,7 +164,7 @@ final class AtomicFile {
                 let n = Glibc.write(fd, b.baseAddress! + at, b.count - at)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw IndexError("cannot write \(temporaryPath): \(String(cString: strerror(errno)))")
+                    throw MaildexError.io(temporaryPath, errno: errno, "cannot write: \(String(cString: strerror(errno)))")
                 }
                 at += n
             }
@@ -174,13 +181,13 @@ final class AtomicFile {
     /// Flushes, fsyncs, renames into place and fsyncs the directory.
     func commit() throws {
         try drain()
-        guard fsync(fd) == 0 else { throw IndexError("fsync \(temporaryPath): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw MaildexError.io(temporaryPath, errno: errno, "fsync: \(String(cString: strerror(errno)))") }
         // A file system may report a failed write only at close (NFS).
         let closed = close(fd)
         fd = -1
-        guard closed == 0 else { throw IndexError("close \(temporaryPath): \(String(cString: strerror(errno)))") }
+        guard closed == 0 else { throw MaildexError.io(temporaryPath, errno: errno, "close: \(String(cString: strerror(errno)))") }
         guard rename(temporaryPath, finalPath) == 0 else {
-            throw IndexError("rename \(temporaryPath): \(String(cString: strerror(errno)))")
+            throw MaildexError.io(temporaryPath, errno: errno, "rename: \(String(cString: strerror(errno)))")
         }
         try syncDirectory(of: finalPath)
     }
@@ -193,10 +200,10 @@ func syncDirectory(of path: String) throws {
     let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     let name = dir.isEmpty ? "." : dir
     let d = open(name, O_RDONLY)
-    guard d >= 0 else { throw IndexError("cannot open the directory \(name) to sync it: \(String(cString: strerror(errno)))") }
+    guard d >= 0 else { throw MaildexError.io(name, errno: errno, "cannot open the directory to sync it: \(String(cString: strerror(errno)))") }
     defer { close(d) }
     if fsync(d) != 0 && errno != EINVAL {
-        throw IndexError("fsync of the directory \(name): \(String(cString: strerror(errno)))")
+        throw MaildexError.io(name, errno: errno, "fsync of the directory: \(String(cString: strerror(errno)))")
     }
 }
 

@@ -7,16 +7,29 @@ import MaildexSupport
 import MaildexParse
 import MaildexRead
 import MaildexSessionize
+import CPlatform
 
 /// Reads one segment file through a memory map. Opening checks the header, the
 /// footer and the CRC tables; every page of a section is checked against its CRC
 /// the first time it is read, and every store block when it is decompressed, so a
 /// flipped byte anywhere is reported, never trusted.
-public final class SegmentReader {
+///
+/// Any number of threads may read one segment at once: the map and the section table
+/// never change after open, a page's "checked" flag is an atomic byte, and the caches
+/// (the last block, the term and line-table directories, decoded line blocks) sit
+/// behind one lock that is never held while a page is checked or a block decompressed.
+public final class SegmentReader: @unchecked Sendable {
     public let name: String
     let file: MappedFile
     let sections: [SegmentFormat.SectionInfo]
-    private var verified: [[Bool]]
+    /// One flag per page of each section (`pageFlagStart[s]` is section s's first),
+    /// read and set atomically.
+    private let pageFlags: UnsafeMutablePointer<UInt8>
+    private let pageFlagStart: [Int]
+    private let pageFlagCount: Int
+    /// Guards every `var` below that is marked "(lock)".
+    private let cacheLock = NSLockLite()
+    /// The last store block decompressed (lock).
     private var blockCache: (index: Int, bytes: [UInt8])? = nil
 
     public let blockCount: Int
@@ -40,7 +53,7 @@ public final class SegmentReader {
         var h = ByteReader(b, at: 8)
         let version = try h.u32()
         guard version == SegmentFormat.version else {
-            throw IndexError("\(path): segment format version \(version); this maildex reads version \(SegmentFormat.version); rebuild the index (remove it and run `maildex index` again)")
+            throw MaildexError.unsupportedFormat(path, "segment", version: Int(version))
         }
         guard Array(b[(n - 8)..<n]) == SegmentFormat.footerMagic else { throw IndexError.corrupt(path, "bad footer magic (truncated?)") }
         var t = ByteReader(b, at: n - 16)
@@ -72,7 +85,12 @@ public final class SegmentReader {
             }
         }
         sections = infos
-        verified = infos.map { [Bool](repeating: false, count: $0.pages) }
+        var starts = [Int](), total = 0
+        for info in infos { starts.append(total); total += info.pages }
+        pageFlagStart = starts
+        pageFlagCount = total
+        pageFlags = .allocate(capacity: max(total, 1))
+        pageFlags.initialize(repeating: 0, count: max(total, 1))
         blockCount = Int(infos[SegmentFormat.Section.blockIndex.rawValue].length) / SegmentFormat.blockEntrySize
         sessionCount = Int(infos[SegmentFormat.Section.sessionTable.rawValue].length) / SegmentFormat.sessionEntrySize
     }
@@ -88,14 +106,15 @@ public final class SegmentReader {
         let base = Int(info.offset)
         let firstPage = range.lowerBound / SegmentFormat.pageSize
         let lastPage = (range.upperBound - 1) / SegmentFormat.pageSize
-        for page in firstPage...lastPage where !verified[section.rawValue][page] {
+        let flagBase = pageFlagStart[section.rawValue]
+        for page in firstPage...lastPage where maildex_flag_get(pageFlags, Int64(flagBase + page)) == 0 {
             let start = base + page * SegmentFormat.pageSize
             let end = base + min(Int(info.length), (page + 1) * SegmentFormat.pageSize)
             let expected = all.loadUnaligned(fromByteOffset: Int(info.crcTableOffset) + page * 4, as: UInt32.self)
             guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: all[start..<end])) == UInt32(littleEndian: expected) else {
                 throw IndexError.corrupt(file.path, "checksum mismatch in section \(section), page \(page)", offset: UInt64(start))
             }
-            verified[section.rawValue][page] = true
+            maildex_flag_set(pageFlags, Int64(flagBase + page), 1)
         }
         return UnsafeRawBufferPointer(rebasing: all[(base + range.lowerBound)..<(base + range.upperBound)])
     }
@@ -117,11 +136,17 @@ public final class SegmentReader {
         return UInt64(littleEndian: b.loadUnaligned(as: UInt64.self))
     }
 
-    /// The lowest and highest session numbers in this segment (the table is sorted).
-    private lazy var numberRange: ClosedRange<UInt64>? = {
-        guard sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi else { return nil }
-        return lo...hi
-    }()
+    /// The lowest and highest session numbers in this segment (the table is sorted),
+    /// read on first use (lock).
+    private var numberRangeCache: ClosedRange<UInt64>?? = nil
+
+    private var numberRange: ClosedRange<UInt64>? {
+        if let r = cacheLock.with({ numberRangeCache }) { return r }
+        let r: ClosedRange<UInt64>?
+        if sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi { r = lo...hi } else { r = nil }
+        cacheLock.with { numberRangeCache = .some(r) }
+        return r
+    }
 
     /// The table row of session `number`, if this segment has it.
     public func findEntry(_ number: UInt64) throws -> SessionEntry? {
@@ -176,9 +201,9 @@ public final class SegmentReader {
 
     /// The decompressed bytes of store block `i` (the last one is cached).
     func block(_ i: Int) throws -> [UInt8] {
-        if let c = blockCache, c.index == i { return c.bytes }
+        if let c = cacheLock.with({ blockCache }), c.index == i { return c.bytes }
         let bytes = try decompress(try blockLocation(i))
-        blockCache = (i, bytes)
+        cacheLock.with { blockCache = (i, bytes) }
         return bytes
     }
 
@@ -265,11 +290,11 @@ public final class SegmentReader {
     // MARK: Terms
 
     /// The term dictionary's block index: terms per block and how many blocks (read
-    /// and checked once; a damaged index gives its own error, page CRCs included).
+    /// and checked once; a damaged index gives its own error, page CRCs included) (lock).
     private var termIndexCache: (perBlock: Int, blocks: Int, terms: Int)? = nil
 
     private func termIndexOrThrow() throws -> (perBlock: Int, blocks: Int, terms: Int) {
-        if let t = termIndexCache { return t }
+        if let t = cacheLock.with({ termIndexCache }) { return t }
         let length = Int(sections[SegmentFormat.Section.termEntries.rawValue].length)
         guard length >= 16, (length - 16) % 16 == 0 else { throw IndexError.corrupt(file.path, "term block index is malformed") }
         let h = try bytes(.termEntries, 0..<16)
@@ -281,7 +306,7 @@ public final class SegmentReader {
               blocks == 0 ? terms == 0 : terms <= UInt64(blocks) * UInt64(perBlock) && terms > UInt64(blocks - 1) * UInt64(perBlock)
         else { throw IndexError.corrupt(file.path, "term block index is malformed") }
         let t = (perBlock, blocks, Int(terms))
-        termIndexCache = t
+        cacheLock.with { termIndexCache = t }
         return t
     }
 
@@ -455,13 +480,13 @@ public final class SegmentReader {
     // MARK: Line tables
 
     /// The line tables' directory: source id → the table's range in the section (read
-    /// and checked once).
+    /// and checked once) (lock).
     private var lineTableDirectoryCache: [UInt32: Range<Int>]? = nil
 
     public func lineTableSources() throws -> [UInt32: Range<Int>] {
-        if let d = lineTableDirectoryCache { return d }
+        if let d = cacheLock.with({ lineTableDirectoryCache }) { return d }
         let d = try readLineTableDirectory()
-        lineTableDirectoryCache = d
+        cacheLock.with { lineTableDirectoryCache = d }
         return d
     }
 
@@ -481,17 +506,22 @@ public final class SegmentReader {
         return out
     }
 
+    /// Each source's line-table header, decoded on first use (lock).
     private var lineTableEntries: [UInt32: LineTable.Entry] = [:]
     private struct LineBlockKey: Hashable { var source: UInt32; var block: Int }
     /// Decoded line-table blocks, kept for the next lookup (sessions near in time share
-    /// blocks); at most 256 (8 MB). Used on the calling thread only.
+    /// blocks); at most 256 (8 MB) (lock).
     private var lineBlockCache: [LineBlockKey: [UInt64]] = [:]
 
-    func cachedOffsets(_ b: LineBlock) -> [UInt64]? { lineBlockCache[LineBlockKey(source: b.source, block: b.block)] }
+    func cachedOffsets(_ b: LineBlock) -> [UInt64]? {
+        cacheLock.with { lineBlockCache[LineBlockKey(source: b.source, block: b.block)] }
+    }
 
     func cache(_ b: LineBlock, offsets: [UInt64]) {
-        if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
-        lineBlockCache[LineBlockKey(source: b.source, block: b.block)] = offsets
+        cacheLock.with {
+            if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
+            lineBlockCache[LineBlockKey(source: b.source, block: b.block)] = offsets
+        }
     }
 
     /// The raw bytes of a source's line table (for `compact`).
@@ -500,9 +530,8 @@ public final class SegmentReader {
         return Array(try bytes(.lineTables, range))
     }
 
-    /// A block of a source's line table, located and its pages checked (on the calling
-    /// thread: page checks are not thread-safe); `LineTable.offsets` decodes it on any
-    /// thread while the segment stays open.
+    /// A block of a source's line table, located and its pages checked; `LineTable.offsets`
+    /// decodes it on any thread while the segment stays open.
     struct LineBlock {
         var source: UInt32
         var block: Int
@@ -516,12 +545,13 @@ public final class SegmentReader {
     func lineBlock(source: UInt32, line: UInt64) throws -> (block: LineBlock, index: Int)? {
         guard let range = try lineTableSources()[source] else { return nil }
         do {
-            if lineTableEntries[source] == nil {
+            let e: LineTable.Entry
+            if let known = cacheLock.with({ lineTableEntries[source] }) { e = known } else {
                 let (id, entry) = try LineTable.entry(try bytes(.lineTables, range))
                 guard id == source else { throw ByteReader.OutOfBounds() }
-                lineTableEntries[source] = entry
+                cacheLock.with { lineTableEntries[source] = entry }
+                e = entry
             }
-            let e = lineTableEntries[source]!
             guard line >= 1, line <= e.lines else {
                 throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
             }
@@ -568,7 +598,7 @@ public final class SegmentReader {
         for s in SegmentFormat.Section.allCases where s != .store { _ = try wholeSection(s) }
         for i in 0..<blockCount {
             if i % 256 == 255 { releasePages() }
-            blockCache = nil; _ = try block(i)
+            cacheLock.with { blockCache = nil }; _ = try block(i)
         }
         for i in 0..<sessionCount {
             if i % 65536 == 65535 { releasePages() }
@@ -593,15 +623,20 @@ public final class SegmentReader {
 
     public var fileSize: Int { file.size }
 
+    /// The segment file as it was when opened (device, inode, size, time).
+    public var fileVersion: FileVersion? { file.version }
+
     /// Gives the pages of the mapping read so far back to the kernel (they are read
     /// again if touched): a pass over a whole large segment (`compact`) would otherwise
     /// keep it all resident. Pages read again are checked again: what comes back from
     /// the disk is not trusted for having been right the first time.
     func releasePages() {
-        blockCache = nil
+        cacheLock.with { blockCache = nil }
         file.release(0..<file.size)
-        for s in verified.indices { verified[s] = [Bool](repeating: false, count: verified[s].count) }
+        for i in 0..<pageFlagCount { maildex_flag_set(pageFlags, Int64(i), 0) }
     }
+
+    deinit { pageFlags.deallocate() }
 
     /// Bytes per section, for `maildex verify`.
     public var sectionSizes: [(name: String, bytes: UInt64)] {

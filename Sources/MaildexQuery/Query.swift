@@ -50,20 +50,20 @@ public struct Query: Equatable, Sendable {
     a bare term is taken by its shape: 203.0.113.9, 10.0.0.0/8, a@b.c, S.0000014724, 193024360
     """
 
-    public struct SyntaxError: Error, CustomStringConvertible {
-        public var message: String
-        public var description: String { message + "\n\n" + Query.syntax }
-    }
+    /// A query that does not parse: a `MaildexError` of kind `.syntax`, with the term's
+    /// position and the accepted forms (`Query.syntax`).
+    public typealias SyntaxError = MaildexError
 
     public static func parse(_ terms: [String]) throws -> Query {
         var q = Query()
-        guard !terms.isEmpty else { throw SyntaxError(message: "no query terms") }
+        guard !terms.isEmpty else { throw syntaxError("no query terms") }
         // Time bounds as (date, second of day); all of them together narrow the range.
         var lower: (CivilDate, Int32)? = nil
         var upper: (CivilDate, Int32)? = nil
         func max(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? b : a }
         func min(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? a : b }
-        for raw in terms {
+        for (position, raw) in terms.enumerated() {
+            func SyntaxError(message: String) -> MaildexError { Query.syntaxError(message, position: position) }
             let term = raw.trimmingSpaces()
             guard !term.isEmpty else { continue }
             var key = "", value = term
@@ -74,7 +74,11 @@ public struct Query: Equatable, Sendable {
                     value = String(term[term.index(after: colon)...])
                 }
             }
-            if key.isEmpty { key = try shape(of: term) }
+            if key.isEmpty {
+                do { key = try shape(of: term) } catch let e as MaildexError {
+                    throw Query.syntaxError(e.message, position: position)
+                }
+            }
             guard !value.isEmpty else { throw SyntaxError(message: "`\(raw)`: empty value") }
             func address() -> [UInt8] {
                 Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
@@ -109,10 +113,10 @@ public struct Query: Equatable, Sendable {
                 lower = max(lower ?? (d, 0), (d, 0), by: <)
                 upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
             case "since":
-                let (d, second) = try dateTime(value, raw, end: false)
+                let (d, second) = try dateTime(value, raw, end: false, position: position)
                 lower = max(lower ?? (d, second), (d, second), by: <)
             case "until":
-                let (d, second) = try dateTime(value, raw, end: true)
+                let (d, second) = try dateTime(value, raw, end: true, position: position)
                 upper = min(upper ?? (d, second), (d, second), by: <)
             default:
                 throw SyntaxError(message: "`\(raw)`: unknown term")
@@ -120,8 +124,13 @@ public struct Query: Equatable, Sendable {
         }
         if let (d, second) = lower { q.fromDate = d; q.fromSecond = second > 0 ? second : nil }
         if let (d, second) = upper { q.toDate = d; q.toSecond = second < Query.lastSecond ? second : nil }
-        if q.predicates.isEmpty && q.fromDate == nil && q.toDate == nil { throw SyntaxError(message: "no query terms") }
+        if q.predicates.isEmpty && q.fromDate == nil && q.toDate == nil { throw syntaxError("no query terms") }
         return q
+    }
+
+    /// A syntax error about the term at `position` (nil: about the whole query).
+    static func syntaxError(_ message: String, position: Int? = nil) -> MaildexError {
+        MaildexError(.syntax, message, position: position, accepted: Query.syntax)
     }
 
     /// What a bare term is, by its shape.
@@ -130,24 +139,24 @@ public struct Query: Equatable, Sendable {
         if let colon = term.firstIndex(of: ":"), let at = term.firstIndex(of: "@"), colon < at,
            term[..<colon].allSatisfy({ $0.isASCII && $0.isLetter }) {
             // `rcpt:a@b.example` is a misspelt kind, not an address: say so rather than find nothing.
-            throw SyntaxError(message: "`\(term)`: unknown kind `\(term[..<colon]):` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+            throw syntaxError("`\(term)`: unknown kind `\(term[..<colon]):` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
         }
         if term.contains("@") { return "addr" }
         let u = term.uppercased()
         if u.hasPrefix("S.") && u.count > 2 && u.dropFirst(2).allSatisfy(\.isNumber) { return "msg" }
         if term.count >= 6 && term.allSatisfy(\.isNumber) { return "msg" }  // a CommuniGate queue id
         if CivilDate(iso: term) != nil && term.count == 10 { return "date" }
-        throw SyntaxError(message: "`\(term)`: not a query term (give a kind, like ip:, addr:, msg:, line:)")
+        throw syntaxError("`\(term)`: not a query term (give a kind, like ip:, addr:, msg:, line:)")
     }
 
     static let lastSecond: Int32 = 86_399
 
     /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]`. Without a time, the day's first second
     /// (or, for an upper bound, its last); `until:...THH:MM` includes that whole minute.
-    static func dateTime(_ value: String, _ raw: String, end: Bool) throws -> (CivilDate, Int32) {
+    static func dateTime(_ value: String, _ raw: String, end: Bool, position: Int? = nil) throws -> (CivilDate, Int32) {
         let parts = value.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let day = parts.first, day.count == 10, let d = CivilDate(iso: day) else {
-            throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]]")
+            throw syntaxError("`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]]", position: position)
         }
         guard parts.count == 2 else { return (d, end ? lastSecond : 0) }
         let fields = parts[1].split(separator: ":", omittingEmptySubsequences: false)
@@ -157,7 +166,7 @@ public struct Query: Equatable, Sendable {
         }
         guard (2...3).contains(numbers.count), numbers.allSatisfy({ $0 != nil }), numbers[0]! < 24, numbers[1]! < 60,
               numbers.count == 2 || numbers[2]! < 60 else {
-            throw SyntaxError(message: "`\(raw)`: times are HH:MM or HH:MM:SS")
+            throw syntaxError("`\(raw)`: times are HH:MM or HH:MM:SS", position: position)
         }
         let seconds = numbers.count == 3 ? numbers[2]! : (end ? 59 : 0)
         return (d, numbers[0]! * 3600 + numbers[1]! * 60 + seconds)

@@ -7,10 +7,13 @@ import MaildexIndex
 /// Answers a `Query` from an index: looks up each predicate's posting list (a
 /// range scan of terms for CIDR blocks and date spans), intersects them smallest
 /// first, and applies time bounds from the session table.
-public struct QueryEngine {
+public struct QueryEngine: Sendable {
     public let index: IndexReader
+    /// Threads one query may use (for the sessions a key longer than the index keeps
+    /// must be checked against).
+    public let threads: Int
 
-    public init(index: IndexReader) { self.index = index }
+    public init(index: IndexReader, threads: Int = Parallel.cores) { self.index = index; self.threads = max(1, threads) }
 
     /// Session numbers matching every predicate, oldest first.
     public func matches(_ q: Query) throws -> [UInt64] {
@@ -62,7 +65,7 @@ public struct QueryEngine {
         let long = q.predicates.filter { Self.keyLength($0) > Terms.maxKeyBytes }
         if !long.isEmpty, !result.isEmpty {
             var kept = [UInt64]()
-            try index.forEachBatch(result, resolvingOffsets: false) { _, batch in
+            try index.forEachBatch(result, threads: threads, resolvingOffsets: false) { _, batch in
                 for session in batch where long.allSatisfy({ Self.matchesWhole($0, session.facts) }) { kept.append(session.number) }
             }
             result = kept

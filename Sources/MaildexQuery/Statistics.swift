@@ -72,11 +72,11 @@ public struct IndexStatistics: Sendable {
     }
 
     /// Statistics of the sessions numbered `numbers`.
-    public static func of(_ index: IndexReader, sessions numbers: [UInt64], top n: Int = 10) throws -> IndexStatistics {
+    public static func of(_ index: IndexReader, sessions numbers: [UInt64], top n: Int = 10, threads: Int = Parallel.cores) throws -> IndexStatistics {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
-        try index.forEachBatch(numbers, resolvingOffsets: false) { _, batch in for s in batch {
+        try index.forEachBatch(numbers, threads: threads, resolvingOffsets: false) { _, batch in for s in batch {
             st.sessions += 1
             if s.complete { st.complete += 1 }
             st.messages += s.facts.messages.count

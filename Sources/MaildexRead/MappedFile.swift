@@ -26,17 +26,20 @@ public final class MappedFile: @unchecked Sendable {
     public let mapped: Bool
     /// The file's size when it was opened (more than `size` when it shrank while read).
     public let sizeWhenOpened: Int
+    /// Which file was opened (device, inode, size, time), as `fstat` said then.
+    public let version: FileVersion?
     private let base: UnsafeMutableRawPointer?
 
     public init(path: String, mapped: Bool = true) throws {
         self.path = path
         self.mapped = mapped
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        guard fstat(fd, &st) == 0 else { throw MaildexError.io(path, errno: errno) }
         sizeWhenOpened = Int(st.st_size)
+        version = FileVersion.of(descriptor: fd)
         if sizeWhenOpened == 0 { base = nil; size = 0; return }
         if !mapped {
             let memory = UnsafeMutableRawPointer.allocate(byteCount: sizeWhenOpened, alignment: 16)
@@ -93,21 +96,9 @@ package func readFully(_ fd: Int32, into: UnsafeMutableRawPointer, count: Int, p
     while done < count {
         let n = read(fd, into + done, count - done)
         if n < 0 && errno == EINTR { continue }
-        if n < 0 { throw IOError(path: path, offset: offset + UInt64(done), message: String(cString: strerror(errno))) }
+        if n < 0 { throw MaildexError.io(path, offset: offset + UInt64(done), errno: errno) }
         if n == 0 { break }
         done += n
     }
     return done
-}
-
-/// An I/O or format problem with one input file, with the byte offset where known.
-public struct IOError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var offset: UInt64?
-    public var message: String
-    public init(path: String, offset: UInt64?, message: String) { self.path = path; self.offset = offset; self.message = message }
-    public var description: String {
-        if let offset { return "\(path): at byte \(offset): \(message)" }
-        return "\(path): \(message)"
-    }
 }

@@ -250,7 +250,7 @@ public enum SourceReader {
     static func readPlainStreaming(_ path: String, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
                                    _ body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw IOError(path: path, offset: nil, message: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         defer { close(fd) }
         var st = stat()
         let sizeWhenOpened = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0

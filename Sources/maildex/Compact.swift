@@ -27,8 +27,7 @@ struct Compact: ParsableCommand {
             let r = try Compactor.run(directory: index, threads: threads)
             warn("compacted \(r.segmentsBefore) segments (\(formatBytes(r.bytesBefore))) into \(r.segmentsAfter) (\(formatBytes(r.bytesAfter))), \(r.sessions) sessions, in \(formatDouble(r.seconds, digits: 2)) s")
         } catch {
-            warn("maildex: \(error)")
-            throw ExitCode(2)
+            throw fail(error)
         }
     }
 }

@@ -73,8 +73,7 @@ struct Index: ParsableCommand {
             report = try Indexer.run(directory: index, paths: paths, options: o) { bar.update($0) }
         } catch {
             bar.finish()
-            warn("maildex: \(error)")
-            throw ExitCode(2)
+            throw fail(error)
         }
         bar.finish()
         for e in report.errors { warn("maildex: error: \(e)") }

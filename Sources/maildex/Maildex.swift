@@ -57,3 +57,12 @@ func finishStandardOutput() throws {
         throw ExitCode(2)
     }
 }
+
+/// Reports an error that stops a command and gives its exit status: the engine's errors
+/// say theirs (`MaildexError.exitStatus`), anything else is 2.
+func fail(_ error: Error) -> ExitCode {
+    ByteOutput.standardOutput.flush()
+    warn("maildex: \(error)")
+    if let e = error as? MaildexError { return ExitCode(e.exitStatus) }
+    return ExitCode(2)
+}

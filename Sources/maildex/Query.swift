@@ -51,87 +51,48 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "At most this many sessions.")
     var limit: Int? = nil
 
-    /// What `--evidence` says of a source file: its digest, sizes, layout and path.
-    static func evidenceLine(_ src: SourceRecord) -> String {
-        let digest = src.hasDigest ? SHA256Hasher.hex(src.sha256)
-            : src.partial ? "not recorded (the file could not be read to its end)"
-            : "not recorded (indexed by a maildex before 2026-11-30; rebuild the index)"
-        let layout = src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)"
-            : src.name.hasSuffix(".zst") ? " (zstd; offsets are in the decompressed text)" : ""
-        let partial = src.partial ? "; INDEXED IN PART: reading stopped at an error after these bytes" : ""
-        return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(layout)\(partial), path \(src.path)\n"
-    }
+    @Option(help: "oldest (the default) or newest: which sessions come first.")
+    var order: String = "oldest"
+
+    @Option(help: "Threads for this query (default: every core).")
+    var threads: Int? = nil
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (leave it out for every session)") }
+        if Order(rawValue: order) == nil { throw ValidationError("--order is oldest or newest") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    var rendering: Rendering {
+        json ? .json : summary ? .summary : evidence ? .evidence : provenance ? .provenance : .transcript
     }
 
     func run() throws {
-        let q: Query
-        do { q = try Query.parse(terms) } catch {
-            warn("maildex: \(error)")
-            throw ExitCode(2)
-        }
-        let reader: IndexReader
-        do { reader = try IndexReader(directory: index) } catch {
-            warn("maildex: \(error)")
-            throw ExitCode(2)
-        }
+        let out = ByteOutput.standardOutput
         do {
-            var numbers = try QueryEngine(index: reader).matches(q)
-            if let limit, numbers.count > limit { numbers = Array(numbers.prefix(limit)) }
-            let out = ByteOutput.standardOutput
+            let q = try Query.parse(terms)
+            let searcher = try Searcher(directory: index, threads: threads ?? Parallel.cores)
+            let result = try searcher.search(q, order: Order(rawValue: order)!, limit: limit)
             if count {
-                out.line(String(numbers.count))
+                out.line(String(result.numbers.count))
                 try finishStandardOutput()
-                if numbers.isEmpty { throw ExitCode(1) }
+                if result.numbers.isEmpty { throw ExitCode(1) }
                 return
             }
-            if numbers.isEmpty {
+            if result.numbers.isEmpty {
                 warn("maildex: no session matches")
                 throw ExitCode(1)
             }
-            // Sessions are fetched and formatted a batch at a time, each on all cores, and
-            // written in order.
-            let sources = reader.sources
-            let sourceName = { (id: UInt32) in sources[id]?.name ?? "source-\(id)" }
-            try reader.forEachBatch(numbers) { at, batch in
+            try searcher.render(result, as: rendering) { bytes in
+                out.write(bytes)
                 // Output that can no longer be written: stop now, not after every batch.
                 if out.failure != nil { try finishStandardOutput() }
-                // Formatted a few tens of MB at a time: sessions may be large (up to 64 MiB).
-                var from = 0
-                while from < batch.count {
-                    var to = from, size = 0
-                    while to < batch.count, to == from || size + batch[to].text.count <= 32 << 20 { size += batch[to].text.count; to += 1 }
-                    let first = at + from, part = batch[from..<to]
-                    let texts = Parallel.map(part.count, threads: Parallel.cores) { k -> [UInt8] in
-                        let s = part[part.startIndex + k]
-                        let view = SessionView(session: s, sourceName: sourceName)
-                        if json { return Array(view.json().utf8) + [10] }
-                        if summary { return Array(view.summaryLine().utf8) + [10] }
-                        var bytes = [UInt8]()
-                        if first + k > 0 { bytes.append(10) }
-                        view.appendTranscript(to: &bytes, provenance: provenance || evidence, offsets: evidence)
-                        bytes.append(10)
-                        if evidence {
-                            var seen = Set<UInt32>()
-                            for l in s.lines where seen.insert(l.source).inserted {
-                                if let src = sources[l.source] { bytes += Array(Self.evidenceLine(src).utf8) }
-                            }
-                        }
-                        return bytes
-                    }
-                    for t in texts { out.write(t) }
-                    from = to
-                }
             }
             try finishStandardOutput()
         } catch let e as ExitCode {
             throw e
         } catch {
-            ByteOutput.standardOutput.flush()
-            warn("maildex: \(error)")
-            throw ExitCode(2)
+            throw fail(error)
         }
     }
 }

@@ -28,18 +28,11 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         do {
-            let reader = try IndexReader(directory: index)
-            let st: IndexStatistics
-            if terms.isEmpty {
-                st = try IndexStatistics.of(reader, top: top)
-            } else {
-                let q = try Query.parse(terms)
-                st = try IndexStatistics.of(reader, sessions: try QueryEngine(index: reader).matches(q), top: top)
-            }
+            let query = terms.isEmpty ? nil : try Query.parse(terms)
+            let st = try Searcher(directory: index).statistics(query, top: top)
             ByteOutput.standardOutput.write(json ? st.json() + "\n" : st.text())
         } catch {
-            warn("maildex: \(error)")
-            throw ExitCode(2)
+            throw fail(error)
         }
         try finishStandardOutput()
     }

@@ -40,8 +40,7 @@ struct Verify: ParsableCommand {
             let plain = reader.sources.values.reduce(0) { $0 + $1.plainBytes }
             emit("ok: \(reader.segments.count) segments, \(reader.sources.count) source files (\(formatBytes(plain)) of log text), \(reader.sessionCount) sessions, \(formatBytes(UInt64(total))) (\(formatDouble(plain > 0 ? 100 * Double(total) / Double(plain) : 0, digits: 1))% of the log text)")
         } catch {
-            warn("maildex: \(error)")
-            throw ExitCode(2)
+            throw fail(error)
         }
         try finishStandardOutput()
     }

@@ -18,4 +18,14 @@ static inline void maildex_prefetch(const void *p) {
 #endif
 }
 
+/// A flag in a byte array that any thread may read and set at once: a page whose CRC one
+/// thread checked is seen as checked by the others (acquire/release; two threads that
+/// check the same page at once both set it, which is harmless).
+static inline int maildex_flag_get(const uint8_t *flags, int64_t i) {
+    return __atomic_load_n(flags + i, __ATOMIC_ACQUIRE);
+}
+static inline void maildex_flag_set(uint8_t *flags, int64_t i, uint8_t value) {
+    __atomic_store_n(flags + i, value, __ATOMIC_RELEASE);
+}
+
 #endif
