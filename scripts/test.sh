@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+# The searcher shared by eight threads while runs commit and merge, under ThreadSanitizer
+# (a build folder of its own: every module is instrumented).
+swift test --scratch-path .build-tsan --sanitize=thread --filter SearcherTests
 # The fuzz targets, built with libFuzzer and AddressSanitizer, over their seeds (inputs
 # that once failed among them): they must build and pass. Fuzzing itself: scripts/fuzz.sh.
 for target in FuzzSessions FuzzIndex FuzzArchive; do

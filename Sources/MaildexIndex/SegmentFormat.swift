@@ -115,7 +115,7 @@ extension MaildexError {
 
     /// An index file of a format this maildex does not read.
     package static func unsupportedFormat(_ file: String, _ what: String, version: Int) -> MaildexError {
-        MaildexError(.unsupportedFormat, "\(file): \(what) format \(version); this maildex reads format \(SegmentFormat.version); rebuild the index with maildex index (remove the directory first)",
+        MaildexError(.unsupportedFormat, "\(file): \(what) format \(version); rebuild the index with maildex index (this maildex reads format \(SegmentFormat.version); remove the directory first)",
                      path: file, formatVersion: version)
     }
 }

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import MaildexSupport
+@testable import MaildexParse
+@testable import MaildexRead
+@testable import MaildexSessionize
+@testable import MaildexIndex
+@testable import MaildexQuery
+
+/// Indexes written by earlier versions of maildex. `Fixtures/index-format-3` is the index
+/// of the two 1999 fixture logs as format 3 wrote it (`maildex index --index
+/// index-format-3 1999-04-28.log 1999-04-29.log`, run in `Fixtures/`, at 8f68842). It is
+/// committed, never rewritten: after a format change it must still be read, or be
+/// refused with the format and what to do, never crash.
+@Suite struct OldIndexTests {
+    /// A copy of the committed index in a scratch directory (tests may damage it).
+    static func copyOfFormat3() throws -> String {
+        let dir = TestData.temporaryDirectory("format3")
+        let from = TestData.fixturePath("index-format-3")
+        for name in try FileManager.default.contentsOfDirectory(atPath: from) {
+            try FileManager.default.copyItem(atPath: from + "/" + name, toPath: dir + "/" + name)
+        }
+        return dir
+    }
+
+    @Test func theFormat3IndexAnswersAsAFreshIndexOfTheSameLogs() throws {
+        let old = try Self.copyOfFormat3()
+        let fresh = TestData.temporaryDirectory("format3-fresh")
+        defer { for d in [old, fresh] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try index(["1999-04-28.log", "1999-04-29.log"].map(TestData.fixturePath), into: fresh)
+        let a = try Searcher(directory: old), b = try Searcher(directory: fresh)
+        for terms in [["line:509", "date:1999-04-28"], ["ip:209.162.104.65"], ["since:1999-01-01"], ["to:recipes@hypertouch.com"]] {
+            let q = try Query.parse(terms)
+            let ra = try a.search(q), rb = try b.search(q)
+            #expect(!ra.numbers.isEmpty && ra.numbers == rb.numbers, "\(terms)")
+            var ta = [UInt8](), tb = [UInt8]()
+            try a.render(ra, as: .provenance) { ta += $0 }
+            try b.render(rb, as: .provenance) { tb += $0 }
+            #expect(ta == tb, "\(terms)")
+            var ja = [UInt8](), jb = [UInt8]()
+            try a.render(ra, as: .json) { ja += $0 }
+            try b.render(rb, as: .json) { jb += $0 }
+            #expect(ja == jb, "\(terms)")
+        }
+        // The digests recorded then are the fixtures' own.
+        for src in try a.index().sources.values {
+            let bytes = try TestData.fixture(src.name)
+            let h = SHA256Hasher()
+            h.update(bytes)
+            #expect(SHA256Hasher.hex(src.sha256) == SHA256Hasher.hex(h.finish()), "\(src.name)")
+        }
+        try a.index().verifyAll()
+    }
+
+    /// The index with its segment's format field set to `version`.
+    static func withSegmentFormat(_ version: UInt32) throws -> String {
+        let dir = try copyOfFormat3()
+        let path = dir + "/seg-000001.mdx"
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        for k in 0..<4 { b[8 + k] = UInt8(truncatingIfNeeded: version >> (8 * k)) }
+        try Data(b).write(to: URL(fileURLWithPath: path))
+        return dir
+    }
+
+    @Test func aSegmentOfAnotherFormatIsRefusedWithWhatToDo() throws {
+        let dir = try Self.withSegmentFormat(99)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do { _ = try Searcher(directory: dir); Issue.record("opened") } catch let e as MaildexError {
+            #expect(e.kind == .unsupportedFormat && e.formatVersion == 99)
+            #expect(e.message.contains("format 99; rebuild the index with maildex index"), "\(e)")
+            #expect(e.exitStatus == 2)
+        }
+    }
+
+    @Test func aManifestOfAnotherFormatIsRefusedWithWhatToDo() throws {
+        let dir = try Self.copyOfFormat3()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/" + Manifest.fileName
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var body = text.components(separatedBy: "\n").filter { !$0.hasPrefix("checksum ") && !$0.isEmpty }.joined(separator: "\n") + "\n"
+        body = body.replacingOccurrences(of: "maildex-manifest 1", with: "maildex-manifest 2")
+        let crc = CRC32C.checksum(Array(body.utf8))
+        try (body + "checksum " + String(crc, radix: 16) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        do { _ = try Searcher(directory: dir); Issue.record("opened") } catch let e as MaildexError {
+            #expect(e.kind == .unsupportedFormat, "\(e)")
+            #expect(e.message.contains("format 2; rebuild the index with maildex index"), "\(e)")
+        }
+    }
+}
+
+extension CommandLineTests {
+    @Test func anIndexOfAnotherFormatIsRefusedWithExit2() throws {
+        let dir = try OldIndexTests.withSegmentFormat(7)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for args in [["query", "--index", dir, "ip:209.162.104.65"], ["stats", "--index", dir], ["verify", "--index", dir]] {
+            let r = try run(args)
+            #expect(r.status == 2, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains("format 7; rebuild the index with maildex index"), "\(args): \(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+        let ok = try OldIndexTests.copyOfFormat3()
+        defer { try? FileManager.default.removeItem(atPath: ok) }
+        let r = try run(["query", "--index", ok, "--count", "line:509", "date:1999-04-28"])
+        #expect(r.status == 0 && r.text == "1\n", "\(r.stderr)")
+    }
+}
