@@ -132,3 +132,105 @@ enum LineTable {
         return out
     }
 }
+
+extension SegmentWriter {
+    /// A directory (u32 count; per table u32 source, u32 0, u64 offset, u64 length,
+    /// offsets from the section's start), then the tables.
+    func writeLineTables(_ out: inout SegmentSections) throws {
+        try out.write(.lineTables) { p in
+            var w = ByteWriter()
+            w.u32(UInt32(lineTables.count))
+            var at = UInt64(4 + 24 * lineTables.count)
+            for t in lineTables { w.u32(t.source); w.u32(0); w.u64(at); w.u64(UInt64(t.bytes.count)); at += UInt64(t.bytes.count) }
+            try p.write(w.bytes, to: file)
+            for t in lineTables { try p.write(t.bytes, to: file) }
+        }
+    }
+}
+
+extension SegmentReader {
+    public func lineTableSources() throws -> [UInt32: Range<Int>] {
+        if let d = cacheLock.with({ lineTableDirectoryCache }) { return d }
+        let d = try readLineTableDirectory()
+        cacheLock.with { lineTableDirectoryCache = d }
+        return d
+    }
+
+    func readLineTableDirectory() throws -> [UInt32: Range<Int>] {
+        let length = Int(sections[SegmentFormat.Section.lineTables.rawValue].length)
+        guard length >= 4 else { return [:] }
+        let n = Int(UInt32(littleEndian: try bytes(.lineTables, 0..<4).loadUnaligned(as: UInt32.self)))
+        guard n <= (length - 4) / 24 else { throw IndexError.corrupt(file.path, "line table directory is malformed") }
+        var r = ByteReader(try bytes(.lineTables, 4..<(4 + 24 * n)))
+        var out = [UInt32: Range<Int>]()
+        for _ in 0..<n {
+            let source = try r.u32(); _ = try r.u32()
+            let at = try r.u64(), count = try r.u64()
+            guard at <= UInt64(length), count <= UInt64(length) - at else { throw IndexError.corrupt(file.path, "line table out of bounds") }
+            out[source] = Int(at)..<Int(at + count)
+        }
+        return out
+    }
+
+
+    func cachedOffsets(_ b: LineBlock) -> [UInt64]? {
+        cacheLock.with { lineBlockCache[LineBlockKey(source: b.source, block: b.block)] }
+    }
+
+    func cache(_ b: LineBlock, offsets: [UInt64]) {
+        cacheLock.with {
+            if lineBlockCache.count >= 256 { lineBlockCache.removeAll(keepingCapacity: true) }
+            lineBlockCache[LineBlockKey(source: b.source, block: b.block)] = offsets
+        }
+    }
+
+    /// The raw bytes of a source's line table (for `compact`).
+    func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
+        guard let range = try lineTableSources()[source] else { return nil }
+        return Array(try bytes(.lineTables, range))
+    }
+
+    /// A block of a source's line table, located and its pages checked; `LineTable.offsets`
+    /// decodes it on any thread while the segment stays open.
+    struct LineBlock {
+        var source: UInt32
+        var block: Int
+        var bytes: UnsafeRawBufferPointer
+        var first: UInt64
+        var lines: Int
+    }
+
+    /// The block of `source`'s line table that holds line `line` (1-based), and the
+    /// line's index in it; nil if this segment holds no table for the source.
+    func lineBlock(source: UInt32, line: UInt64) throws -> (block: LineBlock, index: Int)? {
+        guard let range = try lineTableSources()[source] else { return nil }
+        do {
+            let e: LineTable.Entry
+            if let known = cacheLock.with({ lineTableEntries[source] }) { e = known } else {
+                let (id, entry) = try LineTable.entry(try bytes(.lineTables, range))
+                guard id == source else { throw ByteReader.OutOfBounds() }
+                cacheLock.with { lineTableEntries[source] = entry }
+                e = entry
+            }
+            guard line >= 1, line <= e.lines else {
+                throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
+            }
+            let index = Int(line - 1), b = index / e.perBlock
+            let block = e.blocks[b]
+            let t = try bytes(.lineTables, (range.lowerBound + block.bytes.lowerBound)..<(range.lowerBound + block.bytes.upperBound))
+            return (LineBlock(source: source, block: b, bytes: t, first: block.offset,
+                              lines: min(e.perBlock, Int(e.lines) - b * e.perBlock)), index - b * e.perBlock)
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "line table of source \(source) is malformed")
+        }
+    }
+
+    /// The start offset of every line of a located block (any thread).
+    func offsets(_ b: LineBlock) throws -> [UInt64] {
+        do { return try LineTable.offsets(block: b.bytes, first: b.first, lines: b.lines) } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "line table of source \(b.source) is malformed")
+        } catch let e as Zstd.Failure {
+            throw IndexError.corrupt(file.path, "line table of source \(b.source): \(e)")
+        }
+    }
+}

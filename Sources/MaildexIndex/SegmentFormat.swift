@@ -37,71 +37,6 @@ public enum SegmentFormat {
     }
 }
 
-/// One session's row in a segment's session table (32 bytes on disk).
-public struct SessionEntry: Sendable, Equatable {
-    public var number: UInt64
-    public var block: UInt32
-    public var offsetInBlock: UInt32
-    public var date: CivilDate
-    /// Seconds since midnight of the first line's time (local, as written).
-    public var startSecond: Int32
-    public var lineID: UInt32
-    /// Bit 0: complete. Bits 8-15: channel kind. Bits 16-23: messages (at most 255).
-    /// Bits 24-31: rejected recipients (at most 255).
-    public var flags: UInt32
-
-    public var complete: Bool { flags & 1 != 0 }
-    public var messageCount: Int { Int((flags >> 16) & 0xFF) }
-    public var rejectedCount: Int { Int(flags >> 24) }
-}
-
-/// A source file as the index records it.
-public struct SourceRecord: Sendable, Equatable {
-    public var id: UInt32
-    public var name: String
-    public var path: String
-    public var date: CivilDate
-    public var size: UInt64
-    public var mtime: Int64
-    public var sha256: [UInt8]
-    /// False for a source a maildex before 2026-11-30 indexed from a `.zst` file: it
-    /// stored no digest (32 zero bytes).
-    public var hasDigest: Bool { sha256.contains { $0 != 0 } }
-    /// Uncompressed bytes of log text.
-    public var plainBytes: UInt64
-    /// zstd frames (0 for a plain file).
-    public var frames: UInt32
-    /// Unix time the file was indexed.
-    public var indexedAt: Int64
-    /// Reading the file stopped at an error (a corrupt zstd frame, a failed read): only
-    /// its first `plainBytes` of log text are indexed. Stored as bit 31 of the frames field.
-    public var partial: Bool
-
-    public init(id: UInt32, name: String, path: String, date: CivilDate, size: UInt64, mtime: Int64, sha256: [UInt8],
-                plainBytes: UInt64, frames: UInt32, indexedAt: Int64, partial: Bool = false) {
-        self.id = id; self.name = name; self.path = path; self.date = date; self.size = size; self.mtime = mtime
-        self.sha256 = sha256; self.plainBytes = plainBytes; self.frames = frames & Self.framesMask; self.indexedAt = indexedAt
-        self.partial = partial
-    }
-
-    static let framesMask: UInt32 = 0x7FFF_FFFF
-
-    func encode(into w: inout ByteWriter) {
-        w.u32(id); w.i32(date.daysSinceEpoch); w.u64(size); w.i64(mtime); w.raw(sha256.count == 32 ? sha256 : [UInt8](repeating: 0, count: 32))
-        w.u64(plainBytes); w.u32(frames & Self.framesMask | (partial ? ~Self.framesMask : 0)); w.i64(indexedAt)
-        w.blob(Array(name.utf8)); w.blob(Array(path.utf8))
-    }
-
-    static func decode(_ r: inout ByteReader) throws -> SourceRecord {
-        let id = try r.u32(), date = CivilDate(daysSinceEpoch: try r.i32()), size = try r.u64(), mtime = try r.i64()
-        let sha = try r.bytes(32), plain = try r.u64(), frames = try r.u32(), at = try r.i64()
-        let name = String(decoding: try r.blob(), as: UTF8.self), path = String(decoding: try r.blob(), as: UTF8.self)
-        return SourceRecord(id: id, name: name, path: path, date: date, size: size, mtime: mtime, sha256: sha,
-                            plainBytes: plain, frames: frames & framesMask, indexedAt: at, partial: frames & ~framesMask != 0)
-    }
-}
-
-/// Problems with an index on disk.
 /// Errors about the index (corrupt, missing, busy, of another format): the engine's one
 /// error type, under the name the index code has always used.
 public typealias IndexError = MaildexError
@@ -243,19 +178,4 @@ struct PagedSectionWriter {
         try file.write(w.bytes)
         return info
     }
-}
-
-/// The term dictionary (FORMAT.md, "Term dictionary"): terms in byte order, in
-/// blocks of `termsPerBlock`. In a block, each term is written as the length it
-/// shares with the term before it (0 for a block's first), the rest of its bytes,
-/// then a varint `code`: `number << 1 | 1` for a term of one session (no postings
-/// list), else `count << 1` followed by the length of its list in the postings
-/// section; lists follow one another from the block's postings offset.
-/// Sorted keys share long prefixes (line ids, message ids, peers of one network),
-/// and most terms belong to a single session, so a term takes a few bytes instead
-/// of a 32-byte entry, its bytes and a list.
-public enum TermDictionary {
-    public static let termsPerBlock = 32
-    /// Marks, in the writer's per-term info, a term of a single session.
-    static let single: UInt64 = 1 << 63
 }

@@ -261,262 +261,84 @@ public final class SegmentWriter {
         stats.lines += lines
     }
 
-    /// The session table's rows in session-number order (rows of one number in the order
-    /// they came). Radix-sorts (number less the lowest, row) keys: the rows come nearly
-    /// in order, and a comparison sort of 580K rows took 0.1 s.
-    private func sessionOrder() -> [Int] {
-        guard let first = entries.first else { return [] }
-        var lowest = first.number, highest = first.number
-        for e in entries { lowest = min(lowest, e.number); highest = max(highest, e.number) }
-        let rowBits = Self.bitLength(UInt64(entries.count))
-        let spanBits = Self.bitLength(highest - lowest)
-        guard rowBits + spanBits <= 64 else {
-            return entries.indices.sorted { (entries[$0].number, $0) < (entries[$1].number, $1) }
-        }
-        var keys = [UInt64](unsafeUninitializedCapacity: entries.count) { keys, initialized in
-            for (i, e) in entries.enumerated() { keys[i] = (e.number - lowest) << UInt64(rowBits) | UInt64(i) }
-            initialized = entries.count
-        }
-        radixSort(&keys, threads: encoder.threads)
-        let rowMask: UInt64 = ~0 >> UInt64(64 - rowBits)
-        return keys.map { Int($0 & rowMask) }
-    }
-
     /// Writes the tables and the footer, then fsyncs and renames the file into place.
-    /// Returns the file's size.
+    /// Returns the file's size. Each structure's step is in the file of that structure
+    /// (`StoreBlocks.swift`, `SessionTable.swift`, `SourceTable.swift`, `Postings.swift`,
+    /// `TermDictionary.swift`, `LineTable.swift`), beside the code that reads it.
     public func finish() throws -> UInt64 {
-        var lap = Stopwatch()
-        func phase(_ name: String) { finishSeconds[name, default: 0] += lap.seconds; lap = Stopwatch() }
-        var sections = [SegmentFormat.SectionInfo](repeating: .init(), count: SegmentFormat.Section.allCases.count)
-        sections[SegmentFormat.Section.store.rawValue] = .init(
-            offset: UInt64(SegmentFormat.headerSize), length: file.position - UInt64(SegmentFormat.headerSize),
-            crcTableOffset: 0, crcTableCRC: 0)
-
-        func section(_ s: SegmentFormat.Section, _ body: (inout PagedSectionWriter) throws -> Void) throws {
-            var p = PagedSectionWriter(offset: file.position)
-            try body(&p)
-            sections[s.rawValue] = try p.finish(to: file)
-        }
-
-        try section(.blockIndex) { p in
-            var w = ByteWriter(capacity: blocks.count * SegmentFormat.blockEntrySize)
-            for b in blocks { w.u64(b.offset); w.u32(b.compressed); w.u32(b.plain); w.u32(b.crc); w.u32(b.sessions) }
-            try p.write(w.bytes, to: file)
-        }
-        try section(.sessionTable) { p in
-            // Stored field by field into one buffer: 580K rows appended to a ByteWriter
-            // field by field took 0.1 s.
-            let order = sessionOrder()
-            let size = SegmentFormat.sessionEntrySize
-            let table = [UInt8](unsafeUninitializedCapacity: order.count * size) { b, initialized in
-                let raw = UnsafeMutableRawBufferPointer(b)
-                for (row, i) in order.enumerated() {
-                    let e = entries[i], at = row * size
-                    raw.storeBytes(of: e.number.littleEndian, toByteOffset: at, as: UInt64.self)
-                    raw.storeBytes(of: e.block.littleEndian, toByteOffset: at + 8, as: UInt32.self)
-                    raw.storeBytes(of: e.offsetInBlock.littleEndian, toByteOffset: at + 12, as: UInt32.self)
-                    raw.storeBytes(of: e.date.daysSinceEpoch.littleEndian, toByteOffset: at + 16, as: Int32.self)
-                    raw.storeBytes(of: e.startSecond.littleEndian, toByteOffset: at + 20, as: Int32.self)
-                    raw.storeBytes(of: e.lineID.littleEndian, toByteOffset: at + 24, as: UInt32.self)
-                    raw.storeBytes(of: e.flags.littleEndian, toByteOffset: at + 28, as: UInt32.self)
-                }
-                initialized = order.count * size
-            }
-            try p.write(table, to: file)
-        }
-        try section(.sources) { p in
-            var w = ByteWriter()
-            w.u32(UInt32(sources.count))
-            for s in sources { s.encode(into: &w) }
-            try p.write(w.bytes, to: file)
-        }
-        phase("tables")
-        // Postings first (streamed), then the term entries and bytes that point into them.
-        // Terms are ranked in byte order; each posting becomes one key, its term's rank
-        // over its session number less the segment's lowest (so a day's keys use about
-        // 38 bits and the radix sort makes 4 passes), and the keys are radix-sorted, so
-        // each term's sessions come out together and in order.
-        let order = terms.sortedIDs(threads: encoder.threads)
-        phase("sortTerms")
-        var lowest = UInt64.max, highest: UInt64 = 0
-        for p in postings { lowest = min(lowest, p & Self.numberMask); highest = max(highest, p & Self.numberMask) }
-        let numberBits = highest > lowest ? Self.bitLength(highest - lowest) : 0  // no postings: lowest > highest
-        let rankBits = Self.bitLength(UInt64(order.count))
-        precondition(numberBits + rankBits <= 64, "a segment's postings keys need \(numberBits + rankBits) bits")
-        let numberMask: UInt64 = numberBits == 0 ? 0 : ~0 >> UInt64(64 - numberBits)
-        var rank = [UInt32](repeating: 0, count: order.count)
-        for (r, id) in order.enumerated() { rank[Int(id)] = UInt32(r) }
-        rank.withUnsafeBufferPointer { rank in
-            postings.withUnsafeMutableBufferPointer { all in
-                let view = UncheckedBox((rank, all)), parts = 4 * max(1, encoder.threads)
-                Parallel.forEach(parts, threads: encoder.threads) { part in
-                    let (rank, all) = view.value
-                    for k in all.count * part / parts..<all.count * (part + 1) / parts {
-                        let p = all[k]
-                        all[k] = UInt64(rank[Int(p >> 40)]) << numberBits | ((p & Self.numberMask) - lowest)
-                    }
-                }
-            }
-        }
-        rank = []
-        phase("rank")
-        radixSort(&postings, threads: encoder.threads)
-        phase("sortPostings")
-        // Per term, in rank order, what its dictionary entry says about its sessions:
-        // a term of one session holds the number itself (most terms: message and line
-        // ids), any other its count and the bytes its list took in the postings section.
-        // The postings, then the term blocks, are made in pieces of ranks on every core,
-        // a round of pieces at a time, and written in order: never held whole.
-        // About 16 pieces, of 1,024 to 65,536 terms (whole term blocks).
-        let block = TermDictionary.termsPerBlock
-        let pieceRanks = min(block * 2048, max(block * 32, (order.count / 16 + block - 1) / block * block))
-        let pieceCount = (order.count + pieceRanks - 1) / pieceRanks
-        let round = max(1, encoder.threads) * 2
-        /// Makes pieces `0..<pieceCount` on every core, a round at a time, and writes each
-        /// in order before the next round is made.
-        func inPieces<T>(make: (Int) -> T, write: (Int, T) throws -> Void) throws {
-            for first in stride(from: 0, to: pieceCount, by: round) {
-                let made = Parallel.map(min(round, pieceCount - first), threads: encoder.threads) { make(first + $0) }
-                for (i, m) in made.enumerated() { try write(first + i, m) }
-            }
-        }
-        var info = [UInt64](repeating: 0, count: order.count)
-        var piecePostingsBytes = [UInt64](repeating: 0, count: pieceCount)
-        try section(.postings) { p in
-            try postings.withUnsafeBufferPointer { all in
-                try info.withUnsafeMutableBufferPointer { info in
-                    let view = UncheckedBox((all, info))
-                    try inPieces { piece -> [UInt8] in
-                        let (all, info) = view.value
-                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
-                        // The piece's first key: every rank has at least one.
-                        var k = 0, high = all.count
-                        while k < high {
-                            let mid = (k + high) / 2
-                            if all[mid] >> numberBits < UInt64(r0) { k = mid + 1 } else { high = mid }
-                        }
-                        var w = ByteWriter(capacity: 1 << 16)
-                        for r in r0..<r1 {
-                            let before = w.bytes.count
-                            var count: UInt64 = 0
-                            var previous: UInt64 = 0
-                            while k < all.count, all[k] >> numberBits == UInt64(r) {
-                                let n = (all[k] & numberMask) + lowest
-                                if count == 0 { w.varint(n); count = 1; previous = n }
-                                else if n != previous { w.varint(n - previous); count += 1; previous = n }
-                                k += 1
-                            }
-                            if count == 1 {
-                                w.bytes.removeLast(w.bytes.count - before)
-                                info[r] = TermDictionary.single | previous
-                            } else {
-                                info[r] = count << 32 | UInt64(w.bytes.count - before)
-                            }
-                        }
-                        return w.bytes
-                    } write: { piece, bytes in
-                        piecePostingsBytes[piece] = UInt64(bytes.count)
-                        try p.write(bytes, to: file)
-                    }
-                }
-            }
-        }
-        postings = []
-        phase("postings")
-        // Term blocks: front-coded within a block, each block's offsets in the block index.
-        var blockIndex = ByteWriter(capacity: 16 + order.count / TermDictionary.termsPerBlock * 16 + 16)
-        blockIndex.u32(UInt32(TermDictionary.termsPerBlock)); blockIndex.u32(0); blockIndex.u64(UInt64(order.count))
-        try section(.termBytes) { p in
-            try terms.arena.withUnsafeBytes { arena in
-              try terms.starts.withUnsafeBufferPointer { starts in
-                try info.withUnsafeBufferPointer { info in
-                  try order.withUnsafeBufferPointer { order in
-                    guard !order.isEmpty, let base = arena.baseAddress else { return }
-                    let view = UncheckedBox((base, starts, info, order))
-                    var flushed: UInt64 = 0, postingsBase: UInt64 = 0
-                    // Per piece, its bytes and, per block, its offset and its postings'
-                    // offset, both from the piece's start.
-                    try inPieces { piece -> ([UInt8], [UInt64]) in
-                        let (base, starts, info, order) = view.value
-                        func term(_ id: UInt32) -> UnsafeRawBufferPointer {
-                            let s = Int(starts[Int(id)])
-                            return UnsafeRawBufferPointer(start: base + s, count: Int(starts[Int(id) + 1]) - s)
-                        }
-                        let r0 = piece * pieceRanks, r1 = min(order.count, r0 + pieceRanks)
-                        var w = ByteWriter(capacity: 1 << 20)
-                        var blocks = [UInt64]()
-                        blocks.reserveCapacity(2 * pieceRanks / TermDictionary.termsPerBlock + 2)
-                        var postingsOffset: UInt64 = 0
-                        var previous = UnsafeRawBufferPointer(start: nil, count: 0)
-                        for r in r0..<r1 {
-                            let t = term(order[r])
-                            var shared = 0
-                            if r % TermDictionary.termsPerBlock == 0 {
-                                blocks.append(UInt64(w.bytes.count)); blocks.append(postingsOffset)
-                            } else {
-                                let limit = min(previous.count, t.count)
-                                while shared < limit, previous[shared] == t[shared] { shared += 1 }
-                            }
-                            w.varint(UInt64(shared)); w.varint(UInt64(t.count - shared))
-                            w.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[shared...]))
-                            let e = info[r]
-                            if e & TermDictionary.single != 0 {
-                                w.varint((e & Self.numberMask) << 1 | 1)
-                            } else {
-                                w.varint((e >> 32) << 1); w.varint(e & 0xFFFF_FFFF)
-                                postingsOffset += e & 0xFFFF_FFFF
-                            }
-                            previous = t
-                        }
-                        return (w.bytes, blocks)
-                    } write: { piece, made in
-                        let (bytes, blocks) = made
-                        for b in stride(from: 0, to: blocks.count, by: 2) {
-                            blockIndex.u64(flushed + blocks[b]); blockIndex.u64(postingsBase + blocks[b + 1])
-                        }
-                        try p.write(bytes, to: file)
-                        flushed += UInt64(bytes.count)
-                        postingsBase += piecePostingsBytes[piece]
-                    }
-                  }
-                }
-              }
-            }
-        }
-        phase("termBytes")
-        try section(.termEntries) { p in try p.write(blockIndex.bytes, to: file) }
-        try section(.replaces) { p in
+        var out = SegmentSections(file: file)
+        try writeBlockIndex(&out)
+        try writeSessionTable(&out)
+        try writeSources(&out)
+        out.phase("tables")
+        let postingsLayout = try writePostings(&out)
+        try writeTermDictionary(postingsLayout, &out)
+        try out.write(.replaces) { p in
             var w = ByteWriter()
             for n in replaced.sorted() { w.u64(n) }
             try p.write(w.bytes, to: file)
         }
-        try section(.stats) { p in try p.write(Array(stats.json().utf8), to: file) }
-        // A directory (u32 count; per table u32 source, u32 0, u64 offset, u64 length,
-        // offsets from the section's start), then the tables.
-        try section(.lineTables) { p in
-            var w = ByteWriter()
-            w.u32(UInt32(lineTables.count))
-            var at = UInt64(4 + 24 * lineTables.count)
-            for t in lineTables { w.u32(t.source); w.u32(0); w.u64(at); w.u64(UInt64(t.bytes.count)); at += UInt64(t.bytes.count) }
-            try p.write(w.bytes, to: file)
-            for t in lineTables { try p.write(t.bytes, to: file) }
-        }
-
-        var footer = ByteWriter()
-        footer.u32(SegmentFormat.version)
-        footer.u32(UInt32(sections.count))
-        for s in sections { footer.u64(s.offset); footer.u64(s.length); footer.u64(s.crcTableOffset); footer.u32(s.crcTableCRC); footer.u32(0) }
-        try file.write(footer.bytes)
-        var trailer = ByteWriter()
-        trailer.u32(UInt32(footer.bytes.count))
-        trailer.u32(CRC32C.checksum(footer.bytes))
-        trailer.raw(SegmentFormat.footerMagic)
-        try file.write(trailer.bytes)
-        phase("rest")
+        try out.write(.stats) { p in try p.write(Array(stats.json().utf8), to: file) }
+        try writeLineTables(&out)
+        try out.writeFooter()
+        out.phase("rest")
         let size = file.position
         try file.commit()
-        phase("fsync")
+        out.phase("fsync")
+        for (k, v) in out.seconds { finishSeconds[k, default: 0] += v }
         return size
+    }
+
+    /// Makes pieces `0..<count` on every core, a round at a time, and writes each in
+    /// order before the next round is made (the postings and the term blocks: never held
+    /// whole).
+    func inPieces<T>(_ count: Int, make: (Int) -> T, write: (Int, T) throws -> Void) throws {
+        let round = max(1, encoder.threads) * 2
+        for first in stride(from: 0, to: count, by: round) {
+            let made = Parallel.map(min(round, count - first), threads: encoder.threads) { make(first + $0) }
+            for (i, m) in made.enumerated() { try write(first + i, m) }
+        }
     }
 }
 
+/// The sections of a segment as `SegmentWriter.finish` writes them, one after another
+/// after the store, with the time each step took.
+struct SegmentSections {
+    let file: AtomicFile
+    var infos: [SegmentFormat.SectionInfo]
+    var seconds: [String: Double] = [:]
+    private var lap = Stopwatch()
+
+    init(file: AtomicFile) {
+        self.file = file
+        infos = [SegmentFormat.SectionInfo](repeating: .init(), count: SegmentFormat.Section.allCases.count)
+        infos[SegmentFormat.Section.store.rawValue] = .init(
+            offset: UInt64(SegmentFormat.headerSize), length: file.position - UInt64(SegmentFormat.headerSize),
+            crcTableOffset: 0, crcTableCRC: 0)
+    }
+
+    /// Ends a step of `finish`: the time since the last one goes to `name`.
+    mutating func phase(_ name: String) { seconds[name, default: 0] += lap.seconds; lap = Stopwatch() }
+
+    /// Writes section `s` (its pages' CRC table after it) with `body`.
+    mutating func write(_ s: SegmentFormat.Section, _ body: (inout PagedSectionWriter) throws -> Void) throws {
+        var p = PagedSectionWriter(offset: file.position)
+        try body(&p)
+        infos[s.rawValue] = try p.finish(to: file)
+    }
+
+    /// The footer (the section table) and the trailer: its length, CRC and magic.
+    func writeFooter() throws {
+        let sections = infos
+    var footer = ByteWriter()
+    footer.u32(SegmentFormat.version)
+    footer.u32(UInt32(sections.count))
+    for s in sections { footer.u64(s.offset); footer.u64(s.length); footer.u64(s.crcTableOffset); footer.u32(s.crcTableCRC); footer.u32(0) }
+    try file.write(footer.bytes)
+    var trailer = ByteWriter()
+    trailer.u32(UInt32(footer.bytes.count))
+    trailer.u32(CRC32C.checksum(footer.bytes))
+    trailer.raw(SegmentFormat.footerMagic)
+    try file.write(trailer.bytes)
+    }
+}

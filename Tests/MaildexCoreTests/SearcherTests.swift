@@ -69,12 +69,24 @@ import Testing
         let paths = UncheckedBox(corpus.files.map(\.path))
         final class Counts: @unchecked Sendable { var values: [Int] = []; var error: String? }
         let committed = Counts()
+        // Each step of the writer waits until the readers have answered 20 more pages, so
+        // every state is queried however the threads are scheduled.
+        @Sendable func waitForPages(_ n: Int) {
+            while true {
+                pages.lock.lock(); let have = pages.pages.count + pages.failures.count; pages.lock.unlock()
+                if have >= n { return }
+                usleep(1000)
+            }
+        }
         DispatchQueue.global().async {
             do {
+                waitForPages(20)
                 _ = try index([paths.value[1]], into: dir, threads: 1, chunkSize: 4096)
                 committed.values.append(try IndexReader(directory: dir).sessionCount)
+                waitForPages(40)
                 _ = try index([paths.value[2]], into: dir, threads: 1, chunkSize: 4096)
                 committed.values.append(try IndexReader(directory: dir).sessionCount)
+                waitForPages(60)
                 _ = try Compactor.run(directory: dir, threads: 1)
             } catch { committed.error = "\(error)" }
             writerDone.signal()
@@ -85,10 +97,11 @@ import Testing
         let group = DispatchGroup()
         for t in 0..<8 {
             DispatchQueue.global().async(group: group) {
-                var round = 0
-                while true {
+                // Until a whole round has run after the writer was done (on the last state).
+                var round = 0, finalRounds = 0
+                while finalRounds < 1 {
                     stop.value.lock(); let done = flag.done; stop.value.unlock()
-                    if done && round > 0 { break }
+                    defer { if done { finalRounds += 1 } }
                     let (terms, q) = queries[(t + round) % queries.count]
                     let order: Order = (t + round) % 2 == 0 ? .oldest : .newest
                     var cursor: Cursor? = nil
