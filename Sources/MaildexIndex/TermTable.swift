@@ -25,8 +25,9 @@ struct TermBatch {
 
     /// One term being written: its kind byte, then its key's bytes up to the key
     /// limit, in a small buffer of its own (where it is also hashed), so the arena
-    /// takes each term in one copy instead of one array append per byte.
-    struct Scratch {
+    /// takes each term in one copy instead of one array append per byte. The keys are
+    /// written by the layouts in `Terms` (`writePeerKey`, ...), which the lookups share.
+    struct Scratch: TermSink {
         static let capacity = Terms.maxKeyBytes + 1
         let base: UnsafeMutableRawPointer
         var count = 0
@@ -44,10 +45,15 @@ struct TermBatch {
             count += 1
         }
 
-        @inline(__always) mutating func appendBE32(_ v: UInt32) {
-            // Every caller writes at most 9 bytes into an empty term.
+        @inline(__always) mutating func appendBigEndian(_ v: UInt32) {
+            // Fixed-width fields come first: at most 17 bytes into an empty term.
             base.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
             count += 4
+        }
+
+        @inline(__always) mutating func appendBigEndian(_ v: UInt64) {
+            base.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
+            count += 8
         }
 
         /// Appends `bytes` up to the key limit.
@@ -79,8 +85,8 @@ struct TermBatch {
     }
 
     /// Every term of a session (duplicates possible; the writer removes them). The
-    /// bytes are those of `Terms` (`Terms.peer`, `Terms.addressKey`, ...), written
-    /// without building each key as an array first.
+    /// keys are written by `Terms`' layouts (those of `TermKindInfo.all`'s encodings),
+    /// straight into the scratch buffer, without building each key as an array first.
     mutating func add(session s: SessionRecord) {
         withUnsafeTemporaryAllocation(byteCount: Scratch.capacity, alignment: 8) { buffer in
             add(session: s, scratch: Scratch(buffer.baseAddress!))
@@ -90,38 +96,23 @@ struct TermBatch {
     private mutating func add(session s: SessionRecord, scratch: Scratch) {
         var t = scratch
         let n = s.number
-        let date = UInt32(bitPattern: s.date.daysSinceEpoch) ^ 0x8000_0000
-        if let p = s.facts.peer {
-            t.begin(.peer)
-            t.base.storeBytes(of: p.high.bigEndian, toByteOffset: 1, as: UInt64.self)
-            t.base.storeBytes(of: p.low.bigEndian, toByteOffset: 9, as: UInt64.self)
-            t.count = 17
-            commit(t, session: n)
-        }
-        t.begin(.date); t.appendBE32(date); commit(t, session: n)
-        t.begin(.line); t.appendBE32(s.channel.id); t.appendBE32(date); commit(t, session: n)
+        let date = s.date
+        if let p = s.facts.peer { t.begin(.peer); Terms.writePeerKey(p, to: &t); commit(t, session: n) }
+        t.begin(.date); Terms.writeDateKey(date, to: &t); commit(t, session: n)
+        t.begin(.line); Terms.writeLineKey(s.channel.id, date, to: &t); commit(t, session: n)
         // Through each element's own buffer: binding an array to a local would retain
         // it, and its count lives on a line another core wrote.
-        s.facts.helo?.withUnsafeBytes { h in t.begin(.helo); t.appendLowered(h); commit(t, session: n) }
+        s.facts.helo?.withUnsafeBytes { h in t.begin(.helo); Terms.writeLoweredKey(h, to: &t); commit(t, session: n) }
         for i in s.facts.messages.indices {
-            s.facts.messages[i].withUnsafeBytes { m in t.begin(.message); t.appendLowered(m); commit(t, session: n) }
+            s.facts.messages[i].withUnsafeBytes { m in t.begin(.message); Terms.writeLoweredKey(m, to: &t); commit(t, session: n) }
         }
         func roles(_ role: TermKind, _ list: [[UInt8]]) {
             for i in list.indices {
                 list[i].withUnsafeBytes { a in
-                    // `domain@local`, split at the last `@` (Terms.addressKey).
-                    t.begin(role)
-                    let at = a.lastIndex(of: 64)
-                    if let at {
-                        t.append(UnsafeRawBufferPointer(rebasing: a[(at + 1)...]))
-                        t.append(64)
-                        t.append(UnsafeRawBufferPointer(rebasing: a[..<at]))
-                    } else {
-                        t.append(a)
-                    }
-                    commit(t, session: n)
-                    if let at, at + 1 < a.count {
-                        t.begin(.domain); t.append(UnsafeRawBufferPointer(rebasing: a[(at + 1)...])); commit(t, session: n)
+                    let at = Terms.lastAt(a)
+                    t.begin(role); Terms.writeAddressKey(a, at: at, to: &t); commit(t, session: n)
+                    if let d = Terms.domain(ofAddress: a, at: at) {
+                        t.begin(.domain); Terms.writeDomainKey(d, to: &t); commit(t, session: n)
                     }
                 }
             }

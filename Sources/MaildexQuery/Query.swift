@@ -6,12 +6,10 @@ import MaildexIndex
 
 /// A parsed query: every predicate must hold (AND).
 ///
-/// Syntax (see `maildex query --help`):
-///   ip:203.0.113.9  ip:203.0.113.0/24  ip:2001:db8::/32
-///   addr:a@b  from:a@b  to:a@b  domain:example.com  helo:desk98
-///   msg:S.0000014724  line:509  date:1999-04-28  since:1999-04-01  until:1999-04-30
-///   since:1999-04-28T21:00:00
-/// A bare term is taken by its shape: an IP or CIDR, an address, a message id.
+/// Syntax (`Query.syntax`, shown by `maildex query --help`; made from the table of
+/// kinds, `TermKindInfo.all`): `kind:value` terms such as `ip:203.0.113.0/24`,
+/// `from:a@b`, `msg:S.0000014724`, `line:509`, `since:1999-04-28T21:00`.
+/// A bare term is taken by its shape: an IP or CIDR, an address, a message id, a date.
 public struct Query: Equatable, Sendable {
     public enum Predicate: Equatable, Sendable {
         case peer(CIDRRange)
@@ -23,6 +21,20 @@ public struct Query: Equatable, Sendable {
         case helo([UInt8])
         case message([UInt8])
         case line(UInt32)
+
+        /// The query kind whose row (`kind.info`) says what the predicate looks up.
+        public var kind: QueryKind {
+            switch self {
+            case .peer: return .ip
+            case .address: return .addr
+            case .sender: return .from
+            case .recipient: return .to
+            case .domain: return .domain
+            case .helo: return .helo
+            case .message: return .msg
+            case .line: return .line
+            }
+        }
     }
 
     public var predicates: [Predicate] = []
@@ -38,17 +50,32 @@ public struct Query: Equatable, Sendable {
 
     public init() {}
 
-    public static let syntax = """
-    query terms (all must match):
-      ip:203.0.113.9   ip:203.0.113.0/24   ip:2001:db8::/32    peer address or CIDR range
-      addr:a@example.com                                   address in any role
-      from:a@example.com   to:a@example.com                sender / recipient (accepted or rejected)
-      domain:example.com                                   any address at that domain
-      helo:desk98   msg:S.0000014724   line:509            HELO name, message id, line id
-      line:SMTPI-60353                                     a line id of one channel kind only
-      date:1999-04-28   since:1999-04-01   until:1999-04-30   since:1999-04-28T21:00:00
-    a bare term is taken by its shape: 203.0.113.9, 10.0.0.0/8, a@b.c, S.0000014724, 193024360
-    """
+    /// The accepted forms: a line per help line of the table of kinds (`TermKindInfo.all`),
+    /// then the bare terms; lines of at most `syntaxWidth` columns.
+    public static let syntax: String = {
+        let lines = TermKindInfo.all.flatMap { row in row.help.map { help in
+            (help.values.map { "\(row.kind.name):\($0)" }.joined(separator: "   "), help.meaning)
+        } }
+        let column = 2 + lines.map(\.0.count).max()! + 3
+        var out = "query terms (all must match):\n"
+        for (examples, meaning) in lines {
+            let left = "  " + examples
+            out += left + String(repeating: " ", count: column - left.count) + meaning + "\n"
+        }
+        var line = "a bare term is taken by its shape:"
+        let bare = TermKindInfo.all.flatMap(\.bare)
+        for (k, value) in bare.enumerated() {
+            let word = value + (k + 1 < bare.count ? "," : "")
+            if line.count + 1 + word.count > syntaxWidth { out += line + "\n"; line = "  " + word } else { line += " " + word }
+        }
+        return out + line
+    }()
+
+    /// `maildex query --help` (ArgumentParser) wraps lines of 80 columns or more.
+    static let syntaxWidth = 78
+
+    /// The kinds, as the "unknown kind" message lists them: `ip: addr: ... until:`.
+    static var kindList: String { TermKindInfo.all.map { $0.kind.name + ":" }.joined(separator: " ") }
 
     /// A query that does not parse: a `MaildexError` of kind `.syntax`, with the term's
     /// position and the accepted forms (`Query.syntax`).
@@ -66,16 +93,13 @@ public struct Query: Equatable, Sendable {
             func SyntaxError(message: String) -> MaildexError { Query.syntaxError(message, position: position) }
             let term = raw.trimmingSpaces()
             guard !term.isEmpty else { continue }
-            var key = "", value = term
-            if let colon = term.firstIndex(of: ":") {
-                let k = term[..<colon].lowercased()
-                if ["ip", "addr", "from", "to", "domain", "helo", "msg", "line", "date", "since", "until", "peer", "address", "message"].contains(k) {
-                    key = k
-                    value = String(term[term.index(after: colon)...])
-                }
-            }
-            if key.isEmpty {
-                do { key = try shape(of: term) } catch let e as MaildexError {
+            let kind: QueryKind
+            var value = term
+            if let colon = term.firstIndex(of: ":"), let k = QueryKind.named(term[..<colon]) {
+                kind = k
+                value = String(term[term.index(after: colon)...])
+            } else {
+                do { kind = try shape(of: term) } catch let e as MaildexError {
                     throw Query.syntaxError(e.message, position: position)
                 }
             }
@@ -83,23 +107,23 @@ public struct Query: Equatable, Sendable {
             func address() -> [UInt8] {
                 Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
             }
-            switch key {
-            case "ip", "peer":
+            switch kind {
+            case .ip:
                 guard let r = CIDRRange(value) else { throw SyntaxError(message: "`\(raw)`: not an IP address or CIDR range") }
                 q.predicates.append(.peer(r))
-            case "addr", "address": q.predicates.append(.address(address()))
-            case "from": q.predicates.append(.sender(address()))
-            case "to": q.predicates.append(.recipient(address()))
-            case "domain":
+            case .addr: q.predicates.append(.address(address()))
+            case .from: q.predicates.append(.sender(address()))
+            case .to: q.predicates.append(.recipient(address()))
+            case .domain:
                 var d = address()
                 if d.first == 64 { d.removeFirst() }
                 q.predicates.append(.domain(d))
-            case "helo": q.predicates.append(.helo(Array(value.utf8).map(Bytes.lower)))
-            case "msg", "message":
+            case .helo: q.predicates.append(.helo(Array(value.utf8).map(Bytes.lower)))
+            case .msg:
                 var v = value
                 if v.hasPrefix("{") || v.hasPrefix("[") { v = String(v.dropFirst().dropLast()) }
                 q.predicates.append(.message(Array(v.utf8).map(Bytes.lower)))
-            case "line":
+            case .line:
                 var number = Substring(value)
                 let upperValue = value.uppercased()
                 if upperValue.hasPrefix("SMTPI-") { q.lineKinds.append(UInt32(ChannelKey.smtpi)); number = number.dropFirst(6) }
@@ -108,18 +132,16 @@ public struct Query: Equatable, Sendable {
                     throw SyntaxError(message: "`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N")
                 }
                 q.predicates.append(.line(n))
-            case "date":
+            case .date:
                 guard let d = CivilDate(iso: value), value.count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD") }
                 lower = max(lower ?? (d, 0), (d, 0), by: <)
                 upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
-            case "since":
+            case .since:
                 let (d, second) = try dateTime(value, raw, end: false, position: position)
                 lower = max(lower ?? (d, second), (d, second), by: <)
-            case "until":
+            case .until:
                 let (d, second) = try dateTime(value, raw, end: true, position: position)
                 upper = min(upper ?? (d, second), (d, second), by: <)
-            default:
-                throw SyntaxError(message: "`\(raw)`: unknown term")
             }
         }
         if let (d, second) = lower { q.fromDate = d; q.fromSecond = second > 0 ? second : nil }
@@ -133,19 +155,19 @@ public struct Query: Equatable, Sendable {
         MaildexError(.syntax, message, position: position, accepted: Query.syntax)
     }
 
-    /// What a bare term is, by its shape.
-    static func shape(of term: String) throws -> String {
-        if CIDRRange(term) != nil { return "ip" }
+    /// What a bare term is, by its shape (the table's `bare` values are examples).
+    static func shape(of term: String) throws -> QueryKind {
+        if CIDRRange(term) != nil { return .ip }
         if let colon = term.firstIndex(of: ":"), let at = term.firstIndex(of: "@"), colon < at,
            term[..<colon].allSatisfy({ $0.isASCII && $0.isLetter }) {
             // `rcpt:a@b.example` is a misspelt kind, not an address: say so rather than find nothing.
-            throw syntaxError("`\(term)`: unknown kind `\(term[..<colon]):` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+            throw syntaxError("`\(term)`: unknown kind `\(term[..<colon]):` (kinds: \(kindList))")
         }
-        if term.contains("@") { return "addr" }
+        if term.contains("@") { return .addr }
         let u = term.uppercased()
-        if u.hasPrefix("S.") && u.count > 2 && u.dropFirst(2).allSatisfy(\.isNumber) { return "msg" }
-        if term.count >= 6 && term.allSatisfy(\.isNumber) { return "msg" }  // a CommuniGate queue id
-        if CivilDate(iso: term) != nil && term.count == 10 { return "date" }
+        if u.hasPrefix("S.") && u.count > 2 && u.dropFirst(2).allSatisfy(\.isNumber) { return .msg }
+        if term.count >= 6 && term.allSatisfy(\.isNumber) { return .msg }  // a CommuniGate queue id
+        if CivilDate(iso: term) != nil && term.count == 10 { return .date }
         throw syntaxError("`\(term)`: not a query term (give a kind, like ip:, addr:, msg:, line:)")
     }
 

@@ -20,29 +20,7 @@ public struct QueryEngine: Sendable {
         var lists = [[UInt64]]()
         let singleDate = q.fromDate != nil && q.fromDate == q.toDate ? q.fromDate : nil
         for p in q.predicates {
-            switch p {
-            case .peer(let r):
-                lists.append(try index.lookupRange(Terms.peer(r.lower), Terms.peer(r.upper)))
-            case .address(let a):
-                // An address in any role: no term of its own (it would double the address
-                // terms); the union of its three roles.
-                var roles = [[UInt64]]()
-                for kind in [TermKind.sender, .recipient, .rejected] { roles.append(try index.lookup([kind.rawValue] + Terms.addressKey(a))) }
-                lists.append(PostingList.union(roles))
-            case .sender(let a): lists.append(try index.lookup([TermKind.sender.rawValue] + Terms.addressKey(a)))
-            case .recipient(let a):
-                lists.append(PostingList.union([try index.lookup([TermKind.recipient.rawValue] + Terms.addressKey(a)),
-                                                try index.lookup([TermKind.rejected.rawValue] + Terms.addressKey(a))]))
-            case .domain(let d): lists.append(try index.lookup([TermKind.domain.rawValue] + d))
-            case .helo(let h): lists.append(try index.lookup([TermKind.helo.rawValue] + h))
-            case .message(let m): lists.append(try index.lookup([TermKind.message.rawValue] + m))
-            case .line(let n):
-                if let d = singleDate {
-                    lists.append(try index.lookup(Terms.line(n, d)))
-                } else {
-                    lists.append(try index.lookupRange(Terms.line(n), Terms.line(n) + [0xFF, 0xFF, 0xFF, 0xFF]))
-                }
-            }
+            lists.append(try lookUp(Self.lookups(p, date: singleDate)))
             if lists.last!.isEmpty { return [] }
         }
         lists.sort { $0.count < $1.count }
@@ -51,7 +29,7 @@ public struct QueryEngine: Sendable {
             let lower = q.fromDate ?? CivilDate(daysSinceEpoch: Int32.min + 1)
             let upper = q.toDate ?? CivilDate(daysSinceEpoch: Int32.max - 1)
             if lower > upper { return [] }
-            lists.append(try index.lookupRange(Terms.date(lower), Terms.date(upper)))
+            lists.append(try lookUp(Self.dateLookups(lower, upper)))
             lists.sort { $0.count < $1.count }
         }
         guard var result = lists.first else { return [] }
@@ -79,6 +57,46 @@ public struct QueryEngine: Sendable {
         return result
     }
 
+    /// A term to look up, or a range of terms (both ends included).
+    enum Lookup: Equatable {
+        case key([UInt8])
+        case range([UInt8], [UInt8])
+    }
+
+    /// What a predicate looks up: for each stored kind of its row of the table of kinds
+    /// (`p.kind.info.stored`: `addr:` looks up a sender, a recipient and a rejected
+    /// recipient), its key in the row's encoding; it matches the sessions of any.
+    /// `date`: the query's only date, if it has one (a line id's terms hold the date).
+    static func lookups(_ p: Query.Predicate, date: CivilDate?) -> [Lookup] {
+        let row = p.kind.info
+        return row.stored.map { kind in
+            switch p {
+            case .peer(let r):
+                return .range(Terms.peer(r.lower, kind: kind), Terms.peer(r.upper, kind: kind))
+            case .line(let n):
+                if let d = date { return .key(Terms.line(n, d, kind: kind)) }
+                return .range(Terms.line(n, kind: kind), Terms.line(n, kind: kind) + [0xFF, 0xFF, 0xFF, 0xFF])
+            case .address(let v), .sender(let v), .recipient(let v), .domain(let v), .helo(let v), .message(let v):
+                return .key(Terms.term(kind, row.encoding, v))
+            }
+        }
+    }
+
+    /// What the sessions that start from `lower` to `upper` (days) are looked up by.
+    static func dateLookups(_ lower: CivilDate, _ upper: CivilDate) -> [Lookup] {
+        QueryKind.date.info.stored.map { .range(Terms.date(lower, kind: $0), Terms.date(upper, kind: $0)) }
+    }
+
+    /// The sessions any of `lookups` finds.
+    func lookUp(_ lookups: [Lookup]) throws -> [UInt64] {
+        PostingList.union(try lookups.map { l in
+            switch l {
+            case .key(let k): return try index.lookup(k)
+            case .range(let lower, let upper): return try index.lookupRange(lower, upper)
+            }
+        })
+    }
+
     /// The length of a predicate's key in the index (0 for ranges and line ids).
     static func keyLength(_ p: Query.Predicate) -> Int {
         switch p {
@@ -90,13 +108,23 @@ public struct QueryEngine: Sendable {
     /// Whether a session's facts hold a predicate's whole key, as its terms would.
     static func matchesWhole(_ p: Query.Predicate, _ f: SessionFacts) -> Bool {
         switch p {
-        case .address(let a): return f.from.contains(a) || f.to.contains(a) || f.rejected.contains(a)
-        case .sender(let a): return f.from.contains(a)
-        case .recipient(let a): return f.to.contains(a) || f.rejected.contains(a)
+        case .address(let a), .sender(let a), .recipient(let a):
+            return p.kind.info.stored.contains { addresses($0, f).contains(a) }
         case .domain(let d): return (f.from + f.to + f.rejected).contains { Terms.domain(of: $0).map(Array.init) == d }
         case .helo(let h): return f.helo.map { $0.map(Bytes.lower) } == h
         case .message(let m): return f.messages.contains { $0.map(Bytes.lower) == m }
         case .peer, .line: return true
+        }
+    }
+
+    /// A session's addresses that terms of the stored kind `kind` hold.
+    static func addresses(_ kind: TermKind, _ f: SessionFacts) -> [[UInt8]] {
+        switch kind {
+        case .sender: return f.from
+        case .recipient: return f.to
+        case .rejected: return f.rejected
+        case .address: return f.from + f.to + f.rejected
+        case .peer, .domain, .helo, .message, .line, .date: return []
         }
     }
 

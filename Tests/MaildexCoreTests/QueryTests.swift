@@ -267,6 +267,154 @@ struct TruthScan {
         #expect(longest == Terms.maxKeyBytes + 1)
     }
 
+    /// Walks the table of kinds (`TermKindInfo.all`): every name and alias parses with
+    /// every example, as its kind; every help line is in `Query.syntax`; and the terms the
+    /// writer makes of a session are exactly those the query side's keys find for the
+    /// session's facts (in every kind, through `Query.parse` and `QueryEngine.lookups`),
+    /// with the bytes of FORMAT.md's examples.
+    @Test func theTermKindTableIsWhatParsesDocumentsAndLooksUp() throws {
+        let table = TermKindInfo.all
+        #expect(table.map(\.kind) == QueryKind.allCases)
+        let names = table.flatMap(\.names)
+        #expect(Set(names).count == names.count && names.allSatisfy { $0 == $0.lowercased() })
+        // A stored kind has one encoding, whichever query kind looks it up.
+        var encodings = [TermKind: KeyEncoding]()
+        for row in table {
+            #expect(!row.stored.isEmpty && !row.help.isEmpty, "\(row.kind)")
+            for k in row.stored {
+                #expect(encodings[k, default: row.encoding] == row.encoding, "\(k)")
+                encodings[k] = row.encoding
+            }
+        }
+
+        /// The kind a one-term query was parsed as.
+        func parsedKind(_ q: Query) -> QueryKind? {
+            if !q.predicates.isEmpty { return q.predicates.count == 1 ? q.predicates[0].kind : nil }
+            switch (q.fromDate != nil, q.toDate != nil) {
+            case (true, true): return .date
+            case (true, false): return .since
+            case (false, true): return .until
+            case (false, false): return nil
+            }
+        }
+        let syntaxLines = Query.syntax.split(separator: "\n").map(String.init)
+        #expect(syntaxLines.allSatisfy { $0.count <= 78 })  // `query --help` wraps longer ones
+        for row in table {
+            for name in row.names {
+                for help in row.help {
+                    for value in help.values {
+                        for spelled in [name, name.uppercased()] {
+                            #expect(parsedKind(try Query.parse(["\(spelled):\(value)"])) == row.kind, "\(spelled):\(value)")
+                        }
+                    }
+                }
+            }
+            for help in row.help {
+                let shown = help.values.map { "\(row.kind.name):\($0)" }
+                #expect(syntaxLines.contains { line in line.hasSuffix(" " + help.meaning) && shown.allSatisfy(line.contains) },
+                        "\(shown) \(help.meaning)")
+            }
+            for value in row.bare {
+                #expect(try Query.shape(of: value) == row.kind, "\(value)")
+                #expect(parsedKind(try Query.parse([value])) == row.kind, "\(value)")
+                #expect(Query.syntax.contains(value))
+            }
+        }
+        do {
+            _ = try Query.parse(["rcpt:a@b.c"])
+            Issue.record("rcpt: parsed")
+        } catch let e as MaildexError {
+            #expect(e.message == "`rcpt:a@b.c`: unknown kind `rcpt:` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+        }
+
+        // A session with every fact the writer indexes: odd addresses, keys past the cut.
+        let long = String(repeating: "x", count: 300)
+        var facts = SessionFacts()
+        facts.peer = IPAddress("1.31.243.190")
+        facts.helo = Array("Mail.Example.COM".utf8)
+        facts.messages = [Array("S.0000014724".utf8), Array("193024360".utf8), Array(long.utf8)]
+        facts.from = [Array("bob@example.org".utf8), []]
+        facts.to = [Array("friend0@dom0.example".utf8), Array("a@b@c.example".utf8), Array((long + "@x.example").utf8)]
+        facts.rejected = [Array("r@".utf8), Array(("r@" + long).utf8), Array("no-at-sign".utf8)]
+        let date = CivilDate(iso: "2026-01-01")!
+        let record = SessionRecord(number: 5, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: 101),
+                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
+        var batch = TermBatch()
+        batch.add(session: record)
+        let written = Set((0..<batch.count).map { Array(batch.term($0)) })
+        /// A term for a message: its kind's letter, then its key (bytes as hex, long keys cut).
+        func show(_ t: [UInt8]) -> String {
+            String(UnicodeScalar(t[0])) + " " + t.dropFirst().prefix(40).map { String($0, radix: 16) }.joined(separator: " ")
+        }
+
+        // The bytes of FORMAT.md §7's examples, from the writer and from the query side.
+        let golden: [[UInt8]] = [
+            [0x49] + [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF, 0x01, 0x1F, 0xF3, 0xBE],
+            [0x4C, 0x00, 0x00, 0x00, 0x65, 0x80, 0x00, 0x4F, 0xE6],
+            [0x59, 0x80, 0x00, 0x4F, 0xE6],
+            [0x54] + Array("dom0.example@friend0".utf8),
+            [0x46] + Array("example.org@bob".utf8),
+            [0x46],
+            [0x44] + Array("dom0.example".utf8),
+            [0x48] + Array("mail.example.com".utf8),
+            [0x4D] + Array("s.0000014724".utf8),
+        ]
+        for g in golden {
+            let isWritten = written.contains(g)
+            #expect(isWritten, "the writer wrote no \(show(g))")
+        }
+        #expect(Terms.peer(facts.peer!) == golden[0] && Terms.line(101, date) == golden[1] && Terms.date(date) == golden[2])
+        #expect(Terms.date(CivilDate(iso: "1999-04-28")!) == [0x59, 0x80, 0x00, 0x29, 0xD5])
+        #expect(Terms.term(.recipient, .addressKey, Array("friend0@dom0.example".utf8)) == golden[3])
+
+        /// The session's values of each kind, as a query would write them.
+        func values(of kind: QueryKind) -> [String] {
+            func text(_ b: [UInt8]) -> String { b.isEmpty ? "<>" : String(decoding: b, as: UTF8.self) }
+            switch kind {
+            case .ip: return ["\(facts.peer!)", "\(facts.peer!)/24", "1.31.243.190/32"]
+            case .addr: return (facts.from + facts.to + facts.rejected).map { text($0).uppercased() }
+            case .from: return facts.from.map(text)
+            case .to: return (facts.to + facts.rejected).map(text)
+            case .domain: return (facts.from + facts.to + facts.rejected).compactMap { Terms.domain(of: $0).map { text(Array($0)) } }
+            case .helo: return [text(facts.helo!)]
+            case .msg: return facts.messages.map(text)
+            case .line: return ["101", "SMTPI-101"]
+            case .date, .since, .until: return [date.description]
+            }
+        }
+        func finds(_ l: QueryEngine.Lookup, _ term: [UInt8]) -> Bool {
+            switch l {
+            case .key(let k): return Array(k.prefix(Terms.maxKeyBytes + 1)) == term
+            case .range(let lower, let upper):
+                return !term.lexicographicallyPrecedes(lower) && !upper.lexicographicallyPrecedes(term)
+            }
+        }
+        var found = Set<[UInt8]>()
+        for row in table {
+            for name in row.names {
+                for value in values(of: row.kind) {
+                    // Each value alone, and with the session's date (a line id is then one key).
+                    for terms in [["\(name):\(value)"], ["\(name):\(value)", "date:\(date)"]] {
+                        let q = try Query.parse(terms)
+                        let single = q.fromDate != nil && q.fromDate == q.toDate ? q.fromDate : nil
+                        var lookups = q.predicates.map { QueryEngine.lookups($0, date: single) }
+                        if q.fromDate != nil || q.toDate != nil {  // as `QueryEngine.matches` looks dates up
+                            lookups.append(QueryEngine.dateLookups(q.fromDate ?? CivilDate(daysSinceEpoch: Int32.min + 1),
+                                                                   q.toDate ?? CivilDate(daysSinceEpoch: Int32.max - 1)))
+                        }
+                        for l in lookups {
+                            let hits = written.filter { t in l.contains { finds($0, t) } }
+                            #expect(!hits.isEmpty, "\(terms) finds no term the writer wrote (\(l.count) lookups)")
+                            found.formUnion(hits)
+                        }
+                    }
+                }
+            }
+        }
+        let unfound = written.subtracting(found)
+        #expect(unfound.isEmpty, "terms the writer wrote that no query finds: \(unfound.map(show).sorted())")
+    }
+
     @Test func queryParsingErrorsShowTheSyntax() throws {
         for bad in [["nonsense"], ["ip:300.1.1.1"], ["ip:10.0.0.0/33"], ["line:abc"], ["date:2026-13-01"], ["since:2026-01-01T25:00"], [],
                     ["rcpt:user@example.com"], ["Sender:a@b"], ["line:SMTPX-5"], ["line:SMTP-"]] {
