@@ -56,7 +56,7 @@ func fuzzArchive(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     } else {
         Fuzz.require(r.errors.count == 1, "a damaged archive gave \(r.errors.count) errors, \(how): \(r.errors)")
         let e = r.errors[0]
-        Fuzz.require(e.path.hasSuffix(Fuzz.fileName + ".zst"), "the error names \(e.path), \(how)")
+        Fuzz.require((e.path ?? "").hasSuffix(Fuzz.fileName + ".zst"), "the error names \(e.path ?? "no file"), \(how)")
         Fuzz.require(e.offset.map { $0 <= UInt64(bytes.count) } ?? false,
                      "the error's offset \(e.offset.map(String.init) ?? "nil") is not in the file of \(bytes.count) bytes, \(how): \(e)")
         Fuzz.require(r.counts.bytes == plain, "\(r.counts.bytes) bytes parsed of \(plain) read, \(how)")
