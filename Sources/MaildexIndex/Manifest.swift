@@ -62,7 +62,7 @@ public struct Manifest: Equatable, Sendable {
             switch key {
             case "maildex-manifest":
                 guard parts.count == 2, Int(parts[1]) == Manifest.version else {
-                    throw MaildexError(.unsupportedFormat, "\(path): manifest format \(parts.dropFirst().joined()); rebuild the index with maildex index (this maildex reads manifest format \(Manifest.version); remove the directory first)", path: path, formatVersion: Int(parts.count == 2 ? parts[1] : "") ?? -1)
+                    throw MaildexError.unsupportedFormat(path, "manifest", found: parts.dropFirst().joined(separator: " "), reads: Manifest.version)
                 }
                 sawHeader = true
             case "generation": m.generation = UInt64(parts.last ?? "") ?? 0

@@ -48,10 +48,11 @@ extension MaildexError {
                      + "; run `maildex verify` for a full check, or rebuild the index", path: file, offset: offset)
     }
 
-    /// An index file of a format this maildex does not read.
-    package static func unsupportedFormat(_ file: String, _ what: String, version: Int) -> MaildexError {
-        MaildexError(.unsupportedFormat, "\(file): \(what) format \(version); rebuild the index with maildex index (this maildex reads format \(SegmentFormat.version); remove the directory first)",
-                     path: file, formatVersion: version)
+    /// An index file of a format this maildex does not read: `found` as the file gives
+    /// it, `reads` the one this maildex writes.
+    package static func unsupportedFormat(_ file: String, _ what: String, found: String, reads: Int) -> MaildexError {
+        MaildexError(.unsupportedFormat, "\(file): \(what) format \(found); rebuild the index with maildex index (this maildex reads \(what) format \(reads); remove the directory first)",
+                     path: file, formatVersion: Int(found) ?? -1)
     }
 }
 

@@ -32,9 +32,9 @@ public final class SegmentReader: @unchecked Sendable {
     /// The last store block decompressed (lock).
     var blockCache: (index: Int, bytes: [UInt8])? = nil
 
-    /// The lowest and highest session numbers in this segment (the table is sorted),
-    /// read on first use (lock).
-    var numberRangeCache: ClosedRange<UInt64>?? = nil
+    /// The lowest and highest session numbers in this segment (the table is sorted):
+    /// set once, at open, before any other thread can see the reader.
+    private(set) var numberRange: ClosedRange<UInt64>? = nil
     /// The term dictionary's block index: terms per block and how many blocks (read
     /// and checked once; a damaged index gives its own error, page CRCs included) (lock).
     var termIndexCache: (perBlock: Int, blocks: Int, terms: Int)? = nil
@@ -69,7 +69,7 @@ public final class SegmentReader: @unchecked Sendable {
         var h = ByteReader(b, at: 8)
         let version = try h.u32()
         guard version == SegmentFormat.version else {
-            throw MaildexError.unsupportedFormat(path, "segment", version: Int(version))
+            throw MaildexError.unsupportedFormat(path, "segment", found: String(version), reads: Int(SegmentFormat.version))
         }
         guard Array(b[(n - 8)..<n]) == SegmentFormat.footerMagic else { throw IndexError.corrupt(path, "bad footer magic (truncated?)") }
         var t = ByteReader(b, at: n - 16)
@@ -109,6 +109,7 @@ public final class SegmentReader: @unchecked Sendable {
         pageFlags.initialize(repeating: 0, count: max(total, 1))
         blockCount = Int(infos[SegmentFormat.Section.blockIndex.rawValue].length) / SegmentFormat.blockEntrySize
         sessionCount = Int(infos[SegmentFormat.Section.sessionTable.rawValue].length) / SegmentFormat.sessionEntrySize
+        numberRange = readNumberRange()
     }
 
     /// Bytes `range` of a section, after checking the CRC of every page they touch.

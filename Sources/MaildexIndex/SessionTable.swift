@@ -89,13 +89,11 @@ extension SegmentReader {
         return UInt64(littleEndian: b.loadUnaligned(as: UInt64.self))
     }
 
-
-    var numberRange: ClosedRange<UInt64>? {
-        if let r = cacheLock.with({ numberRangeCache }) { return r }
-        let r: ClosedRange<UInt64>?
-        if sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi { r = lo...hi } else { r = nil }
-        cacheLock.with { numberRangeCache = .some(r) }
-        return r
+    /// The first and last session numbers of the table (nil if it is empty or they cannot
+    /// be read: lookups then search the whole table and report what they find).
+    func readNumberRange() -> ClosedRange<UInt64>? {
+        guard sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi else { return nil }
+        return lo...hi
     }
 
     /// The table row of session `number`, if this segment has it.

@@ -27,10 +27,7 @@ public struct Cursor: Sendable, Hashable, CustomStringConvertible {
         for i in (0..<8).reversed() { bytes.append(UInt8((after >> (UInt64(i) * 8)) & 0xFF)) }
         let crc = bytes.withUnsafeBytes { CRC32C.checksum($0) }
         for i in (0..<4).reversed() { bytes.append(UInt8((crc >> (UInt32(i) * 8)) & 0xFF)) }
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        for b in bytes { text.append(digits[Int(b >> 4)]); text.append(digits[Int(b & 15)]) }
-        return String(decoding: text, as: UTF8.self)
+        return SHA256Hasher.hex(bytes)
     }
 
     /// Reads a cursor's text form; a `.syntax` error if it is not one.

@@ -90,7 +90,6 @@ public struct Query: Equatable, Sendable {
         func max(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? b : a }
         func min(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? a : b }
         for (position, raw) in terms.enumerated() {
-            func SyntaxError(message: String) -> MaildexError { Query.syntaxError(message, position: position) }
             let term = raw.trimmingSpaces()
             guard !term.isEmpty else { continue }
             let kind: QueryKind
@@ -103,13 +102,13 @@ public struct Query: Equatable, Sendable {
                     throw Query.syntaxError(e.message, position: position)
                 }
             }
-            guard !value.isEmpty else { throw SyntaxError(message: "`\(raw)`: empty value") }
+            guard !value.isEmpty else { throw syntaxError("`\(raw)`: empty value", position: position) }
             func address() -> [UInt8] {
                 Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
             }
             switch kind {
             case .ip:
-                guard let r = CIDRRange(value) else { throw SyntaxError(message: "`\(raw)`: not an IP address or CIDR range") }
+                guard let r = CIDRRange(value) else { throw syntaxError("`\(raw)`: not an IP address or CIDR range", position: position) }
                 q.predicates.append(.peer(r))
             case .addr: q.predicates.append(.address(address()))
             case .from: q.predicates.append(.sender(address()))
@@ -129,11 +128,11 @@ public struct Query: Equatable, Sendable {
                 if upperValue.hasPrefix("SMTPI-") { q.lineKinds.append(UInt32(ChannelKey.smtpi)); number = number.dropFirst(6) }
                 else if upperValue.hasPrefix("SMTP-") { q.lineKinds.append(UInt32(ChannelKey.smtp)); number = number.dropFirst(5) }
                 guard let n = UInt32(number) else {
-                    throw SyntaxError(message: "`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N")
+                    throw syntaxError("`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N", position: position)
                 }
                 q.predicates.append(.line(n))
             case .date:
-                guard let d = CivilDate(iso: value), value.count == 10 else { throw SyntaxError(message: "`\(raw)`: dates are YYYY-MM-DD") }
+                guard let d = CivilDate(iso: value), value.count == 10 else { throw syntaxError("`\(raw)`: dates are YYYY-MM-DD", position: position) }
                 lower = max(lower ?? (d, 0), (d, 0), by: <)
                 upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
             case .since:

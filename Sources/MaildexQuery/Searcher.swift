@@ -55,9 +55,9 @@ public final class Searcher: @unchecked Sendable {
         }
         let index = try index()
         let all = try budget.withThreads { try QueryEngine(index: index, threads: $0).matches(query) }
-        var page: ArraySlice<UInt64>
+        let page: ArraySlice<UInt64>
         switch (order, cursor) {
-        case (.oldest, nil), (.newest, nil): page = all[...]
+        case (_, nil): page = all[...]
         case (.oldest, let c?): page = all[Self.firstIndex(in: all) { $0 > c.after }...]
         case (.newest, let c?): page = all[..<Self.firstIndex(in: all) { $0 >= c.after }]
         }

@@ -103,9 +103,3 @@ public enum InputFiles {
     }
 }
 
-/// What tells two paths to one file apart from two files: device and inode.
-struct FileIdentity: Hashable {
-    var device: UInt64
-    var inode: UInt64
-    package init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
-}

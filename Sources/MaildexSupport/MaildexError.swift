@@ -70,9 +70,9 @@ public struct MaildexError: Error, CustomStringConvertible, Sendable, Equatable 
     /// A failed system call on `path`: the message is `path: [at byte N: ]what`, with
     /// `strerror(errno)` for `what` unless another text is given.
     public static func io(_ path: String, offset: UInt64? = nil, errno code: Int32, _ what: String? = nil) -> MaildexError {
-        let text = what ?? String(cString: strerror(code))
-        return MaildexError(.io, offset.map { "\(path): at byte \($0): \(text)" } ?? "\(path): \(text)",
-                            path: path, offset: offset, errno: code)
+        var e = MaildexError(path: path, offset: offset, message: what ?? String(cString: strerror(code)))
+        e.errno = code
+        return e
     }
 }
 
@@ -80,8 +80,8 @@ public struct MaildexError: Error, CustomStringConvertible, Sendable, Equatable 
 public typealias IOError = MaildexError
 
 extension MaildexError {
-    /// A problem with input file `path` at `offset` (`.io`; no errno: the bytes are wrong,
-    /// or a read ended early).
+    /// A problem with file `path` at `offset` (`.io`; without errno: the bytes are wrong,
+    /// or a read ended early): the message is `path: [at byte N: ]message`.
     public init(path: String, offset: UInt64?, message: String) {
         self.init(.io, offset.map { "\(path): at byte \($0): \(message)" } ?? "\(path): \(message)", path: path, offset: offset)
     }

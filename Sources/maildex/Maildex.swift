@@ -61,7 +61,6 @@ func finishStandardOutput() throws {
 /// Reports an error that stops a command and gives its exit status: the engine's errors
 /// say theirs (`MaildexError.exitStatus`), anything else is 2.
 func fail(_ error: Error) -> ExitCode {
-    ByteOutput.standardOutput.flush()
     warn("maildex: \(error)")
     if let e = error as? MaildexError { return ExitCode(e.exitStatus) }
     return ExitCode(2)

@@ -51,15 +51,14 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "At most this many sessions.")
     var limit: Int? = nil
 
-    @Option(help: "oldest (the default) or newest: which sessions come first.")
-    var order: String = "oldest"
+    @Option(help: "oldest or newest: which sessions come first.")
+    var order: Order = .oldest
 
     @Option(help: "Threads for this query (default: every core).")
     var threads: Int? = nil
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (leave it out for every session)") }
-        if Order(rawValue: order) == nil { throw ValidationError("--order is oldest or newest") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -72,7 +71,7 @@ struct QueryCommand: ParsableCommand {
         do {
             let q = try Query.parse(terms)
             let searcher = try Searcher(directory: index, threads: threads ?? Parallel.cores)
-            let result = try searcher.search(q, order: Order(rawValue: order)!, limit: limit)
+            let result = try searcher.search(q, order: order, limit: limit)
             if count {
                 out.line(String(result.numbers.count))
                 try finishStandardOutput()
@@ -96,3 +95,5 @@ struct QueryCommand: ParsableCommand {
         }
     }
 }
+
+extension Order: ExpressibleByArgument {}

@@ -91,8 +91,11 @@ import Testing
             } catch { committed.error = "\(error)" }
             writerDone.signal()
         }
-        let stop = UncheckedBox(NSLock())
-        final class Flag: @unchecked Sendable { var done = false }
+        final class Flag: @unchecked Sendable {
+            private let lock = NSLock()
+            private var value = false
+            var done: Bool { get { lock.lock(); defer { lock.unlock() }; return value } set { lock.lock(); value = newValue; lock.unlock() } }
+        }
         let flag = Flag()
         let group = DispatchGroup()
         for t in 0..<8 {
@@ -100,7 +103,7 @@ import Testing
                 // Until a whole round has run after the writer was done (on the last state).
                 var round = 0, finalRounds = 0
                 while finalRounds < 1 {
-                    stop.value.lock(); let done = flag.done; stop.value.unlock()
+                    let done = flag.done
                     defer { if done { finalRounds += 1 } }
                     let (terms, q) = queries[(t + round) % queries.count]
                     let order: Order = (t + round) % 2 == 0 ? .oldest : .newest
@@ -123,7 +126,7 @@ import Testing
             }
         }
         writerDone.wait()
-        stop.value.lock(); flag.done = true; stop.value.unlock()
+        flag.done = true
         group.wait()
         #expect(committed.error == nil, "\(committed.error ?? "")")
         #expect(pages.failures.isEmpty, "\(pages.failures.prefix(3))")
