@@ -357,10 +357,7 @@ import Testing
         facts.to = [Array("a@b@c.example".utf8), Array("trailing@".utf8), long + [64] + Array("x.example".utf8)]
         facts.rejected = [Array("r@".utf8) + long]
         let date = CivilDate(iso: "2026-01-05")!
-        let record = SessionRecord(number: 77, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: 60353),
-                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
-        var batch = TermBatch()
-        batch.add(session: record)
+        let batch = TestData.termBatch(of: facts, number: 77, date: date, channel: 60353)
         let got = Set((0..<batch.count).map { Array(batch.term($0)) })
         #expect((0..<batch.count).allSatisfy { batch.sessions[$0] == 77 })
 

@@ -337,10 +337,7 @@ struct TruthScan {
         facts.to = [Array("friend0@dom0.example".utf8), Array("a@b@c.example".utf8), Array((long + "@x.example").utf8)]
         facts.rejected = [Array("r@".utf8), Array(("r@" + long).utf8), Array("no-at-sign".utf8)]
         let date = CivilDate(iso: "2026-01-01")!
-        let record = SessionRecord(number: 5, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: 101),
-                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
-        var batch = TermBatch()
-        batch.add(session: record)
+        let batch = TestData.termBatch(of: facts, number: 5, date: date, channel: 101)
         let written = Set((0..<batch.count).map { Array(batch.term($0)) })
         /// A term for a message: its kind's letter, then its key (bytes as hex, long keys cut).
         func show(_ t: [UInt8]) -> String {

@@ -53,6 +53,15 @@ enum TestData {
         let corpus = try CorpusGenerator(options: o).run(directory: dir)
         return (dir, corpus)
     }
+
+    /// The terms the index writer makes of one SMTPI session with these facts (no lines).
+    static func termBatch(of facts: SessionFacts, number: UInt64, date: CivilDate, channel: UInt32) -> TermBatch {
+        let record = SessionRecord(number: number, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: channel),
+                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
+        var batch = TermBatch()
+        batch.add(session: record)
+        return batch
+    }
 }
 
 nonisolated(unsafe) private var leftovers: [String] = []
