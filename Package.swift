@@ -25,6 +25,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Named by the HTTP front, which Hummingbird already brings in.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libzstd, from the system (Debian: libzstd-dev).
@@ -56,10 +61,22 @@ let package = Package(
                                                     "MaildexSessionize", "MaildexIndex", "MaildexQuery"]),
         // The corpus generator: test data with its ground truth. Not part of the engine.
         stage("MaildexGenerate", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize"]),
+        // The HTTP front (`maildex serve`): the API and the web page, on Hummingbird. A
+        // target of its own: the engine and its tests build without Hummingbird.
+        .target(
+            name: "MaildexServe",
+            dependencies: [
+                "MaildexCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "maildex",
             dependencies: [
-                "MaildexCore", "MaildexGenerate",
+                "MaildexCore", "MaildexGenerate", "MaildexServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc (Debian: libjemalloc-dev) replaces glibc's malloc in the command:

@@ -17,7 +17,7 @@ struct Maildex: ParsableCommand {
           maildex query --index idx ip:203.0.113.0/24
         """,
         version: "0.1.0",
-        subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Compact.self, Verify.self, Bench.self, Sessions.self, DebugParse.self]
+        subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Serve.self, Compact.self, Verify.self, Bench.self, Sessions.self, DebugParse.self]
     )
 
     /// Runs the command, as `ParsableCommand.main()` does, except that bad usage (an

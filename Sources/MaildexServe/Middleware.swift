@@ -1,0 +1,59 @@
+import HTTPTypes
+import Hummingbird
+import MaildexCore
+
+/// Wraps every request, matched or not: refuses one without the token (when the server
+/// has one), turns every error into a JSON answer with a 4xx status for what the
+/// client sent, and puts the security headers on every response.
+struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// SHA-256 of `Bearer <token>`, compared with that of the request's header, so that
+    /// the comparison takes the same time wherever the two differ.
+    let expected: [UInt8]?
+
+    init(token: String?) {
+        expected = token.map { Self.digest(Array("Bearer \($0)".utf8)) }
+    }
+
+    static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        let h = SHA256Hasher()
+        h.update(bytes)
+        return h.finish()
+    }
+
+    static func sameDigest(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in a.indices { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+
+    static var securityHeaders: [(HTTPField.Name, String)] {
+        [(HTTPField.Name("Content-Security-Policy")!, "default-src 'self'"),
+         (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+         (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
+         (HTTPField.Name("X-Frame-Options")!, "DENY")]
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        if let expected, !Self.sameDigest(Self.digest(Array((request.headers[.authorization] ?? "").utf8)), expected) {
+            response = Self.errorResponse(APIError(.unauthorized, "this server needs `Authorization: Bearer TOKEN` with its token",
+                                                   hint: "the token is the first line of the file given to `maildex serve --token-file`"))
+            response.headers[.wwwAuthenticate] = "Bearer"
+        } else if request.method != .get && request.method != .head {
+            response = Self.errorResponse(APIError(.methodNotAllowed, "\(request.method) is not served: maildex serve is read-only", hint: "use GET"))
+            response.headers[.allow] = "GET, HEAD"
+        } else {
+            do { response = try await next(request, context) } catch {
+                response = Self.errorResponse(APIError.from(error))
+            }
+        }
+        for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        return response
+    }
+
+    static func errorResponse(_ e: APIError) -> Response {
+        Response(status: e.status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: e.json)))
+    }
+}
