@@ -39,3 +39,21 @@ $bin stats --index "$work/index" --top 5
 
 step "verify every checksum"
 $bin verify --index "$work/index"
+
+step "serve it over HTTP: a count and the first session's id from the API, on a free port"
+$bin serve --index "$work/index" --listen 127.0.0.1:0 > "$work/serve.out" &
+server=$!
+for _ in $(seq 100); do grep -q '^listening on ' "$work/serve.out" && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/serve.out")
+python3 - "$url" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1]
+get = lambda path: json.load(urllib.request.urlopen(url + path))
+print("GET /api/v1/count?q=ip:209.162.104.65 ->", get("/api/v1/count?q=ip:209.162.104.65"))
+page = get("/api/v1/sessions?q=msg:S.0000014724&limit=1")
+print("GET /api/v1/sessions?q=msg:S.0000014724 -> total", page["total"], "id", page["sessions"][0]["id"])
+PY
+kill -TERM "$server"; wait "$server"
+
+step "to browse this index: run the command below, then open http://127.0.0.1:8025/"
+echo "$bin serve --index $work/index"

@@ -50,6 +50,8 @@ public final class SegmentReader: @unchecked Sendable {
 
     public let blockCount: Int
     public let sessionCount: Int
+    /// This reader's key in the `BlockCache`: never used by another reader.
+    let serial = BlockCache.shared.nextSerial()
 
     /// Opens a segment; any malformed structure is reported as a corrupt index file.
     public static func open(_ path: String) throws -> SegmentReader {

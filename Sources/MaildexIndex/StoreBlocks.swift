@@ -48,8 +48,13 @@ extension SegmentReader {
 
     /// Checks and decompresses a block found by `blockLocation`. Reads only the mapping:
     /// any thread may call it.
+    /// Through the process's `BlockCache` when it is on.
     func decompress(_ at: BlockLocation) throws -> [UInt8] {
-        try decompress(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]), at)
+        let key = BlockCache.Key(segment: serial, block: at.index)
+        if let bytes = BlockCache.shared.block(key) { return bytes }
+        let bytes = try decompress(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]), at)
+        BlockCache.shared.keep(key, bytes)
+        return bytes
     }
 
     /// Checks and decompresses the bytes `raw` of the block at `at` (read from the mapping or a copy of them).

@@ -115,7 +115,8 @@ public final class Searcher: @unchecked Sendable {
         let index = result.index
         let sourceName = { (id: UInt32) in index.sourceName(id) }
         try budget.withThreads { threads in
-            try index.forEachBatch(result.numbers, threads: threads) { at, batch in
+            // Byte offsets are looked up only where they are printed.
+            try index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: rendering == .evidence) { at, batch in
                 var from = 0
                 while from < batch.count {
                     var to = from, size = 0
@@ -177,7 +178,7 @@ extension SessionView {
     /// after the first starts with a blank line).
     public func rendered(_ rendering: Rendering, position: Int, sources: [UInt32: SourceRecord]) -> [UInt8] {
         switch rendering {
-        case .json: return Array(json().utf8) + [10]
+        case .json: var b = jsonBytes(); b.append(10); return b
         case .summary: return Array(summaryLine().utf8) + [10]
         case .transcript, .provenance, .evidence:
             var bytes = [UInt8]()

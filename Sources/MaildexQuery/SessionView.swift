@@ -151,22 +151,25 @@ public struct SessionView {
     /// One NDJSON object with exactly the keys `date`, `line`, `start`, `end`,
     /// `complete`, `peer`, `port`, `helo`, `from`, `to`, `rejected`, `messages`,
     /// `source`, `lines`.
-    public func json() -> String {
+    public func json() -> String { String(decoding: jsonBytes(), as: UTF8.self) }
+
+    /// `json()` as UTF-8 bytes, written without a `String` per value.
+    public func jsonBytes() -> [UInt8] {
         let s = session
-        var o = JSONObjectWriter()
+        var o = JSONBytesWriter(capacity: s.text.count + 4 * s.lines.count + 512)
         o.string("date", s.date.description)
         o.int("line", Int(s.lineID))
-        o.string("start", Self.text(s.start))
-        o.optionalString("end", s.end.map(Self.text))
+        o.string("start", bytes: s.start)
+        o.optionalString("end", bytes: s.end)
         o.bool("complete", s.complete)
         o.optionalString("peer", s.facts.peer?.description)
         o.optionalInt("port", s.facts.port)
-        o.optionalString("helo", s.facts.helo.map(Self.text))
-        o.strings("from", s.facts.from.map(Self.text))
-        o.strings("to", s.facts.to.map(Self.text))
-        o.strings("rejected", s.facts.rejected.map(Self.text))
-        o.strings("messages", s.facts.messages.map(Self.text))
-        var src = JSONObjectWriter()
+        o.optionalString("helo", bytes: s.facts.helo)
+        o.strings("from", bytes: s.facts.from)
+        o.strings("to", bytes: s.facts.to)
+        o.strings("rejected", bytes: s.facts.rejected)
+        o.strings("messages", bytes: s.facts.messages)
+        var src = JSONBytesWriter()
         if let first = s.lines.first, let last = s.lines.last {
             src.string("file", sourceName(first.source))
             src.uint("firstLine", first.lineNumber)
@@ -187,12 +190,10 @@ public struct SessionView {
             i += 1
             // Pieces of a line cut at a window's limit are one line.
             while i < s.lines.count, isPieceOfPrevious(i) { bytes = ArraySlice(Array(bytes) + s.bytes(ofLine: i)); i += 1 }
-            if !JSONObjectWriter.appendQuotedASCII(bytes, to: &lines) {
-                lines.append(contentsOf: JSONObjectWriter.quote(bytes: bytes).utf8)
-            }
+            JSONBytesWriter.appendQuoted(bytes, to: &lines)
         }
         lines.append(93)  // ]
-        o.raw("lines", String(decoding: lines, as: UTF8.self))
+        o.raw("lines", lines)
         return o.finish()
     }
 }

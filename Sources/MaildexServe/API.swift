@@ -17,6 +17,7 @@ struct API: Sendable {
         router.get("/") { _, _ in Self.asset(Page.html, "text/html; charset=utf-8") }
         router.get("/app.js") { _, _ in Self.asset(Page.script, "text/javascript; charset=utf-8") }
         router.get("/app.css") { _, _ in Self.asset(Page.style, "text/css; charset=utf-8") }
+        router.get("/favicon.ico") { _, _ in Response(status: .noContent) }
         let api = router.group("/api/v1")
         api.get("/info") { _, _ in try await info() }
         api.get("/syntax") { _, _ in syntax() }

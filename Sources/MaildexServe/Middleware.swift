@@ -6,12 +6,24 @@ import MaildexCore
 /// has one), turns every error into a JSON answer with a 4xx status for what the
 /// client sent, and puts the security headers on every response.
 struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// SHA-256 of `Bearer <token>`, compared with that of the request's header, so that
+    /// SHA-256 of the token, compared with that of the request's bearer token, so that
     /// the comparison takes the same time wherever the two differ.
     let expected: [UInt8]?
 
     init(token: String?) {
-        expected = token.map { Self.digest(Array("Bearer \($0)".utf8)) }
+        expected = token.map { Self.digest(Array($0.utf8)) }
+    }
+
+    /// The token of an `Authorization: Bearer TOKEN` header (the scheme's case does not
+    /// matter, RFC 9110); nil without one.
+    static func bearerToken(_ header: String?) -> [UInt8]? {
+        guard let header else { return nil }
+        let u = Array(header.utf8)
+        guard u.count > 7, String(decoding: u[0..<6], as: UTF8.self).lowercased() == "bearer", u[6] == 32 else { return nil }
+        var token = u[7...]
+        while token.first == 32 { token = token.dropFirst() }
+        while token.last == 32 { token = token.dropLast() }
+        return Array(token)
     }
 
     static func digest(_ bytes: [UInt8]) -> [UInt8] {
@@ -36,7 +48,7 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
-        if let expected, !Self.sameDigest(Self.digest(Array((request.headers[.authorization] ?? "").utf8)), expected) {
+        if let expected, !Self.sameDigest(Self.digest(Self.bearerToken(request.headers[.authorization]) ?? []), expected) {
             response = Self.errorResponse(APIError(.unauthorized, "this server needs `Authorization: Bearer TOKEN` with its token",
                                                    hint: "the token is the first line of the file given to `maildex serve --token-file`"))
             response.headers[.wwwAuthenticate] = "Bearer"

@@ -9,13 +9,16 @@ public struct ServeOptions: Sendable {
     public var token: String?
     /// Threads for queries in all (`Searcher`'s budget), and threads that run them.
     public var threads: Int
+    /// Decompressed store blocks kept in memory (`BlockCache`), in MiB.
+    public var cacheMegabytes: Int
 
     public static let defaultListen = "127.0.0.1:8025"
 
-    public init(index: String, listen: String = ServeOptions.defaultListen, tokenFile: String? = nil, threads: Int = Parallel.cores) throws {
+    public init(index: String, listen: String = ServeOptions.defaultListen, tokenFile: String? = nil, threads: Int = Parallel.cores, cacheMegabytes: Int = 256) throws {
         self.index = index
         (host, port) = try Self.parseListen(listen)
         self.threads = max(1, threads)
+        self.cacheMegabytes = max(0, cacheMegabytes)
         token = try tokenFile.map(Self.readToken)
         if token == nil, !Self.isLoopback(host) {
             throw MaildexError(.syntax, "--listen \(listen): \(host) is not a loopback address, and without --token-file anyone who can reach it could read these logs; pass --token-file FILE (every request then needs `Authorization: Bearer TOKEN`), or listen on 127.0.0.1 or [::1]")

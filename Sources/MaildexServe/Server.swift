@@ -12,9 +12,10 @@ public enum Server {
     /// address cannot be bound.
     public static func run(_ options: ServeOptions, ready: @escaping @Sendable (String) -> Void) throws {
         let searcher = try Searcher(directory: options.index, threads: options.threads)
+        BlockCache.shared.capacityBytes = options.cacheMegabytes << 20
         let pool = WorkPool(threads: options.threads)
         defer { pool.stop() }
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: GuardMiddleware(token: options.token))
         API(searcher: searcher, pool: pool).routes(router)
         var logger = Logger(label: "maildex-serve")

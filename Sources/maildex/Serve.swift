@@ -39,13 +39,17 @@ struct Serve: ParsableCommand {
     @Option(help: "Threads for queries (default: every core).")
     var threads: Int? = nil
 
+    @Option(help: "MiB of decompressed session blocks kept in memory for repeated lookups (0: none).")
+    var cacheMb: Int = 256
+
     func validate() throws {
+        if cacheMb < 0 { throw ValidationError("--cache-mb must be 0 or more") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
         do {
-            let options = try ServeOptions(index: index, listen: listen, tokenFile: tokenFile, threads: threads ?? Parallel.cores)
+            let options = try ServeOptions(index: index, listen: listen, tokenFile: tokenFile, threads: threads ?? Parallel.cores, cacheMegabytes: cacheMb)
             try Server.run(options) { address in
                 emit("listening on \(address)")
                 ByteOutput.standardOutput.flush()

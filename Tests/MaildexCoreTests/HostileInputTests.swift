@@ -390,6 +390,17 @@ import Testing
             if round % 10 == 0 { bytes.insert([0xC3, 0xA9, 0xFF, 0x80][random.below(4)], at: random.below(n + 1)) }
             let general = JSONObjectWriter.quote(String(decoding: bytes, as: UTF8.self))
             #expect(JSONObjectWriter.quote(bytes: bytes) == general, "\(bytes)")
+            var viaBytes = [UInt8]()
+            JSONBytesWriter.appendQuoted(bytes, to: &viaBytes)
+            #expect(String(decoding: viaBytes, as: UTF8.self) == general, "\(bytes)")
+            // The two object writers agree field by field.
+            var a = JSONObjectWriter(), b = JSONBytesWriter()
+            a.string("s", String(decoding: bytes, as: UTF8.self)); b.string("s", bytes: bytes)
+            a.optionalString("n", nil); b.optionalString("n", bytes: nil)
+            a.strings("l", [String(decoding: bytes, as: UTF8.self), "x"]); b.strings("l", bytes: [bytes, [120]])
+            a.int("i", -n); b.int("i", -n)
+            a.bool("t", round % 2 == 0); b.bool("t", round % 2 == 0)
+            #expect(String(decoding: b.finish(), as: UTF8.self) == a.finish())
         }
         #expect(JSONObjectWriter.quote(bytes: Array("a\"b\\c\u{1}\t".utf8)) == #""a\"b\\c\u0001\t""#)
     }

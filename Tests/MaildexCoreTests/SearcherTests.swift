@@ -194,6 +194,52 @@ import Testing
         #expect(throws: MaildexError.self) { try Cursor("not a cursor") }
     }
 
+    /// The histogram counts each match once, in its day or hour; `info` says what the
+    /// index holds; the block cache gives the same sessions and stays within its bytes.
+    @Test func histogramInfoAndBlockCacheAgreeWithTheSessions() throws {
+        let (logs, corpus) = try TestData.generate("overview", dialect: .stalker, days: 3, sessionsPerDay: 150, recordLines: false)
+        let dir = TestData.temporaryDirectory("overview-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index(corpus.files.map(\.path), into: dir)
+        let searcher = try Searcher(directory: dir)
+        let q = try Query.parse(["since:2000-01-01"])
+        let result = try searcher.search(q)
+        var sessions = [Session]()
+        try searcher.forEachBatch(of: result) { _, batch in sessions += batch }
+        var perDay = [CivilDate: Int](), perHour = [String: Int]()
+        for s in sessions {
+            perDay[s.date, default: 0] += 1
+            let hour = String(decoding: s.start.prefix(2), as: UTF8.self)
+            perHour["\(s.date)T\(hour)", default: 0] += 1
+        }
+        let days = try searcher.histogram(q, bucket: .day)
+        #expect(days.total == sessions.count && days.bars.count == 3)
+        for b in days.bars { #expect(b.sessions == perDay[b.date] ?? 0) }
+        let hours = try searcher.histogram(q, bucket: .hour)
+        #expect(hours.total == sessions.count)
+        for b in hours.bars { #expect(b.sessions == perHour[b.label] ?? 0, "\(b.label)") }
+        // A bar's terms select its sessions.
+        for b in days.bars + hours.bars.prefix(5) {
+            #expect(try searcher.count(Query.parse(b.terms.split(separator: " ").map(String.init))) == b.sessions)
+        }
+        let info = try searcher.info()
+        #expect(info.sessions == sessions.count && info.firstDate == days.bars.first?.date && info.lastDate == days.bars.last?.date)
+        #expect(info.sourceFiles == corpus.files.count && info.segments >= 1)
+
+        let cache = BlockCache.shared
+        let before = cache.capacityBytes
+        defer { cache.capacityBytes = before }
+        cache.capacityBytes = 600 << 10
+        for _ in 0..<2 {
+            var again = [Session]()
+            try searcher.forEachBatch(of: result) { _, batch in again += batch }
+            #expect(again == sessions)
+            #expect(cache.bytesHeld <= 600 << 10)
+        }
+        let one = try #require(try searcher.session(result.numbers[0]))
+        #expect(one.session == sessions[0])
+    }
+
     /// A query borrows at most its share of the budget's workers, and gives them back.
     @Test func threadBudgetLendsAtMostItsWorkers() {
         let budget = ThreadBudget(total: 4, perQuery: 3)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The HTTP front under load: wrk with 2 threads and 64 connections for DURATION seconds
+# against `maildex serve --threads 2`, on a mix of lookups (message ids, line ids,
+# peers and senders with at most 100 sessions each; session objects included), then
+# the `maildex query --json` process time for the same keys, in the same sitting.
+#
+#   Benchmarks/serve/run.sh INDEX [DURATION] [MAILDEX]
+#
+# INDEX: an index of at least 1 GB of logs (e.g. `maildex bench`'s, or
+# `maildex generate --days 5 --size 1G` indexed). Needs wrk (Debian).
+set -euo pipefail
+index=$1; duration=${2:-30}; maildex=${3:-.build/release/maildex}
+work=$(mktemp -d); trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 2; }
+
+# Keys: from a sample of sessions, those whose term matches 1 to 100 sessions.
+"$maildex" query --index "$index" --json --limit 400 --order newest "$("$maildex" stats --index "$index" --json | python3 -c 'import json,sys; print("date:" + json.load(sys.stdin)["days"][-1]["date"])')" > "$work/sample.ndjson"
+python3 - "$work/sample.ndjson" > "$work/keys" <<'PY'
+import json, sys
+keys = []
+for n, line in enumerate(open(sys.argv[1])):
+    s = json.loads(line)
+    kind = n % 4
+    if kind == 0 and s["messages"]: keys.append("msg:" + s["messages"][0])
+    elif kind == 1: keys.append(f"line:{s['line']} date:{s['date']}")
+    elif kind == 2 and s["peer"]: keys.append("ip:" + s["peer"])
+    elif kind == 3 and s["from"] and s["from"][0]: keys.append("from:" + s["from"][0])
+for k in dict.fromkeys(keys): print(k)
+PY
+: > "$work/chosen"
+while read -r key; do
+  n=$("$maildex" query --index "$index" --count $key 2>/dev/null || true)
+  if [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 100 ]; then echo "$key" >> "$work/chosen"; fi
+done < "$work/keys"
+python3 -c 'import sys, urllib.parse
+for k in open(sys.argv[1]): print("/api/v1/sessions?q=" + urllib.parse.quote(k.strip()))' "$work/chosen" > "$work/paths"
+echo "keys: $(wc -l < "$work/chosen") (of $(wc -l < "$work/keys") sampled; 1-100 sessions each)"
+
+"$maildex" serve --index "$index" --listen 127.0.0.1:0 --threads 2 > "$work/out" &
+server=$!
+for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/out")
+rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
+# Warm up, then measure.
+MAILDEX_PATHS="$work/paths" wrk -t2 -c16 -d3s -s Benchmarks/serve/mix.lua "$url" > /dev/null
+rss_before=$(rss)
+MAILDEX_PATHS="$work/paths" wrk -t2 -c64 -d"${duration}s" --latency -s Benchmarks/serve/mix.lua "$url" | tee "$work/wrk"
+echo "server resident memory: ${rss_before} KiB before, $(rss) KiB after"
+avg=$(python3 -c 'import json,sys,urllib.request
+total=n=0
+for p in open(sys.argv[2]):
+    b=json.load(urllib.request.urlopen(sys.argv[1]+p.strip())); total+=len(b["sessions"]); n+=1
+print(f"{total/n:.1f}")' "$url" "$work/paths")
+echo "sessions per answer: $avg on average"
+kill -TERM $server; wait $server || true
+
+# The same keys as separate `maildex query --json` processes.
+start=$(date +%s.%N); count=0
+while read -r key; do "$maildex" query --index "$index" --json $key > /dev/null; count=$((count + 1)); done < "$work/chosen"
+end=$(date +%s.%N)
+python3 -c "print(f'maildex query --json, one process per key: {($end - $start) / $count * 1000:.2f} ms per key over $count keys')"

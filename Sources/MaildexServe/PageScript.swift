@@ -1,0 +1,380 @@
+extension Page {
+    /// The page's script. State lives in the URL (`q`, `order`, `cursor`, `page`, `open`,
+    /// `compare`), so every view is a permalink and reloading restores it.
+    static let script = #"""
+"use strict";
+(function () {
+const $ = (id) => document.getElementById(id);
+const PHASES = ["connection", "greeting", "helo", "mail", "rcpt", "data", "accepted", "quit", "close"];
+let current = { sessions: [], next: null };
+let picked = [];
+let kinds = [];
+
+// ---- DOM helpers: log bytes only ever become text nodes ----
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
+
+// ---- URL state ----
+function state() {
+  const p = new URLSearchParams(location.search);
+  return { q: p.get("q") || "", order: p.get("order") === "newest" ? "newest" : "oldest",
+           cursor: p.get("cursor") || "", page: Math.max(1, parseInt(p.get("page") || "1", 10) || 1),
+           open: p.get("open") || "", compare: (p.get("compare") || "").split(",").filter(Boolean).slice(0, 2) };
+}
+function urlFor(s) {
+  const p = new URLSearchParams();
+  if (s.q) p.set("q", s.q);
+  if (s.order !== "oldest") p.set("order", s.order);
+  if (s.cursor) { p.set("cursor", s.cursor); p.set("page", String(s.page)); }
+  if (s.open) p.set("open", s.open);
+  if (s.compare && s.compare.length === 2) p.set("compare", s.compare.join(","));
+  const qs = p.toString();
+  return location.pathname + (qs ? "?" + qs : "");
+}
+function go(s, replace) {
+  const u = urlFor(s);
+  if (replace) history.replaceState(null, "", u); else history.pushState(null, "", u);
+  render();
+}
+
+// ---- API ----
+async function api(path) {
+  const r = await fetch(path, { headers: { "Accept": "application/json" }, credentials: "same-origin" });
+  const type = r.headers.get("Content-Type") || "";
+  const body = type.startsWith("application/json") ? await r.json() : await r.text();
+  if (!r.ok) { const e = new Error(body && body.error ? body.error : "HTTP " + r.status); e.hint = body && body.hint; e.status = r.status; throw e; }
+  return body;
+}
+function showError(e) {
+  $("error").hidden = !e;
+  $("error-text").textContent = e ? e.message : "";
+  $("error-hint").textContent = e && e.hint ? e.hint : "";
+}
+
+// ---- search ----
+async function render() {
+  const s = state();
+  $("q").value = s.q;
+  $("order").value = s.order;
+  showError(null);
+  $("empty").hidden = !!s.q || s.compare.length === 2 || !!s.open;
+  const jobs = [];
+  if (s.q) jobs.push(search(s)); else $("overview").hidden = true;
+  if (s.open) jobs.push(openSession(s.open, s.q)); else $("session").hidden = true;
+  if (s.compare.length === 2) jobs.push(compare(s.compare, s.q)); else $("compare").hidden = true;
+  await Promise.all(jobs.map((j) => j.catch(showError)));
+  document.body.dataset.ready = String(Date.now());
+}
+
+async function search(s) {
+  const qs = "q=" + encodeURIComponent(s.q);
+  let url = "/api/v1/sessions?" + qs + "&limit=100&order=" + s.order;
+  if (s.cursor) url += "&cursor=" + encodeURIComponent(s.cursor);
+  const [page, hist] = await Promise.all([api(url), api("/api/v1/histogram?" + qs + "&bucket=auto")]);
+  current = page;
+  $("overview").hidden = false;
+  const first = (s.page - 1) * 100 + 1, last = first + page.sessions.length - 1;
+  $("total").textContent = page.total === 0 ? "no session matches"
+    : page.total + (page.total === 1 ? " session" : " sessions") + (page.total > page.sessions.length ? " · showing " + first + "–" + last : "");
+  $("total").dataset.total = String(page.total);
+  $("export-ndjson").href = "/api/v1/export?" + qs + "&format=ndjson&order=" + s.order;
+  $("export-csv").href = "/api/v1/export?" + qs + "&format=csv&order=" + s.order;
+  $("page-label").textContent = page.total > 0 ? "page " + s.page : "";
+  $("next").disabled = !page.next;
+  $("prev").disabled = !s.cursor;
+  $("first").disabled = !s.cursor;
+  drawRows(page.sessions, s);
+  drawHistogram(hist, s);
+}
+
+function drawRows(sessions, s) {
+  const body = document.querySelector("#results tbody");
+  clear(body);
+  for (const x of sessions) {
+    const box = el("input", { type: "checkbox", class: "pick", "aria-label": "pick session " + x.id + " for comparison" });
+    box.checked = picked.includes(x.id);
+    box.addEventListener("change", () => togglePick(x.id, box.checked));
+    const tr = el("tr", { tabindex: "0", "data-id": x.id },
+      el("td", { class: "pick-col" }, box), el("td", { text: x.date }), el("td", { text: x.start + "–" + (x.end || "?") }),
+      el("td", { text: String(x.line) }), el("td", { text: x.peer ? x.peer + (x.port != null ? ":" + x.port : "") : "?" }),
+      el("td", { text: x.helo || "" }), el("td", { text: x.from.map((f) => f || "<>").join(", ") }),
+      el("td", { text: x.to.join(", ") }), el("td", { text: x.rejected.join(", ") }),
+      el("td", { text: String(x.messages.length), title: x.messages.join(", ") }),
+      el("td", { text: x.complete ? "yes" : "no", class: x.complete ? "ok" : "warn" }));
+    if (x.id === s.open) tr.classList.add("open");
+    tr.addEventListener("click", (ev) => { if (ev.target !== box) openRow(x.id); });
+    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRow(x.id); });
+    body.append(tr);
+  }
+  updateCompareButton();
+}
+
+function openRow(id) { const s = state(); s.open = id; s.compare = []; go(s); }
+
+function togglePick(id, on) {
+  picked = picked.filter((p) => p !== id);
+  if (on) picked.push(id);
+  if (picked.length > 2) picked = picked.slice(-2);
+  for (const tr of document.querySelectorAll("#results tbody tr")) tr.querySelector(".pick").checked = picked.includes(tr.dataset.id);
+  updateCompareButton();
+}
+function updateCompareButton() {
+  $("compare-button").disabled = picked.length !== 2;
+  $("compare-button").textContent = "Compare picked (" + picked.length + "/2)";
+}
+
+function drawHistogram(h, s) {
+  const svg = $("histogram");
+  clear(svg);
+  const bars = h.buckets;
+  $("histogram-caption").textContent = bars.length === 0 ? "" : "sessions per " + h.bucket + ", "
+    + bars[0].start + " to " + bars[bars.length - 1].start + " (click a bar to narrow the query to it)";
+  if (bars.length === 0) { $("histogram-box").hidden = true; return; }
+  $("histogram-box").hidden = false;
+  const W = Math.max(bars.length, 1) * 10, H = 100;
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+  const max = Math.max(...bars.map((b) => b.sessions), 1);
+  const NS = "http://www.w3.org/2000/svg";
+  bars.forEach((b, i) => {
+    const hgt = b.sessions === 0 ? 0 : Math.max(2, Math.round((b.sessions / max) * (H - 4)));
+    const r = document.createElementNS(NS, "rect");
+    r.setAttribute("x", String(i * 10 + 1)); r.setAttribute("width", "8");
+    r.setAttribute("y", String(H - hgt)); r.setAttribute("height", String(hgt));
+    r.setAttribute("class", "bar"); r.setAttribute("tabindex", "0");
+    r.dataset.terms = b.terms; r.dataset.sessions = String(b.sessions);
+    const t = document.createElementNS(NS, "title");
+    t.textContent = b.start + ": " + b.sessions + " sessions";
+    r.append(t);
+    const narrow = () => { const n = state(); n.q = (n.q + " " + b.terms).trim(); n.cursor = ""; n.page = 1; go(n); };
+    r.addEventListener("click", narrow);
+    r.addEventListener("keydown", (ev) => { if (ev.key === "Enter") narrow(); });
+    svg.append(r);
+  });
+}
+
+// ---- highlighting the query's matches ----
+function needles(q, facts) {
+  const out = [];
+  for (const term of q.split(/\s+/).filter(Boolean)) {
+    const m = term.match(/^([a-z]+):(.*)$/i);
+    const kind = m ? m[1].toLowerCase() : "", value = m ? m[2] : term;
+    if (["since", "until", "date", "line"].includes(kind)) continue;
+    if (kind === "ip" || (!kind && /^[0-9a-f.:]+(\/\d+)?$/i.test(value) && /[.:]/.test(value))) {
+      if (facts && facts.peer) out.push(facts.peer);
+      if (!value.includes("/")) out.push(value);
+    } else if (kind === "msg") out.push(value.replace(/^[{[]|[}\]]$/g, ""));
+    else if (value.length >= 2 && !/^\d{4}-\d\d-\d\d$/.test(value)) out.push(value.replace(/^@/, ""));
+  }
+  return [...new Set(out.filter((n) => n.length > 0))];
+}
+function appendMarked(parent, text, words) {
+  if (words.length === 0) { parent.append(document.createTextNode(text)); return; }
+  const re = new RegExp(words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "gi");
+  let at = 0, m;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0].length === 0) { re.lastIndex++; continue; }
+    parent.append(document.createTextNode(text.slice(at, m.index)), el("mark", { text: m[0] }));
+    at = m.index + m[0].length;
+  }
+  parent.append(document.createTextNode(text.slice(at)));
+}
+
+// ---- one session ----
+async function openSession(id, q) {
+  const [facts, lines] = await Promise.all([api("/api/v1/sessions/" + encodeURIComponent(id)), api("/api/v1/sessions/" + encodeURIComponent(id) + "/lines")]);
+  $("session").hidden = false;
+  $("session-title").textContent = lines.summary;
+  $("session-status").textContent = lines.complete ? "complete" : "INCOMPLETE: its opening or closing record is not in the index";
+  $("session-status").className = "badge " + (lines.complete ? "ok" : "warn");
+  $("evidence-link").href = "/api/v1/sessions/" + encodeURIComponent(id) + "/evidence";
+  $("evidence-link").setAttribute("download", "session-" + id + "-evidence.txt");
+  $("session-permalink").href = urlFor({ q: q, order: state().order, cursor: "", page: 1, open: id, compare: [] });
+  const pre = $("transcript");
+  clear(pre);
+  const words = needles(q, facts);
+  for (const l of lines.lines) {
+    const row = el("span", { class: "line" });
+    row.append(el("span", { class: "prov", text: l.file + ":" + l.line + ":" + l.offset + ":" }));
+    const t = el("span", { class: "text" });
+    appendMarked(t, l.text, words);
+    row.append(t, document.createTextNode("\n"));
+    pre.append(row);
+  }
+  pre.classList.toggle("with-prov", $("provenance-toggle").checked);
+  for (const tr of document.querySelectorAll("#results tbody tr")) tr.classList.toggle("open", tr.dataset.id === id);
+}
+
+// ---- two sessions side by side ----
+function body(text) { return text.replace(/^\d\d:\d\d:\d\d(\.\d+)? +\d +/, ""); }
+function normalize(text) {
+  return body(text).replace(/\b(SMTPI?|SMTP\(\w+\))-?\d*(\([^)]*\))?/g, "SMTP").replace(/\bLine \d+/g, "Line N").replace(/\s+/g, " ").trim();
+}
+function phaseOf(text, cur) {
+  const b = body(text);
+  if (/\bQUIT\b/i.test(b) && /(Input Line|cmd|<-|:\s*QUIT)/i.test(b)) return "quit";
+  if (/RCPT TO/i.test(b)) return "rcpt";
+  if (/MAIL FROM/i.test(b)) return "mail";
+  if (/(Input Line:|cmd:|<-)\s*DATA\b/i.test(b)) return "data";
+  if (/message accepted|\}\s*received|received,?\s+\d+\s+bytes/i.test(b)) return "accepted";
+  if (/(Input Line:|cmd:|<-)\s*(HELO|EHLO)\b/i.test(b)) return "helo";
+  if (cur === "connection" && /(Sending|rsp:|->)?\s*220[ -]/.test(b)) return "greeting";
+  if (/\b(Closing|Disconnect|disposing|Disposed|Stream ended|releasing stream)\b/i.test(b) && PHASES.indexOf(cur) >= PHASES.indexOf("helo")) return "close";
+  return null;
+}
+function phases(lines) {
+  const rows = new Map();
+  let cur = "connection", rcpt = 0;
+  const t0 = seconds(lines[0] && lines[0].text);
+  for (const l of lines) {
+    const p = phaseOf(l.text, cur);
+    let key = cur === "rcpt" ? "rcpt " + rcpt : cur;
+    if (p && (p !== cur || p === "rcpt")) {
+      if (p === "rcpt") rcpt++;
+      cur = p; key = p === "rcpt" ? "rcpt " + rcpt : p;
+    }
+    if (!rows.has(key)) rows.set(key, { lines: [], at: seconds(l.text) - t0 });
+    rows.get(key).lines.push(l);
+  }
+  return rows;
+}
+function seconds(text) {
+  const m = /^(\d\d):(\d\d):(\d\d)/.exec(text || "");
+  return m ? (+m[1]) * 3600 + (+m[2]) * 60 + (+m[3]) : 0;
+}
+function replyCodes(lines) {
+  return lines.map((l) => /(Sending|rsp:|->)\s*(\d{3})[ -]/.exec(body(l.text))).filter(Boolean).map((m) => m[2]).join(" ");
+}
+async function compare(ids, q) {
+  const [a, b, la, lb] = await Promise.all([
+    api("/api/v1/sessions/" + encodeURIComponent(ids[0])), api("/api/v1/sessions/" + encodeURIComponent(ids[1])),
+    api("/api/v1/sessions/" + encodeURIComponent(ids[0]) + "/lines"), api("/api/v1/sessions/" + encodeURIComponent(ids[1]) + "/lines")]);
+  $("compare").hidden = false;
+  $("compare-permalink").href = urlFor({ q: q, order: state().order, cursor: "", page: 1, open: "", compare: ids });
+  const facts = $("compare-facts");
+  clear(facts);
+  facts.append(el("tr", {}, el("th", { text: "" }), el("th", { text: "session " + ids[0] }), el("th", { text: "session " + ids[1] })));
+  const fact = (name, f) => {
+    const va = f(a, la), vb = f(b, lb);
+    const tr = el("tr", { class: va === vb ? "" : "differs" }, el("th", { text: name }), el("td", { text: va }), el("td", { text: vb }));
+    facts.append(tr);
+  };
+  fact("date", (x) => x.date);
+  fact("line id", (x) => String(x.line));
+  fact("peer", (x) => (x.peer || "?") + (x.port != null ? " port " + x.port : ""));
+  fact("HELO", (x) => x.helo || "");
+  fact("sender", (x) => x.from.map((f) => f || "<>").join(", "));
+  fact("recipients", (x) => x.to.join(", "));
+  fact("rejected", (x) => x.rejected.join(", "));
+  fact("messages", (x) => x.messages.join(", "));
+  fact("time", (x) => x.start + "–" + (x.end || "?"));
+  fact("duration", (x) => x.end ? (seconds(x.end) - seconds(x.start)) + " s" : "?");
+  fact("complete", (x) => x.complete ? "yes" : "no");
+  fact("source", (x) => x.source.file + " lines " + x.source.firstLine + "–" + x.source.lastLine);
+  const pa = phases(la.lines), pb = phases(lb.lines);
+  const keys = [];
+  const order = (k) => { const [p, n] = k.split(" "); return PHASES.indexOf(p) * 1000 + (+n || 0); };
+  for (const k of [...pa.keys(), ...pb.keys()]) if (!keys.includes(k)) keys.push(k);
+  keys.sort((x, y) => order(x) - order(y));
+  const table = $("compare-table");
+  clear(table);
+  table.append(el("tr", {}, el("th", { text: "phase" }), el("th", { text: "session " + ids[0] }), el("th", { text: "session " + ids[1] })));
+  const words = needles(q, null);
+  for (const k of keys) {
+    const ra = pa.get(k) || { lines: [], at: null }, rb = pb.get(k) || { lines: [], at: null };
+    const na = new Set(ra.lines.map((l) => normalize(l.text))), nb = new Set(rb.lines.map((l) => normalize(l.text)));
+    const cell = (r, other) => {
+      const td = el("td", {});
+      const pre = el("pre", {});
+      for (const l of r.lines) {
+        const line = el("span", { class: "line" + (other.has(normalize(l.text)) ? "" : " differs"), title: l.file + ":" + l.line + ":" + l.offset });
+        appendMarked(line, l.text, words);
+        line.append(document.createTextNode("\n"));
+        pre.append(line);
+      }
+      td.append(pre);
+      return td;
+    };
+    const timing = (r) => r.at == null ? "" : "+" + r.at + " s";
+    const codesDiffer = replyCodes(ra.lines) !== replyCodes(rb.lines);
+    const th = el("th", { class: "phase" + (codesDiffer ? " differs" : "") }, k,
+      el("div", { class: "timing" + (timing(ra) !== timing(rb) ? " differs" : ""), text: timing(ra) + " / " + timing(rb) }));
+    table.append(el("tr", { "data-phase": k }, th, cell(ra, nb), cell(rb, na)));
+  }
+}
+
+async function downloadBoth() {
+  const ids = state().compare;
+  const texts = await Promise.all(ids.map((id) => fetch("/api/v1/sessions/" + encodeURIComponent(id) + "/evidence").then((r) => r.text())));
+  const a = el("a", { download: "sessions-" + ids.join("-") + "-evidence.txt" });
+  a.href = URL.createObjectURL(new Blob([texts.join("\n")], { type: "text/plain" }));
+  document.body.append(a); a.click(); a.remove();
+}
+
+// ---- wiring ----
+function page(delta) {
+  const s = state();
+  if (delta > 0 && current.next) { s.cursor = current.next; s.page += 1; s.open = ""; go(s); }
+  else if (delta < 0 && s.cursor) history.back();
+}
+function init() {
+  $("search").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    go({ q: $("q").value.trim(), order: $("order").value, cursor: "", page: 1, open: "", compare: [] });
+  });
+  $("order").addEventListener("change", () => { if ($("q").value.trim()) $("search").requestSubmit(); });
+  $("next").addEventListener("click", () => page(1));
+  $("prev").addEventListener("click", () => page(-1));
+  $("first").addEventListener("click", () => { const s = state(); s.cursor = ""; s.page = 1; go(s); });
+  $("session-close").addEventListener("click", () => { const s = state(); s.open = ""; go(s); });
+  $("compare-close").addEventListener("click", () => { const s = state(); s.compare = []; go(s); });
+  $("compare-button").addEventListener("click", () => { if (picked.length === 2) { const s = state(); s.compare = picked.slice(); s.open = ""; go(s); } });
+  $("compare-print").addEventListener("click", () => window.print());
+  $("compare-evidence").addEventListener("click", () => downloadBoth().catch(showError));
+  $("provenance-toggle").addEventListener("change", () => $("transcript").classList.toggle("with-prov", $("provenance-toggle").checked));
+  document.addEventListener("keydown", (ev) => {
+    const typing = ev.target instanceof HTMLInputElement && ev.target.type !== "checkbox" || ev.target instanceof HTMLSelectElement;
+    if (ev.key === "Escape") {
+      if (typing) { ev.target.blur(); return; }
+      const s = state();
+      if (s.compare.length) s.compare = []; else if (s.open) s.open = ""; else return;
+      go(s); return;
+    }
+    if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const rows = [...document.querySelectorAll("#results tbody tr")];
+    const at = rows.indexOf(document.activeElement);
+    if (ev.key === "/") { ev.preventDefault(); $("q").focus(); $("q").select(); }
+    else if (ev.key === "j" || ev.key === "ArrowDown") { if (rows.length) { ev.preventDefault(); rows[Math.min(rows.length - 1, at + 1)].focus(); } }
+    else if (ev.key === "k" || ev.key === "ArrowUp") { if (rows.length) { ev.preventDefault(); rows[Math.max(0, at - 1)].focus(); } }
+    else if (ev.key === "x" && at >= 0) { const box = rows[at].querySelector(".pick"); box.checked = !box.checked; togglePick(rows[at].dataset.id, box.checked); }
+    else if (ev.key === "c") $("compare-button").click();
+    else if (ev.key === "n") page(1);
+    else if (ev.key === "p") page(-1);
+    else if (ev.key === "o") { $("provenance-toggle").click(); }
+  });
+  window.addEventListener("popstate", render);
+  api("/api/v1/syntax").then((syn) => {
+    $("syntax").textContent = syn.syntax;
+    kinds = syn.kinds;
+    for (const k of kinds) {
+      const b = el("button", { type: "button", class: "kind", title: k.meaning + " — e.g. " + k.examples.join("  ") }, k.name + ":");
+      b.addEventListener("click", () => {
+        const q = $("q");
+        q.value = (q.value.trim() + " " + k.name + ":").trimStart();
+        q.focus(); q.setSelectionRange(q.value.length, q.value.length);
+      });
+      $("kinds").append(b);
+    }
+  }).catch(showError);
+  render();
+}
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();
+"""#
+}
