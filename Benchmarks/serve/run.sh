@@ -44,8 +44,26 @@ rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
 # Warm up, then measure.
 MAILDEX_PATHS="$work/paths" wrk -t2 -c16 -d3s -s Benchmarks/serve/mix.lua "$url" > /dev/null
 rss_before=$(rss)
+python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/api/v1/metrics").read().decode())' "$url" > "$work/metrics-before"
 MAILDEX_PATHS="$work/paths" wrk -t2 -c64 -d"${duration}s" --latency -s Benchmarks/serve/mix.lua "$url" | tee "$work/wrk"
+python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/api/v1/metrics").read().decode())' "$url" > "$work/metrics-after"
 echo "server resident memory: ${rss_before} KiB before, $(rss) KiB after"
+# Time at the server (the router to the response head), from its own histogram.
+python3 - "$work/metrics-before" "$work/metrics-after" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+before = {u: c for u, c in a["buckets"]}
+diff = sorted((u, c - before.get(u, 0)) for u, c in b["buckets"] if c - before.get(u, 0) > 0)
+n = sum(c for _, c in diff)
+def pct(p):
+    seen = 0
+    for u, c in diff:
+        seen += c
+        if seen >= p * n: return u / 1000
+print(f"at the server: {n} requests, p50 {pct(0.5):.3f} ms, p90 {pct(0.9):.3f} ms, p99 {pct(0.99):.3f} ms "
+      f"(bucket upper bounds, 9% wide); 5xx: {b['serverErrors'] - a['serverErrors']}; "
+      f"block cache hits {b['blockCache']['hits'] - a['blockCache']['hits']}, misses {b['blockCache']['misses'] - a['blockCache']['misses']}")
+PY
 avg=$(python3 -c 'import json,sys,urllib.request
 total=n=0
 for p in open(sys.argv[2]):

@@ -3,10 +3,14 @@ import MaildexCore
 
 /// The routes of `maildex serve`: the JSON API under `/api/v1`, `/healthz`, and the
 /// page's three files. Every handler reads the index through one `Searcher` and runs
-/// the engine's work on the `WorkPool`.
+/// the engine's work on a `WorkPool`: lookups on `pool`; what reads every match
+/// (statistics, histograms, exports) on `heavyPool`, so that a few such requests
+/// cannot hold up the lookups.
 struct API: Sendable {
     let searcher: Searcher
     let pool: WorkPool
+    let heavyPool: WorkPool
+    let metrics: Metrics
     private let infoCache = InfoCache()
 
     /// Sessions a streamed answer (export) renders at a time.
@@ -21,6 +25,7 @@ struct API: Sendable {
         let api = router.group("/api/v1")
         api.get("/info") { _, _ in try await info() }
         api.get("/syntax") { _, _ in syntax() }
+        api.get("/metrics") { _, _ in Self.json(metrics.json()) }
         api.get("/sessions") { request, _ in try await sessions(Params(request.uri.query)) }
         api.get("/sessions/:id") { _, context in try await session(context.parameters.get("id") ?? "") }
         api.get("/sessions/:id/evidence") { _, context in try await evidence(context.parameters.get("id") ?? "") }
@@ -65,7 +70,7 @@ struct API: Sendable {
 
     func info() async throws -> Response {
         let s = searcher, cache = infoCache
-        let info = try await pool.run { () throws -> IndexInfo in
+        let info = try await heavyPool.run { () throws -> IndexInfo in
             let index = try s.index()
             return try cache.info(of: index)
         }
@@ -179,7 +184,7 @@ struct API: Sendable {
             guard let n = Int(t), (1...1000).contains(n) else { throw APIError.badRequest("top=\(t.prefix(40)): top is a whole number from 1 to 1000") }
             top = n
         }
-        let st = try await pool.run { [top] in try s.statistics(query, top: top) }
+        let st = try await heavyPool.run { [top] in try s.statistics(query, top: top) }
         return Self.json(st.json() + "\n")
     }
 
@@ -187,7 +192,7 @@ struct API: Sendable {
 
     func histogram(_ params: Params) async throws -> Response {
         let query = try params.query()!, choice = try params.choice("bucket", default: BucketChoice.day), s = searcher
-        let h = try await pool.run { () throws -> Histogram in
+        let h = try await heavyPool.run { () throws -> Histogram in
             switch choice {
             case .day: return try s.histogram(query, bucket: .day)
             case .hour: return try s.histogram(query, bucket: .hour)
@@ -205,7 +210,7 @@ struct API: Sendable {
     /// Every match, rendered `exportBatch` sessions at a time as the client reads.
     func export(_ params: Params) async throws -> Response {
         let query = try params.query()!, format = try params.choice("format", default: ExportFormat.ndjson)
-        let order = try params.order(), s = searcher, pool = pool
+        let order = try params.order(), s = searcher, pool = heavyPool
         let result = try await pool.run { try s.search(query, order: order) }
         let type = format == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson"
         let body = ResponseBody { writer in

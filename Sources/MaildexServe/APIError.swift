@@ -34,7 +34,7 @@ struct APIError: Error, Sendable {
         if let e = error as? APIError { return e }
         if let e = error as? MaildexError { return APIError(e) }
         if let e = error as? HTTPError {
-            if e.status == .notFound { return .notFound("no such path", hint: "the API is under /api/v1 (sessions, sessions/ID, sessions/ID/evidence, count, stats, histogram, export, info); the page is at /") }
+            if e.status == .notFound { return .notFound("no such path", hint: "the API is under /api/v1 (sessions, sessions/ID, sessions/ID/evidence, count, stats, histogram, export, info, metrics); the page is at /") }
             return APIError(e.status, e.body ?? e.status.reasonPhrase)
         }
         return APIError(.internalServerError, "\(error)")

@@ -9,9 +9,11 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
     /// SHA-256 of the token, compared with that of the request's bearer token, so that
     /// the comparison takes the same time wherever the two differ.
     let expected: [UInt8]?
+    let metrics: Metrics
 
-    init(token: String?) {
+    init(token: String?, metrics: Metrics) {
         expected = token.map { Self.digest(Array($0.utf8)) }
+        self.metrics = metrics
     }
 
     /// The token of an `Authorization: Bearer TOKEN` header (the scheme's case does not
@@ -47,6 +49,7 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = Metrics.now()
         var response: Response
         if let expected, !Self.sameDigest(Self.digest(Self.bearerToken(request.headers[.authorization]) ?? []), expected) {
             response = Self.errorResponse(APIError(.unauthorized, "this server needs `Authorization: Bearer TOKEN` with its token",
@@ -61,6 +64,10 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        let path = request.uri.path
+        if path.hasPrefix("/api/"), path != "/api/v1/metrics" {
+            metrics.record(nanoseconds: Metrics.now() - start, status: Int(response.status.code))
+        }
         return response
     }
 

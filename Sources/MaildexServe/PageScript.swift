@@ -65,6 +65,7 @@ async function render() {
   $("order").value = s.order;
   showError(null);
   $("empty").hidden = !!s.q || s.compare.length === 2 || !!s.open;
+  if (s.compare.length === 2) picked = s.compare.slice();
   const jobs = [];
   if (s.q) jobs.push(search(s)); else $("overview").hidden = true;
   if (s.open) jobs.push(openSession(s.open, s.q)); else $("session").hidden = true;

@@ -21,13 +21,14 @@ main { padding: .6rem 1rem; }
 .spacer { flex: 1; }
 #total { font-weight: 600; }
 figure { margin: .5rem 0; }
+#overview { overflow-x: auto; }
 figcaption { font-size: 12px; color: var(--muted); }
 #histogram { width: 100%; height: 90px; background: var(--bg2); display: block; }
 .bar { fill: var(--accent); cursor: pointer; }
 .bar:hover, .bar:focus { fill: #e07b00; outline: none; }
 table { border-collapse: collapse; width: 100%; }
 #results th, #results td { text-align: left; padding: .2rem .4rem; border-bottom: 1px solid var(--line); font-size: 13px; vertical-align: top; }
-#results td { font-family: ui-monospace, monospace; max-width: 14rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+#results td { font-family: ui-monospace, monospace; max-width: 11rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 #results tbody tr { cursor: pointer; }
 #results tbody tr:hover, #results tbody tr:focus { background: #e8f1fb; outline: none; }
 #results tbody tr.open { background: #d6e7f8; }
