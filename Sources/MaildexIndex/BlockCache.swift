@@ -21,8 +21,9 @@ public final class BlockCache: @unchecked Sendable {
     private var entries: [Key: (bytes: [UInt8], lastUse: UInt64)] = [:]
     private var serials: UInt64 = 0
     /// Lookups that found their block, and that did not (for `maildex serve`'s info).
-    public private(set) var hits = 0
-    public private(set) var misses = 0
+    private var hitCount = 0, missCount = 0
+    public var hits: Int { lock.with { hitCount } }
+    public var misses: Int { lock.with { missCount } }
 
     public init() {}
 
@@ -40,8 +41,8 @@ public final class BlockCache: @unchecked Sendable {
     func block(_ key: Key) -> [UInt8]? {
         lock.with {
             guard capacity > 0 else { return nil }
-            guard let e = entries[key] else { misses += 1; return nil }
-            hits += 1
+            guard let e = entries[key] else { missCount += 1; return nil }
+            hitCount += 1
             clock += 1
             entries[key] = (e.bytes, clock)
             return e.bytes

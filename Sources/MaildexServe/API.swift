@@ -14,7 +14,12 @@ struct API: Sendable {
     private let infoCache = InfoCache()
 
     /// Sessions a streamed answer (export) renders at a time.
-    static let exportBatch = 256
+    static let exportBatch = 32
+    /// A page of `/sessions` ends after the session that takes it past this many bytes.
+    static let maxPageBytes = 16 << 20
+    /// Exports streaming at once; one more is a 429.
+    static let maxExports = 4
+    private let exports = ExportSlots(Self.maxExports)
 
     func routes(_ router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in Self.text("ok\n") }
@@ -96,9 +101,21 @@ struct API: Sendable {
         let body = try await pool.run { () throws -> [UInt8] in
             let result = try s.search(query, order: order, limit: limit, after: cursor)
             var out = Array("{\"sessions\":[".utf8)
-            try Self.appendObjects(of: result, searcher: s, separator: 44, to: &out)
+            // A page ends early, its `next` after its last session, once it passes
+            // `maxPageBytes` (sessions can be large: the log's writers choose).
+            var next = result.next, at = 0
+            while at < result.numbers.count {
+                let part = result.slice(at..<min(at + 16, result.numbers.count))
+                if at > 0 { out.append(44) }
+                try Self.appendObjects(of: part, searcher: s, separator: 44, to: &out)
+                at += part.numbers.count
+                if out.count > Self.maxPageBytes, at < result.numbers.count {
+                    next = Cursor(order: order, after: result.numbers[at - 1])
+                    break
+                }
+            }
             out += Array("],\"next\":".utf8)
-            out += Array((result.next.map { "\"\($0)\"" } ?? "null").utf8)
+            out += Array((next.map { "\"\($0)\"" } ?? "null").utf8)
             out += Array(",\"total\":\(result.total)}\n".utf8)
             return out
         }
@@ -210,10 +227,15 @@ struct API: Sendable {
     /// Every match, rendered `exportBatch` sessions at a time as the client reads.
     func export(_ params: Params) async throws -> Response {
         let query = try params.query()!, format = try params.choice("format", default: ExportFormat.ndjson)
-        let order = try params.order(), s = searcher, pool = heavyPool
-        let result = try await pool.run { try s.search(query, order: order) }
+        let order = try params.order(), s = searcher, pool = heavyPool, slots = exports
+        guard slots.take() else {
+            throw APIError(.tooManyRequests, "\(Self.maxExports) exports are streaming already", hint: "try again when one has finished")
+        }
+        let result: SearchResult
+        do { result = try await pool.run { try s.search(query, order: order) } } catch { slots.give(); throw error }
         let type = format == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson"
         let body = ResponseBody { writer in
+            defer { slots.give() }
             if format == .csv { try await writer.write(ByteBuffer(string: CSV.header)) }
             var at = 0
             while at < result.numbers.count {
@@ -241,14 +263,25 @@ struct API: Sendable {
 }
 
 /// `/api/v1/info` scans the session tables once per state of the index.
+/// A count of streams that may run at once.
+final class ExportSlots: @unchecked Sendable {
+    private let lock = NSLockLite()
+    private var free: Int
+    init(_ n: Int) { free = n }
+    func take() -> Bool { lock.with { guard free > 0 else { return false }; free -= 1; return true } }
+    func give() { lock.with { free += 1 } }
+}
+
+/// Holds its state weakly: segments a merge removed are unmapped once no query uses them.
 final class InfoCache: @unchecked Sendable {
     private let lock = NSLockLite()
-    private var last: (IndexReader, IndexInfo)?
+    private weak var reader: IndexReader?
+    private var info: IndexInfo?
 
     func info(of index: IndexReader) throws -> IndexInfo {
-        if let (i, info) = lock.with({ last }), i === index { return info }
-        let info = try IndexInfo.of(index)
-        lock.with { last = (index, info) }
-        return info
+        if let info = lock.with({ reader === index ? info : nil }) { return info }
+        let fresh = try IndexInfo.of(index)
+        lock.with { reader = index; info = fresh }
+        return fresh
     }
 }

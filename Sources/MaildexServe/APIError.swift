@@ -53,9 +53,15 @@ struct Params: Sendable {
 
     /// The longest `q` taken, in bytes (after decoding).
     static let maxQueryBytes = 4096
+    /// The most terms in one `q` (each may be a range over a whole index).
+    static let maxTerms = 64
 
     init(_ raw: String?) throws {
         guard let raw, !raw.isEmpty else { return }
+        // Bytes sent raw (not percent-encoded) that are not UTF-8 reach us as U+FFFD.
+        if raw.unicodeScalars.contains("\u{FFFD}") {
+            throw APIError.badRequest("the query string has bytes that are not UTF-8", hint: "send UTF-8, percent-encoded")
+        }
         for pair in raw.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             let name = try Self.decode(parts[0], what: "a parameter name")
@@ -108,6 +114,9 @@ struct Params: Sendable {
             throw APIError.badRequest("q is \(text.utf8.count) bytes long; the limit is \(Self.maxQueryBytes)", hint: "split the question into several queries")
         }
         let terms = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).map(String.init)
+        if terms.count > Self.maxTerms {
+            throw APIError.badRequest("q has \(terms.count) terms; the limit is \(Self.maxTerms)", hint: "split the question into several queries")
+        }
         if terms.isEmpty {
             if optional { return nil }
             throw APIError.badRequest("no query terms: pass q=TERMS", hint: Query.syntax)

@@ -10,10 +10,26 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
     /// the comparison takes the same time wherever the two differ.
     let expected: [UInt8]?
     let metrics: Metrics
+    /// Without a token: the host names a request may be addressed to (lowercased, no
+    /// port), so that a web page elsewhere cannot reach a loopback server through a
+    /// name it points at 127.0.0.1 (DNS rebinding). With a token, any.
+    let allowedHosts: Set<String>?
 
-    init(token: String?, metrics: Metrics) {
+    init(token: String?, listenHost: String, metrics: Metrics) {
         expected = token.map { Self.digest(Array($0.utf8)) }
         self.metrics = metrics
+        allowedHosts = token == nil ? ["127.0.0.1", "localhost", "[::1]", "::1", listenHost.lowercased(), "[\(listenHost.lowercased())]"] : nil
+    }
+
+    /// The host of a `Host` header, lowercased, without its port.
+    static func hostName(_ header: String?) -> String? {
+        guard var h = header?.lowercased(), !h.isEmpty else { return nil }
+        if h.hasPrefix("[") {
+            guard let close = h.firstIndex(of: "]") else { return nil }
+            return String(h[...close])
+        }
+        if let colon = h.lastIndex(of: ":") { h = String(h[..<colon]) }
+        return h
     }
 
     /// The token of an `Authorization: Bearer TOKEN` header (the scheme's case does not
@@ -51,7 +67,10 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = Metrics.now()
         var response: Response
-        if let expected, !Self.sameDigest(Self.digest(Self.bearerToken(request.headers[.authorization]) ?? []), expected) {
+        if let allowed = allowedHosts, !allowed.contains(Self.hostName(request.head.authority) ?? "") {
+            response = Self.errorResponse(APIError(.forbidden, "this server answers requests addressed to its loopback address only (Host: 127.0.0.1, localhost or [::1])",
+                                                   hint: "to serve other hosts, listen on their address with --token-file"))
+        } else if let expected, !Self.sameDigest(Self.digest(Self.bearerToken(request.headers[.authorization]) ?? []), expected) {
             response = Self.errorResponse(APIError(.unauthorized, "this server needs `Authorization: Bearer TOKEN` with its token",
                                                    hint: "the token is the first line of the file given to `maildex serve --token-file`"))
             response.headers[.wwwAuthenticate] = "Bearer"

@@ -26,13 +26,14 @@ function state() {
   const p = new URLSearchParams(location.search);
   return { q: p.get("q") || "", order: p.get("order") === "newest" ? "newest" : "oldest",
            cursor: p.get("cursor") || "", page: Math.max(1, parseInt(p.get("page") || "1", 10) || 1),
-           open: p.get("open") || "", compare: (p.get("compare") || "").split(",").filter(Boolean).slice(0, 2) };
+           open: p.get("open") || "", compare: (p.get("compare") || "").split(",").filter(Boolean).slice(0, 2),
+           back: (p.get("back") || "").split(",").filter(Boolean).slice(-50) };
 }
 function urlFor(s) {
   const p = new URLSearchParams();
   if (s.q) p.set("q", s.q);
   if (s.order !== "oldest") p.set("order", s.order);
-  if (s.cursor) { p.set("cursor", s.cursor); p.set("page", String(s.page)); }
+  if (s.cursor) { p.set("cursor", s.cursor); p.set("page", String(s.page)); if (s.back && s.back.length) p.set("back", s.back.join(",")); }
   if (s.open) p.set("open", s.open);
   if (s.compare && s.compare.length === 2) p.set("compare", s.compare.join(","));
   const qs = p.toString();
@@ -59,7 +60,12 @@ function showError(e) {
 }
 
 // ---- search ----
+let generation = 0;
+const stale = (gen) => gen !== generation;
+let lastSearch = { key: "", page: null, hist: null };
+
 async function render() {
+  const gen = ++generation;
   const s = state();
   $("q").value = s.q;
   $("order").value = s.order;
@@ -67,18 +73,27 @@ async function render() {
   $("empty").hidden = !!s.q || s.compare.length === 2 || !!s.open;
   if (s.compare.length === 2) picked = s.compare.slice();
   const jobs = [];
-  if (s.q) jobs.push(search(s)); else $("overview").hidden = true;
-  if (s.open) jobs.push(openSession(s.open, s.q)); else $("session").hidden = true;
-  if (s.compare.length === 2) jobs.push(compare(s.compare, s.q)); else $("compare").hidden = true;
-  await Promise.all(jobs.map((j) => j.catch(showError)));
-  document.body.dataset.ready = String(Date.now());
+  if (s.q) jobs.push(search(s, gen).catch((e) => { if (!stale(gen)) { $("overview").hidden = true; lastSearch.key = ""; throw e; } }));
+  else $("overview").hidden = true;
+  if (s.open) jobs.push(openSession(s.open, s.q, gen)); else $("session").hidden = true;
+  if (s.compare.length === 2) jobs.push(compare(s.compare, s.q, gen)); else $("compare").hidden = true;
+  await Promise.all(jobs.map((j) => j.catch((e) => { if (!stale(gen)) showError(e); })));
+  if (!stale(gen)) document.body.dataset.ready = String(Date.now());
 }
 
-async function search(s) {
+async function search(s, gen) {
   const qs = "q=" + encodeURIComponent(s.q);
   let url = "/api/v1/sessions?" + qs + "&limit=100&order=" + s.order;
   if (s.cursor) url += "&cursor=" + encodeURIComponent(s.cursor);
-  const [page, hist] = await Promise.all([api(url), api("/api/v1/histogram?" + qs + "&bucket=auto")]);
+  const key = url;
+  let page, hist;
+  if (lastSearch.key === key) ({ page, hist } = lastSearch);  // opening or closing a view: the same page
+  else {
+    $("next").disabled = true;
+    [page, hist] = await Promise.all([api(url), api("/api/v1/histogram?" + qs + "&bucket=auto")]);
+    if (stale(gen)) return;
+    lastSearch = { key, page, hist };
+  }
   current = page;
   $("overview").hidden = false;
   const first = (s.page - 1) * 100 + 1, last = first + page.sessions.length - 1;
@@ -90,6 +105,7 @@ async function search(s) {
   $("page-label").textContent = page.total > 0 ? "page " + s.page : "";
   $("next").disabled = !page.next;
   $("prev").disabled = !s.cursor;
+  $("prev").dataset.back = (s.back || []).join(",");
   $("first").disabled = !s.cursor;
   drawRows(page.sessions, s);
   drawHistogram(hist, s);
@@ -153,7 +169,7 @@ function drawHistogram(h, s) {
     const t = document.createElementNS(NS, "title");
     t.textContent = b.start + ": " + b.sessions + " sessions";
     r.append(t);
-    const narrow = () => { const n = state(); n.q = (n.q + " " + b.terms).trim(); n.cursor = ""; n.page = 1; go(n); };
+    const narrow = () => { const n = state(); n.q = (n.q + " " + b.terms).trim(); n.cursor = ""; n.page = 1; n.back = []; go(n); };
     r.addEventListener("click", narrow);
     r.addEventListener("keydown", (ev) => { if (ev.key === "Enter") narrow(); });
     svg.append(r);
@@ -188,8 +204,9 @@ function appendMarked(parent, text, words) {
 }
 
 // ---- one session ----
-async function openSession(id, q) {
+async function openSession(id, q, gen) {
   const [facts, lines] = await Promise.all([api("/api/v1/sessions/" + encodeURIComponent(id)), api("/api/v1/sessions/" + encodeURIComponent(id) + "/lines")]);
+  if (stale(gen)) return;
   $("session").hidden = false;
   $("session-title").textContent = lines.summary;
   $("session-status").textContent = lines.complete ? "complete" : "INCOMPLETE: its opening or closing record is not in the index";
@@ -217,16 +234,28 @@ function body(text) { return text.replace(/^\d\d:\d\d:\d\d(\.\d+)? +\d +/, ""); 
 function normalize(text) {
   return body(text).replace(/\b(SMTPI?|SMTP\(\w+\))-?\d*(\([^)]*\))?/g, "SMTP").replace(/\bLine \d+/g, "Line N").replace(/\s+/g, " ").trim();
 }
+const COMMAND = "(?:Input Line:|cmd:|<-)\\s*";
+const PHASE_RULES = [
+  ["quit", new RegExp(COMMAND + "QUIT\\b", "i")],
+  ["rcpt", new RegExp(COMMAND + "RCPT\\s+TO", "i")],
+  ["mail", new RegExp(COMMAND + "MAIL\\s+FROM", "i")],
+  ["data", new RegExp(COMMAND + "DATA\\b", "i")],
+  ["accepted", /\}\s*received\b|\bmessage accepted\b/i],
+  ["helo", new RegExp(COMMAND + "(HELO|EHLO)\\b", "i")],
+  ["greeting", /(?:Sending|rsp:|->)\s*220[ -]/],
+  ["close", /\b(Closing|Disconnect Received|disposing line|Stream Disposed|Input Stream ended|releasing stream|closing connection)\b/i],
+];
+// The phase a line starts, or null if it continues the current one. Phases only go
+// forward (a command logged out of order stays in the phase it came in); each RCPT
+// starts a row of its own.
 function phaseOf(text, cur) {
   const b = body(text);
-  if (/\bQUIT\b/i.test(b) && /(Input Line|cmd|<-|:\s*QUIT)/i.test(b)) return "quit";
-  if (/RCPT TO/i.test(b)) return "rcpt";
-  if (/MAIL FROM/i.test(b)) return "mail";
-  if (/(Input Line:|cmd:|<-)\s*DATA\b/i.test(b)) return "data";
-  if (/message accepted|\}\s*received|received,?\s+\d+\s+bytes/i.test(b)) return "accepted";
-  if (/(Input Line:|cmd:|<-)\s*(HELO|EHLO)\b/i.test(b)) return "helo";
-  if (cur === "connection" && /(Sending|rsp:|->)?\s*220[ -]/.test(b)) return "greeting";
-  if (/\b(Closing|Disconnect|disposing|Disposed|Stream ended|releasing stream)\b/i.test(b) && PHASES.indexOf(cur) >= PHASES.indexOf("helo")) return "close";
+  for (const [phase, re] of PHASE_RULES) {
+    if (!re.test(b)) continue;
+    if (phase === "close" && /\b221\b/.test(b)) continue;  // "221 ... closing connection" is QUIT's reply
+    if (phase === "rcpt" && cur === "rcpt") return "rcpt";
+    return PHASES.indexOf(phase) > PHASES.indexOf(cur) ? phase : null;
+  }
   return null;
 }
 function phases(lines) {
@@ -235,11 +264,8 @@ function phases(lines) {
   const t0 = seconds(lines[0] && lines[0].text);
   for (const l of lines) {
     const p = phaseOf(l.text, cur);
-    let key = cur === "rcpt" ? "rcpt " + rcpt : cur;
-    if (p && (p !== cur || p === "rcpt")) {
-      if (p === "rcpt") rcpt++;
-      cur = p; key = p === "rcpt" ? "rcpt " + rcpt : p;
-    }
+    if (p) { if (p === "rcpt") rcpt++; cur = p; }
+    const key = cur === "rcpt" ? "rcpt " + rcpt : cur;
     if (!rows.has(key)) rows.set(key, { lines: [], at: seconds(l.text) - t0 });
     rows.get(key).lines.push(l);
   }
@@ -252,10 +278,11 @@ function seconds(text) {
 function replyCodes(lines) {
   return lines.map((l) => /(Sending|rsp:|->)\s*(\d{3})[ -]/.exec(body(l.text))).filter(Boolean).map((m) => m[2]).join(" ");
 }
-async function compare(ids, q) {
+async function compare(ids, q, gen) {
   const [a, b, la, lb] = await Promise.all([
     api("/api/v1/sessions/" + encodeURIComponent(ids[0])), api("/api/v1/sessions/" + encodeURIComponent(ids[1])),
     api("/api/v1/sessions/" + encodeURIComponent(ids[0]) + "/lines"), api("/api/v1/sessions/" + encodeURIComponent(ids[1]) + "/lines")]);
+  if (stale(gen)) return;
   $("compare").hidden = false;
   $("compare-permalink").href = urlFor({ q: q, order: state().order, cursor: "", page: 1, open: "", compare: ids });
   const facts = $("compare-facts");
@@ -312,27 +339,40 @@ async function compare(ids, q) {
 
 async function downloadBoth() {
   const ids = state().compare;
-  const texts = await Promise.all(ids.map((id) => fetch("/api/v1/sessions/" + encodeURIComponent(id) + "/evidence").then((r) => r.text())));
+  const texts = await Promise.all(ids.map(async (id) => {
+    const r = await fetch("/api/v1/sessions/" + encodeURIComponent(id) + "/evidence");
+    if (!r.ok) throw new Error("evidence of session " + id + ": HTTP " + r.status);
+    return r.text();
+  }));
   const a = el("a", { download: "sessions-" + ids.join("-") + "-evidence.txt" });
   a.href = URL.createObjectURL(new Blob([texts.join("\n")], { type: "text/plain" }));
   document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
 // ---- wiring ----
 function page(delta) {
   const s = state();
-  if (delta > 0 && current.next) { s.cursor = current.next; s.page += 1; s.open = ""; go(s); }
-  else if (delta < 0 && s.cursor) history.back();
+  if ($("next").disabled && delta > 0) return;
+  if (delta > 0 && current.next) { s.back = [...s.back, s.cursor || "-"].slice(-50); s.cursor = current.next; s.page += 1; s.open = ""; go(s); }
+  else if (delta < 0 && s.cursor) {
+    const prev = s.back.pop();
+    s.cursor = prev && prev !== "-" ? prev : "";
+    s.page = s.cursor ? Math.max(1, s.page - 1) : 1;
+    if (!s.cursor) s.back = [];
+    s.open = ""; go(s);
+  }
 }
 function init() {
   $("search").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    go({ q: $("q").value.trim(), order: $("order").value, cursor: "", page: 1, open: "", compare: [] });
+    lastSearch.key = "";  // searching again asks the index again (a run may have added sessions)
+    go({ q: $("q").value.trim(), order: $("order").value, cursor: "", page: 1, open: "", compare: [], back: [] });
   });
   $("order").addEventListener("change", () => { if ($("q").value.trim()) $("search").requestSubmit(); });
   $("next").addEventListener("click", () => page(1));
   $("prev").addEventListener("click", () => page(-1));
-  $("first").addEventListener("click", () => { const s = state(); s.cursor = ""; s.page = 1; go(s); });
+  $("first").addEventListener("click", () => { const s = state(); s.cursor = ""; s.page = 1; s.back = []; go(s); });
   $("session-close").addEventListener("click", () => { const s = state(); s.open = ""; go(s); });
   $("compare-close").addEventListener("click", () => { const s = state(); s.compare = []; go(s); });
   $("compare-button").addEventListener("click", () => { if (picked.length === 2) { const s = state(); s.compare = picked.slice(); s.open = ""; go(s); } });
@@ -350,6 +390,8 @@ function init() {
     if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const rows = [...document.querySelectorAll("#results tbody tr")];
     const at = rows.indexOf(document.activeElement);
+    const onPage = at >= 0 || document.activeElement === document.body || document.activeElement == null;
+    if (!onPage && ["j", "k", "ArrowDown", "ArrowUp"].includes(ev.key)) return;
     if (ev.key === "/") { ev.preventDefault(); $("q").focus(); $("q").select(); }
     else if (ev.key === "j" || ev.key === "ArrowDown") { if (rows.length) { ev.preventDefault(); rows[Math.min(rows.length - 1, at + 1)].focus(); } }
     else if (ev.key === "k" || ev.key === "ArrowUp") { if (rows.length) { ev.preventDefault(); rows[Math.max(0, at - 1)].focus(); } }

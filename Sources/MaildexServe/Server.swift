@@ -17,7 +17,7 @@ public enum Server {
         defer { pool.stop(); heavyPool.stop() }
         let router = Router(options: .autoGenerateHeadEndpoints)
         let metrics = Metrics()
-        router.add(middleware: GuardMiddleware(token: options.token, metrics: metrics))
+        router.add(middleware: GuardMiddleware(token: options.token, listenHost: options.host, metrics: metrics))
         API(searcher: searcher, pool: pool, heavyPool: heavyPool, metrics: metrics).routes(router)
         var logger = Logger(label: "maildex-serve")
         logger.logLevel = .error

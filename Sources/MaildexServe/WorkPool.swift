@@ -13,7 +13,7 @@ final class WorkPool: @unchecked Sendable {
 
     init(threads count: Int) {
         for k in 0..<max(1, count) {
-            let t = Thread { [unowned self] in self.work() }
+            let t = Thread { self.work() }  // the threads keep the pool until `stop`
             t.name = "maildex-query-\(k)"
             t.stackSize = 8 << 20
             threads.append(t)

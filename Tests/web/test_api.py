@@ -643,12 +643,12 @@ class ErrorTests(APITestCase):
 
     def test_raw_requests(self):
         # Requests urllib would not send: the server answers each (or closes) and lives.
-        for raw in (b"GET /api/v1/count?q=line:509 HTTP/1.1\r\nHost: x\r\n\r\n",
-                    b"GET /api/v1/count?q=line%3A509\xff HTTP/1.1\r\nHost: x\r\n\r\n",
-                    b"GET /api/v1/sessions/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        for raw in (b"GET /api/v1/count?q=line:509 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    b"GET /api/v1/count?q=line%3A509\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    b"GET /api/v1/sessions/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                     b"GARBAGE\r\n\r\n",
-                    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-                    b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"):
+                    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"):
             with self.subTest(raw=raw):
                 with socket.create_connection((SERVER.host, SERVER.port), timeout=10) as sock:
                     sock.sendall(raw)
@@ -667,7 +667,7 @@ class ConnectionTests(APITestCase):
         path = "/api/v1/export?" + qs(q="since:1900-01-01")
         for _ in range(5):
             with socket.create_connection((SERVER.host, SERVER.port), timeout=10) as sock:
-                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
                 self.assertTrue(sock.recv(100).startswith(b"HTTP/1.1 200"))
         self.assertAlive()
         status, _, body = get(path)
@@ -734,6 +734,24 @@ class HeaderTests(APITestCase):
                 self.assertEqual(status, 200)
                 self.assertTrue(headers.get("Content-Type", "").startswith("application/json"), dict(headers))
                 json.loads(body)
+
+
+class HostTests(APITestCase):
+    def test_only_loopback_host_names_without_a_token(self):
+        # A page elsewhere whose name was pointed at 127.0.0.1 (DNS rebinding) is refused.
+        port = SERVER.port
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.2", f"192.168.1.1:{port}", "localhost.evil.example"):
+            with self.subTest(host=host):
+                obj = self.assertError(403, "/api/v1/count?" + qs(q=MANY), headers={"Host": host})
+                self.assertIn("loopback", obj["error"])
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", "127.0.0.1"):
+            with self.subTest(host=host):
+                self.assertEqual(get("/healthz", headers={"Host": host})[0], 200)
+
+    def test_too_many_terms(self):
+        self.assertError(400, "/api/v1/count?" + qs(q=" ".join(["ip:0.0.0.0/0"] * 65)))
+        self.assertEqual(get_json("/api/v1/count?" + qs(q=" ".join(["ip:0.0.0.0/0"] * 64)))["count"],
+                         get_json("/api/v1/count?" + qs(q="ip:0.0.0.0/0"))["count"])
 
 
 class ConcurrencyTests(APITestCase):
@@ -840,7 +858,7 @@ class LifecycleTests(APITestCase):
         s = harness.Server(DATA.index).start()
         sock = socket.create_connection((s.host, s.port), timeout=5)
         try:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             self.assertTrue(sock.recv(4096).startswith(b"HTTP/1.1 200"))
             start = time.monotonic()
             self.assertEqual(s.stop(signal.SIGTERM), 0, s.stderr())
