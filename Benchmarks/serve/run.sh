@@ -70,6 +70,23 @@ for p in open(sys.argv[2]):
     b=json.load(urllib.request.urlopen(sys.argv[1]+p.strip())); total+=len(b["sessions"]); n+=1
 print(f"{total/n:.1f}")' "$url" "$work/paths")
 echo "sessions per answer: $avg on average"
+
+# Every session of the index streamed as NDJSON: the server's peak resident memory
+# (VmHWM) before and after says whether memory stays flat.
+hwm() { awk '/VmHWM/ {print $2}' /proc/$server/status; }
+peak_before=$(hwm)
+python3 - "$url" <<'PY'
+import sys, time, urllib.request
+start = time.monotonic(); n = lines = 0
+with urllib.request.urlopen(sys.argv[1] + "/api/v1/export?q=ip:0.0.0.0/0&format=ndjson") as r:
+    while True:
+        b = r.read(1 << 20)
+        if not b: break
+        n += len(b); lines += b.count(b"\n")
+t = time.monotonic() - start
+print(f"export of ip:0.0.0.0/0: {lines} sessions, {n / 1e6:.0f} MB in {t:.1f} s ({lines / t:.0f} sessions/s, {n / 1e6 / t:.0f} MB/s)")
+PY
+echo "server peak resident memory: ${peak_before} KiB before the export, $(hwm) KiB after"
 kill -TERM $server; wait $server || true
 
 # The same keys as separate `maildex query --json` processes.
