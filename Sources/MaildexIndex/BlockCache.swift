@@ -3,7 +3,7 @@ import MaildexSupport
 /// Decompressed store blocks, shared by every segment a process has open, up to a
 /// number of bytes: a long-running front (`maildex serve`) turns it on, so that the
 /// lookups people repeat (a page of results, then a session of it, then its lines)
-/// decompress each 256 KB block once. Off (capacity 0) by default: a `query` process
+/// decompress each block once. Off (capacity 0) by default: a `query` process
 /// reads each block once anyway.
 ///
 /// Blocks are kept as checked (CRC) and decompressed; the least recently used go first.

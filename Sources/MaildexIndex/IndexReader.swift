@@ -206,12 +206,12 @@ public final class IndexReader: @unchecked Sendable {
     }
 
     private func sessions(located rows: [(segment: Int, entry: SessionEntry)], threads: Int,
-                          resolvingOffsets: Bool) throws -> [Session] {
+                          resolvingOffsets: Bool, caching: Bool = true) throws -> [Session] {
         var bySegment = [[(position: Int, entry: SessionEntry)]](repeating: [], count: segments.count)
         for (i, row) in rows.enumerated() { bySegment[row.segment].append((i, row.entry)) }
         var out = [Session?](repeating: nil, count: rows.count)
         for (seg, rows) in bySegment.enumerated() where !rows.isEmpty {
-            let found = try segments[seg].sessions(rows.map(\.entry), threads: threads)
+            let found = try segments[seg].sessions(rows.map(\.entry), threads: threads, caching: caching)
             for (k, s) in found.enumerated() { out[rows[k].position] = s }
         }
         var sessions = out.map { $0! }
@@ -224,14 +224,15 @@ public final class IndexReader: @unchecked Sendable {
     /// `maxSessions` sessions and, past its first session, at most `maxBytes` of
     /// decompressed store blocks (a session is never larger than its block), so the
     /// memory a long answer takes stays bounded however large its sessions are.
+    /// `caching` false keeps its blocks out of the `BlockCache`.
     public func forEachBatch(_ numbers: some Collection<UInt64>, maxSessions: Int = 512, maxBytes: Int = 64 << 20,
-                             threads: Int = Parallel.cores, resolvingOffsets: Bool = true,
+                             threads: Int = Parallel.cores, resolvingOffsets: Bool = true, caching: Bool = true,
                              _ body: (_ first: Int, _ sessions: [Session]) throws -> Void) throws {
         var rows = [(segment: Int, entry: SessionEntry)]()
         var blocks = Set<UInt64>(), bytes = 0, first = 0
         func flush() throws {
             guard !rows.isEmpty else { return }
-            try body(first, try sessions(located: rows, threads: threads, resolvingOffsets: resolvingOffsets))
+            try body(first, try sessions(located: rows, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching))
             first += rows.count
             rows.removeAll(keepingCapacity: true); blocks.removeAll(keepingCapacity: true); bytes = 0
         }

@@ -29,7 +29,7 @@ extension Indexer {
         init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>) {
             self.directory = directory; self.generation = generation; self.threads = threads
             self.postingsLimit = postingsLimit; self.supersedes = supersedes
-            encoder = SegmentWriter.Encoder(threads: threads, blockTarget: 256 << 10, level: SegmentWriter.indexingLevel)
+            encoder = SegmentWriter.Encoder(threads: threads, blockTarget: SegmentFormat.storeBlockTarget, level: SegmentWriter.indexingLevel)
         }
 
         func start() throws {

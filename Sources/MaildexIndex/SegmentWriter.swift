@@ -80,7 +80,7 @@ public final class SegmentWriter {
     /// (4 alternating runs each, 2026-12-02). `compact` writes at the default, 3.
     public static let indexingLevel: Int32 = 1
 
-    public convenience init(directory: String, name: String, threads: Int, blockTarget: Int = 256 << 10, level: Int32 = 3,
+    public convenience init(directory: String, name: String, threads: Int, blockTarget: Int = SegmentFormat.storeBlockTarget, level: Int32 = 3,
                             expectedPostings: Int = 0) throws {
         try self.init(directory: directory, name: name, encoder: Encoder(threads: threads, blockTarget: blockTarget, level: level),
                       expectedPostings: expectedPostings)

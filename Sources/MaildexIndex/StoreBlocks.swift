@@ -48,12 +48,14 @@ extension SegmentReader {
 
     /// Checks and decompresses a block found by `blockLocation`. Reads only the mapping:
     /// any thread may call it.
-    /// Through the process's `BlockCache` when it is on.
-    func decompress(_ at: BlockLocation) throws -> [UInt8] {
+    /// Through the process's `BlockCache` when it is on; `caching` false reads past it
+    /// without keeping the block (a long answer read once must not evict the blocks
+    /// that lookups repeat).
+    func decompress(_ at: BlockLocation, caching: Bool = true) throws -> [UInt8] {
         let key = BlockCache.Key(segment: serial, block: at.index)
         if let bytes = BlockCache.shared.block(key) { return bytes }
         let bytes = try decompress(UnsafeRawBufferPointer(rebasing: file.bytes[at.offset..<(at.offset + at.compressed)]), at)
-        BlockCache.shared.keep(key, bytes)
+        if caching { BlockCache.shared.keep(key, bytes) }
         return bytes
     }
 
@@ -77,7 +79,7 @@ extension SegmentReader {
 
     /// The sessions of table rows `entries` (all of this segment), in the order given:
     /// each block they need is decompressed once, the blocks on `threads` threads at once.
-    func sessions(_ entries: [SessionEntry], threads: Int) throws -> [Session] {
+    func sessions(_ entries: [SessionEntry], threads: Int, caching: Bool = true) throws -> [Session] {
         // Group the rows by block; locate the blocks here (that checks index pages,
         // which is not thread-safe), then decompress and decode them in parallel.
         let order = entries.indices.sorted { (entries[$0].block, entries[$0].offsetInBlock) < (entries[$1].block, entries[$1].offsetInBlock) }
@@ -92,7 +94,7 @@ extension SegmentReader {
         let decoded = Parallel.map(groups.count, threads: threads) { g -> Result<[(Int, Session)], Error> in
             Result {
                 // One block: through the cache of the last block read (a repeated lookup).
-                let block = groups.count == 1 ? try self.block(groups[g].location.index) : try decompress(groups[g].location)
+                let block = groups.count == 1 ? try self.block(groups[g].location.index) : try decompress(groups[g].location, caching: caching)
                 return try block.withUnsafeBytes { p in
                     try groups[g].rows.map { k in
                         do { return (k, try SessionCodec.decode(block: p, offset: Int(entries[k].offsetInBlock))) } catch {

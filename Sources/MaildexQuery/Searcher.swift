@@ -92,10 +92,10 @@ public final class Searcher: @unchecked Sendable {
     /// source, line number and byte offset): `body` gets the position of each batch's
     /// first session in the result and the batch. Memory stays bounded however many
     /// and however large the sessions are (`IndexReader.forEachBatch`).
-    public func forEachBatch(of result: SearchResult, resolvingOffsets: Bool = true,
+    public func forEachBatch(of result: SearchResult, resolvingOffsets: Bool = true, caching: Bool = true,
                              _ body: (_ first: Int, _ sessions: [Session]) throws -> Void) throws {
         try budget.withThreads { threads in
-            try result.index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: resolvingOffsets, body)
+            try result.index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching, body)
         }
     }
 
@@ -110,13 +110,14 @@ public final class Searcher: @unchecked Sendable {
     /// to print: transcripts (a blank line before each but the first of the whole answer:
     /// `firstPosition` says where this result starts in it), summaries, NDJSON, evidence.
     /// Formatted a few tens of MB at a time, on the threads the budget gives.
-    public func render(_ result: SearchResult, as rendering: Rendering, firstPosition: Int = 0,
+    /// `caching` false keeps the blocks read out of the `BlockCache` (an export).
+    public func render(_ result: SearchResult, as rendering: Rendering, firstPosition: Int = 0, caching: Bool = true,
                        to write: ([UInt8]) throws -> Void) throws {
         let index = result.index
         let sourceName = { (id: UInt32) in index.sourceName(id) }
         try budget.withThreads { threads in
             // Byte offsets are looked up only where they are printed.
-            try index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: rendering == .evidence) { at, batch in
+            try index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: rendering == .evidence, caching: caching) { at, batch in
                 var from = 0
                 while from < batch.count {
                     var to = from, size = 0

@@ -76,7 +76,7 @@ public struct IndexStatistics: Sendable {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
-        try index.forEachBatch(numbers, threads: threads, resolvingOffsets: false) { _, batch in for s in batch {
+        try index.forEachBatch(numbers, threads: threads, resolvingOffsets: false, caching: false) { _, batch in for s in batch {
             st.sessions += 1
             if s.complete { st.complete += 1 }
             st.messages += s.facts.messages.count

@@ -125,9 +125,10 @@ struct API: Sendable {
     /// The session objects of `result` (`query --json`'s, with `"id"` first), each
     /// after `separator` but the first (a comma in an array, nothing in NDJSON, where
     /// each ends with its newline).
-    static func appendObjects(of result: SearchResult, searcher: Searcher, separator: UInt8?, to out: inout [UInt8]) throws {
+    static func appendObjects(of result: SearchResult, searcher: Searcher, separator: UInt8?, caching: Bool = true,
+                              to out: inout [UInt8]) throws {
         var k = 0
-        try searcher.render(result, as: .json) { bytes in
+        try searcher.render(result, as: .json, caching: caching) { bytes in
             if k > 0, let separator { out.append(separator) }
             out += Array("{\"id\":\"\(result.numbers[k])\",".utf8)
             out += separator == nil ? bytes.dropFirst() : bytes.dropFirst().dropLast()
@@ -243,11 +244,11 @@ struct API: Sendable {
                 let bytes = try await pool.run { () throws -> [UInt8] in
                     var out = [UInt8]()
                     if format == .csv {
-                        try s.forEachBatch(of: part, resolvingOffsets: false) { _, sessions in
+                        try s.forEachBatch(of: part, resolvingOffsets: false, caching: false) { _, sessions in
                             for session in sessions { CSV.appendRow(session, index: part.index, to: &out) }
                         }
                     } else {
-                        try Self.appendObjects(of: part, searcher: s, separator: nil, to: &out)
+                        try Self.appendObjects(of: part, searcher: s, separator: nil, caching: false, to: &out)
                     }
                     return out
                 }

@@ -85,7 +85,7 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
         for (name, value) in Self.securityHeaders { response.headers[name] = value }
         let path = request.uri.path
         if path.hasPrefix("/api/"), path != "/api/v1/metrics" {
-            metrics.record(nanoseconds: Metrics.now() - start, status: Int(response.status.code))
+            metrics.record(request: Metrics.now() - start, status: Int(response.status.code))
         }
         return response
     }

@@ -13,10 +13,10 @@ public enum Server {
     public static func run(_ options: ServeOptions, ready: @escaping @Sendable (String) -> Void) throws {
         let searcher = try Searcher(directory: options.index, threads: options.threads)
         BlockCache.shared.capacityBytes = options.cacheMegabytes << 20
-        let pool = WorkPool(threads: options.threads), heavyPool = WorkPool(threads: max(1, options.threads / 2))
+        let metrics = Metrics()
+        let pool = WorkPool(threads: options.threads, metrics: metrics), heavyPool = WorkPool(threads: max(1, options.threads / 2))
         defer { pool.stop(); heavyPool.stop() }
         let router = Router(options: .autoGenerateHeadEndpoints)
-        let metrics = Metrics()
         router.add(middleware: GuardMiddleware(token: options.token, listenHost: options.host, metrics: metrics))
         API(searcher: searcher, pool: pool, heavyPool: heavyPool, metrics: metrics).routes(router)
         var logger = Logger(label: "maildex-serve")

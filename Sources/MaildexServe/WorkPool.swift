@@ -10,8 +10,10 @@ final class WorkPool: @unchecked Sendable {
     private var head = 0
     private var stopping = false
     private var threads: [Thread] = []
+    private let metrics: Metrics?
 
-    init(threads count: Int) {
+    init(threads count: Int, metrics: Metrics? = nil) {
+        self.metrics = metrics
         for k in 0..<max(1, count) {
             let t = Thread { self.work() }  // the threads keep the pool until `stop`
             t.name = "maildex-query-\(k)"
@@ -38,7 +40,13 @@ final class WorkPool: @unchecked Sendable {
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
             condition.lock()
-            jobs.append { c.resume(with: Result { try body() }) }
+            let metrics = self.metrics
+            jobs.append {
+                let start = Metrics.now()
+                let result = Result { try body() }
+                metrics?.record(work: Metrics.now() - start)
+                c.resume(with: result)
+            }
             condition.signal()
             condition.unlock()
         }
