@@ -3,6 +3,7 @@
 # against `maildex serve --threads 2`, on a mix of lookups (message ids, line ids,
 # peers and senders with at most 100 sessions each; session objects included), then
 # the `maildex query --json` process time for the same keys, in the same sitting.
+# CONNECTIONS (default 64): wrk's connections; SERVE_ARGS: more options for the server.
 #
 #   Benchmarks/serve/run.sh INDEX [DURATION] [MAILDEX]
 #
@@ -51,7 +52,7 @@ MAILDEX_PATHS="$work/paths" wrk -t2 -c16 -d3s -s Benchmarks/serve/mix.lua "$url"
 rss_before=$(rss)
 metrics() { python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/api/v1/metrics").read().decode())' "$url" 2>/dev/null || true; }
 metrics > "$work/metrics-before"
-MAILDEX_PATHS="$work/paths" wrk -t2 -c64 -d"${duration}s" --latency -s Benchmarks/serve/mix.lua "$url" | tee "$work/wrk"
+MAILDEX_PATHS="$work/paths" wrk -t2 -c"${CONNECTIONS:-64}" -d"${duration}s" --latency -s Benchmarks/serve/mix.lua "$url" | tee "$work/wrk"
 metrics > "$work/metrics-after"
 echo "server resident memory: ${rss_before} KiB before, $(rss) KiB after"
 # Times at the server, from its own histograms: each request (router to response head,

@@ -17,7 +17,7 @@ public enum SegmentFormat {
     /// Bytes of sessions in a store block before it is compressed. A lookup decompresses
     /// one block per session it returns, so the block's size is a lookup's cost: 32 KiB
     /// took a key of up to 100 sessions from 3.4 to 1.3 ms (p50) and 16.4 to 6.9 ms (p99)
-    /// against 256 KiB, for an index 20% larger (17.3% of the log text instead of 14.4%;
+    /// against 256 KiB, for an index 20% larger (17.0% of the log text instead of 14.1%;
     /// Benchmarks/SERVE.md). Readers take blocks of any size.
     public static let storeBlockTarget = 32 << 10
     public static let headerSize = 16
