@@ -15,6 +15,7 @@ struct Maildex: ParsableCommand {
           maildex generate --out corpus --days 3 --sessions-per-day 2000 --seed 1
           maildex index --index idx corpus
           maildex query --index idx ip:203.0.113.0/24
+          maildex serve --index idx          # the web page at http://127.0.0.1:8025/
         """,
         version: "0.1.0",
         subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Serve.self, Compact.self, Verify.self, Bench.self, Sessions.self, DebugParse.self]

@@ -36,7 +36,7 @@ struct Serve: ParsableCommand {
     @Option(help: "File whose first line is the token every request must carry (needed off loopback).")
     var tokenFile: String? = nil
 
-    @Option(help: "Threads for queries (default: every core).")
+    @Option(help: "Threads for lookups (default: every core); statistics, histograms and exports get half as many more.")
     var threads: Int? = nil
 
     @Option(help: "MiB of decompressed session blocks kept in memory for repeated lookups (0: none).")
