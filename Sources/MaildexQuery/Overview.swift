@@ -104,8 +104,9 @@ public struct IndexInfo: Sendable, Equatable {
 }
 
 extension Searcher {
-    /// Sessions matching `query` per `bucket` of their first line's date and time.
-    public func histogram(_ query: Query, bucket: HistogramBucket) throws -> Histogram {
+    /// Sessions matching `query` per `bucket` of their first line's date and time; with
+    /// `bucket` nil, per hour when they span two days or less, else per day.
+    public func histogram(_ query: Query, bucket: HistogramBucket?) throws -> Histogram {
         let index = try index()
         let numbers = try budget.withThreads { try QueryEngine(index: index, threads: $0).matches(query) }
         var starts = [(CivilDate, Int32)]()
@@ -113,7 +114,9 @@ extension Searcher {
         for n in numbers {
             if let (_, e) = try index.entry(n) { starts.append((e.date, e.startSecond)) }
         }
-        return Histogram.of(starts, bucket: bucket)
+        if let bucket { return Histogram.of(starts, bucket: bucket) }
+        let days = Histogram.of(starts, bucket: .day)
+        return days.bars.count <= 2 ? Histogram.of(starts, bucket: .hour) : days
     }
 
     /// The index as it is now, in brief.

@@ -214,10 +214,7 @@ struct API: Sendable {
             switch choice {
             case .day: return try s.histogram(query, bucket: .day)
             case .hour: return try s.histogram(query, bucket: .hour)
-            case .auto:
-                // Per hour when the matches span two days or less.
-                let days = try s.histogram(query, bucket: .day)
-                return days.bars.count <= 2 ? try s.histogram(query, bucket: .hour) : days
+            case .auto: return try s.histogram(query, bucket: nil)  // per hour over two days or less
             }
         }
         return Self.json(h.json() + "\n")

@@ -222,6 +222,11 @@ import Testing
         for b in days.bars + hours.bars.prefix(5) {
             #expect(try searcher.count(Query.parse(b.terms.split(separator: " ").map(String.init))) == b.sessions)
         }
+        // Left to choose: per day over three days, per hour over one.
+        #expect(try searcher.histogram(q, bucket: nil) == days)
+        let oneDay = try Query.parse([days.bars[1].terms])
+        #expect(try searcher.histogram(oneDay, bucket: nil) == searcher.histogram(oneDay, bucket: .hour))
+        #expect(try searcher.histogram(oneDay, bucket: nil).bucket == .hour)
         let info = try searcher.info()
         #expect(info.sessions == sessions.count && info.firstDate == days.bars.first?.date && info.lastDate == days.bars.last?.date)
         #expect(info.sourceFiles == corpus.files.count && info.segments >= 1)
