@@ -61,6 +61,20 @@ public enum PostingList {
         return out
     }
 
+    /// Numbers of sorted `a` that are not in sorted `b`.
+    public static func subtract(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {
+        if b.isEmpty || a.isEmpty { return a }
+        var out = [UInt64]()
+        out.reserveCapacity(a.count)
+        var j = 0
+        for x in a {
+            while j < b.count, b[j] < x { j += 1 }
+            if j < b.count, b[j] == x { continue }
+            out.append(x)
+        }
+        return out
+    }
+
     /// Numbers in any of the sorted lists, sorted, without duplicates.
     public static func union(_ lists: [[UInt64]]) -> [UInt64] {
         if lists.isEmpty { return [] }

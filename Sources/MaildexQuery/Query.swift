@@ -4,7 +4,7 @@ import MaildexRead
 import MaildexSessionize
 import MaildexIndex
 
-/// A parsed query: every predicate must hold (AND).
+/// A parsed query: every predicate and every group must hold (AND), within the time bounds.
 ///
 /// Syntax (`Query.syntax`, shown by `maildex query --help`; made from the table of
 /// kinds, `TermKindInfo.all`): `kind:value` terms such as `ip:203.0.113.0/24`,
@@ -38,6 +38,9 @@ public struct Query: Equatable, Sendable {
     }
 
     public var predicates: [Predicate] = []
+    /// Conditions beyond single predicates (`A OR B`, `NOT A`, a comma list), each of
+    /// which must hold too.
+    public var groups: [Expr] = []
     /// Whole days, inclusive.
     public var fromDate: CivilDate? = nil
     public var toDate: CivilDate? = nil
@@ -68,7 +71,8 @@ public struct Query: Equatable, Sendable {
             let word = value + (k + 1 < bare.count ? "," : "")
             if line.count + 1 + word.count > syntaxWidth { out += line + "\n"; line = "  " + word } else { line += " " + word }
         }
-        return out + line
+        out += line + "\n"
+        return out + "combine: terms side by side (all), A OR B, NOT A or -A, (A OR B) C,\n  ip:a,b (either); dates and times narrow the whole query"
     }()
 
     /// `maildex query --help` (ArgumentParser) wraps lines of 80 columns or more.
@@ -82,71 +86,76 @@ public struct Query: Equatable, Sendable {
     public typealias SyntaxError = MaildexError
 
     public static func parse(_ terms: [String]) throws -> Query {
-        var q = Query()
-        guard !terms.isEmpty else { throw syntaxError("no query terms") }
-        // Time bounds as (date, second of day); all of them together narrow the range.
-        var lower: (CivilDate, Int32)? = nil
-        var upper: (CivilDate, Int32)? = nil
-        func max(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? b : a }
-        func min(_ a: (CivilDate, Int32), _ b: (CivilDate, Int32), by less: ((CivilDate, Int32), (CivilDate, Int32)) -> Bool) -> (CivilDate, Int32) { less(a, b) ? a : b }
-        for (position, raw) in terms.enumerated() {
-            let term = raw.trimmingSpaces()
-            guard !term.isEmpty else { continue }
-            let kind: QueryKind
-            var value = term
-            if let colon = term.firstIndex(of: ":"), let k = QueryKind.named(term[..<colon]) {
-                kind = k
-                value = String(term[term.index(after: colon)...])
-            } else {
-                do { kind = try shape(of: term) } catch let e as MaildexError {
-                    throw Query.syntaxError(e.message, position: position)
-                }
-            }
-            guard !value.isEmpty else { throw syntaxError("`\(raw)`: empty value", position: position) }
-            func address() -> [UInt8] {
-                Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
-            }
-            switch kind {
-            case .ip:
-                guard let r = CIDRRange(value) else { throw syntaxError("`\(raw)`: not an IP address or CIDR range", position: position) }
-                q.predicates.append(.peer(r))
-            case .addr: q.predicates.append(.address(address()))
-            case .from: q.predicates.append(.sender(address()))
-            case .to: q.predicates.append(.recipient(address()))
-            case .domain:
-                var d = address()
-                if d.first == 64 { d.removeFirst() }
-                q.predicates.append(.domain(d))
-            case .helo: q.predicates.append(.helo(Array(value.utf8).map(Bytes.lower)))
-            case .msg:
-                var v = value
-                if v.hasPrefix("{") || v.hasPrefix("[") { v = String(v.dropFirst().dropLast()) }
-                q.predicates.append(.message(Array(v.utf8).map(Bytes.lower)))
-            case .line:
-                var number = Substring(value)
-                let upperValue = value.uppercased()
-                if upperValue.hasPrefix("SMTPI-") { q.lineKinds.append(UInt32(ChannelKey.smtpi)); number = number.dropFirst(6) }
-                else if upperValue.hasPrefix("SMTP-") { q.lineKinds.append(UInt32(ChannelKey.smtp)); number = number.dropFirst(5) }
-                guard let n = UInt32(number) else {
-                    throw syntaxError("`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N", position: position)
-                }
-                q.predicates.append(.line(n))
-            case .date:
-                guard let d = CivilDate(iso: value), value.count == 10 else { throw syntaxError("`\(raw)`: dates are YYYY-MM-DD", position: position) }
-                lower = max(lower ?? (d, 0), (d, 0), by: <)
-                upper = min(upper ?? (d, Query.lastSecond), (d, Query.lastSecond), by: <)
-            case .since:
-                let (d, second) = try dateTime(value, raw, end: false, position: position)
-                lower = max(lower ?? (d, second), (d, second), by: <)
-            case .until:
-                let (d, second) = try dateTime(value, raw, end: true, position: position)
-                upper = min(upper ?? (d, second), (d, second), by: <)
+        var parser = BooleanParser(terms)
+        return try parser.parse()
+    }
+
+    /// What one term is: a predicate, or a bound on the sessions' start (date, since, until).
+    enum Term {
+        case predicate(Predicate, lineKind: UInt32?)
+        case lower(CivilDate, Int32)
+        case upper(CivilDate, Int32)
+        case day(CivilDate)
+    }
+
+    /// Reads one term, `raw` at `position`; a comma list (`ip:a,b`) gives one term per value.
+    static func terms(_ raw: String, position: Int) throws -> [Term] {
+        let term = raw.trimmingSpaces()
+        let kind: QueryKind
+        var value = term
+        if let colon = term.firstIndex(of: ":"), let k = QueryKind.named(term[..<colon]) {
+            kind = k
+            value = String(term[term.index(after: colon)...])
+        } else {
+            do { kind = try shape(of: term) } catch let e as MaildexError {
+                throw Query.syntaxError(e.message, position: position)
             }
         }
-        if let (d, second) = lower { q.fromDate = d; q.fromSecond = second > 0 ? second : nil }
-        if let (d, second) = upper { q.toDate = d; q.toSecond = second < Query.lastSecond ? second : nil }
-        if q.predicates.isEmpty && q.fromDate == nil && q.toDate == nil { throw syntaxError("no query terms") }
-        return q
+        guard !value.isEmpty else { throw syntaxError("`\(raw)`: empty value", position: position) }
+        if value.contains(","), kind != .date, kind != .since, kind != .until {
+            let values = value.split(separator: ",", omittingEmptySubsequences: false)
+            guard values.allSatisfy({ !$0.isEmpty }) else { throw syntaxError("`\(raw)`: an empty value in the list", position: position) }
+            return try values.flatMap { try terms(kind.name + ":" + $0, position: position) }
+        }
+        func address() -> [UInt8] {
+            Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
+        }
+        switch kind {
+        case .ip:
+            guard let r = CIDRRange(value) else { throw syntaxError("`\(raw)`: not an IP address or CIDR range", position: position) }
+            return [.predicate(.peer(r), lineKind: nil)]
+        case .addr: return [.predicate(.address(address()), lineKind: nil)]
+        case .from: return [.predicate(.sender(address()), lineKind: nil)]
+        case .to: return [.predicate(.recipient(address()), lineKind: nil)]
+        case .domain:
+            var d = address()
+            if d.first == 64 { d.removeFirst() }
+            return [.predicate(.domain(d), lineKind: nil)]
+        case .helo: return [.predicate(.helo(Array(value.utf8).map(Bytes.lower)), lineKind: nil)]
+        case .msg:
+            var v = value
+            if v.hasPrefix("{") || v.hasPrefix("[") { v = String(v.dropFirst().dropLast()) }
+            return [.predicate(.message(Array(v.utf8).map(Bytes.lower)), lineKind: nil)]
+        case .line:
+            var number = Substring(value)
+            var lineKind: UInt32? = nil
+            let upperValue = value.uppercased()
+            if upperValue.hasPrefix("SMTPI-") { lineKind = UInt32(ChannelKey.smtpi); number = number.dropFirst(6) }
+            else if upperValue.hasPrefix("SMTP-") { lineKind = UInt32(ChannelKey.smtp); number = number.dropFirst(5) }
+            guard let n = UInt32(number) else {
+                throw syntaxError("`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N", position: position)
+            }
+            return [.predicate(.line(n), lineKind: lineKind)]
+        case .date:
+            guard let d = CivilDate(iso: value), value.count == 10 else { throw syntaxError("`\(raw)`: dates are YYYY-MM-DD", position: position) }
+            return [.day(d)]
+        case .since:
+            let (d, second) = try dateTime(value, raw, end: false, position: position)
+            return [.lower(d, second)]
+        case .until:
+            let (d, second) = try dateTime(value, raw, end: true, position: position)
+            return [.upper(d, second)]
+        }
     }
 
     /// A syntax error about the term at `position` (nil: about the whole query).

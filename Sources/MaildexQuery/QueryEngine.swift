@@ -23,8 +23,16 @@ public struct QueryEngine: Sendable {
             lists.append(try lookUp(Self.lookups(p, date: singleDate)))
             if lists.last!.isEmpty { return [] }
         }
+        // Groups: an OR or a list is one more list to intersect; a NOT is subtracted.
+        var excluded = [[UInt64]]()
+        for g in q.groups {
+            if case .not(let inner) = g { excluded.append(try evaluate(inner, singleDate)); continue }
+            lists.append(try evaluate(g, singleDate))
+            if lists.last!.isEmpty { return [] }
+        }
         lists.sort { $0.count < $1.count }
         let hasDates = q.fromDate != nil || q.toDate != nil
+        if !hasDates && lists.isEmpty && !excluded.isEmpty { lists.append(try everySession()) }
         if hasDates && (lists.isEmpty || lists[0].count > 200_000) {
             let lower = q.fromDate ?? CivilDate(daysSinceEpoch: Int32.min + 1)
             let upper = q.toDate ?? CivilDate(daysSinceEpoch: Int32.max - 1)
@@ -37,6 +45,7 @@ public struct QueryEngine: Sendable {
             result = PostingList.intersect(result, l)
             if result.isEmpty { return [] }
         }
+        for x in excluded { result = PostingList.subtract(result, x) }
         if hasDates { result = try result.filter { try inDateBounds($0, q) } }
         // Keys are indexed cut to `Terms.maxKeyBytes`: sessions a longer key found by its
         // first bytes are checked against the whole key, on their facts.
@@ -55,6 +64,30 @@ public struct QueryEngine: Sendable {
             }
         }
         return result
+    }
+
+    /// The sessions a group's condition holds for, sorted.
+    func evaluate(_ e: Query.Expr, _ singleDate: CivilDate?) throws -> [UInt64] {
+        switch e {
+        case .predicate(let p): return try lookUp(Self.lookups(p, date: singleDate))
+        case .any(let items): return PostingList.union(try items.map { try evaluate($0, singleDate) })
+        case .not(let inner): return PostingList.subtract(try everySession(), try evaluate(inner, singleDate))
+        case .all(let items):
+            var positive = [[UInt64]](), negative = [[UInt64]]()
+            for item in items {
+                if case .not(let inner) = item { negative.append(try evaluate(inner, singleDate)) } else { positive.append(try evaluate(item, singleDate)) }
+            }
+            positive.sort { $0.count < $1.count }
+            var result = positive.isEmpty ? try everySession() : positive[0]
+            for l in positive.dropFirst() { result = PostingList.intersect(result, l) }
+            for l in negative { result = PostingList.subtract(result, l) }
+            return result
+        }
+    }
+
+    /// Every session of the index (for a NOT with nothing beside it), by its dates.
+    func everySession() throws -> [UInt64] {
+        try lookUp(Self.dateLookups(CivilDate(daysSinceEpoch: Int32.min + 1), CivilDate(daysSinceEpoch: Int32.max - 1)))
     }
 
     /// A term to look up, or a range of terms (both ends included).

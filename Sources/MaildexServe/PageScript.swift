@@ -179,15 +179,20 @@ function drawHistogram(h, s) {
 // ---- highlighting the query's matches ----
 function needles(q, facts) {
   const out = [];
-  for (const term of q.split(/\s+/).filter(Boolean)) {
+  for (const raw of q.split(/\s+/).filter(Boolean)) {
+    // What a NOT or a "-" excludes is not in the session; OR and parentheses are syntax.
+    const term = raw.replace(/^\(+/, "").replace(/\)+$/, "");
+    if (term === "OR" || term === "NOT" || term.startsWith("-") || term === "") continue;
     const m = term.match(/^([a-z]+):(.*)$/i);
     const kind = m ? m[1].toLowerCase() : "", value = m ? m[2] : term;
     if (["since", "until", "date", "line"].includes(kind)) continue;
-    if (kind === "ip" || (!kind && /^[0-9a-f.:]+(\/\d+)?$/i.test(value) && /[.:]/.test(value))) {
-      if (facts && facts.peer) out.push(facts.peer);
-      if (!value.includes("/")) out.push(value);
-    } else if (kind === "msg") out.push(value.replace(/^[{[]|[}\]]$/g, ""));
-    else if (value.length >= 2 && !/^\d{4}-\d\d-\d\d$/.test(value)) out.push(value.replace(/^@/, ""));
+    for (const v of value.split(",")) {
+      if (kind === "ip" || (!kind && /^[0-9a-f.:]+(\/\d+)?$/i.test(v) && /[.:]/.test(v))) {
+        if (facts && facts.peer) out.push(facts.peer);
+        if (!v.includes("/")) out.push(v);
+      } else if (kind === "msg") out.push(v.replace(/^[{[]|[}\]]$/g, ""));
+      else if (v.length >= 2 && !/^\d{4}-\d\d-\d\d$/.test(v)) out.push(v.replace(/^@/, ""));
+    }
   }
   return [...new Set(out.filter((n) => n.length > 0))];
 }
