@@ -97,7 +97,7 @@ public struct TermKindInfo: Sendable {
         ], stored: [.line], encoding: .lineAndDate),
         TermKindInfo(.date, help: [Help(["1999-04-28"], "sessions starting that day")],
                      bare: ["1999-04-28"], stored: [.date], encoding: .date),
-        TermKindInfo(.since, help: [Help(["1999-04-01", "1999-04-28T21:00"], "sessions starting then or later")], stored: [.date], encoding: .date),
+        TermKindInfo(.since, help: [Help(["1999-04-01", "1999-04-28T21:00"], "sessions starting then or later"), Help(["7d", "36h"], "in the last 7 days, 36 hours")], stored: [.date], encoding: .date),
         TermKindInfo(.until, help: [Help(["1999-04-30", "1999-04-30T06:30"], "sessions starting then or before")],
                      stored: [.date], encoding: .date),
     ]

@@ -31,8 +31,10 @@ struct BooleanParser {
     private var upper: (CivilDate, Int32)? = nil
     /// Whether the top level has an `OR` outside parentheses: then nothing is at the top.
     private var topLevelOr = false
+    private let now: (CivilDate, Int32)
 
-    init(_ terms: [String]) {
+    init(_ terms: [String], now: (CivilDate, Int32)) {
+        self.now = now
         for (position, raw) in terms.enumerated() {
             var t = Substring(raw.trimmingSpaces())
             var closing = 0
@@ -129,7 +131,7 @@ struct BooleanParser {
 
     /// One term (or a comma list, as `.any`); nil for a time bound, which narrows the query.
     private mutating func term(_ text: String, _ position: Int, grouped: Bool) throws -> Query.Expr? {
-        let terms = try Query.terms(text, position: position)
+        let terms = try Query.terms(text, position: position, now: now)
         var preds = [Query.Expr]()
         for term in terms {
             switch term {

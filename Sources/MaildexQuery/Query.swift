@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MaildexSupport
 import MaildexParse
 import MaildexRead
@@ -85,9 +90,37 @@ public struct Query: Equatable, Sendable {
     /// position and the accepted forms (`Query.syntax`).
     public typealias SyntaxError = MaildexError
 
-    public static func parse(_ terms: [String]) throws -> Query {
-        var parser = BooleanParser(terms)
+    /// `now`: the local date and second of day that relative times (`since:7d`) count
+    /// back from; the machine's clock when nil.
+    public static func parse(_ terms: [String], now: (CivilDate, Int32)? = nil) throws -> Query {
+        var parser = BooleanParser(terms, now: now ?? Query.localNow())
         return try parser.parse()
+    }
+
+    /// The local date and second of day now.
+    public static func localNow() -> (CivilDate, Int32) {
+        var t = time(nil)
+        var tm = tm()
+        localtime_r(&t, &tm)
+        let year = Int(tm.tm_year) + 1900, month = Int(tm.tm_mon) + 1, day = Int(tm.tm_mday)
+        let d = CivilDate(year: year, month: month, day: day) ?? CivilDate(daysSinceEpoch: 0)
+        let hours = Int32(tm.tm_hour), minutes = Int32(tm.tm_min), seconds = Int32(tm.tm_sec)
+        return (d, hours * 3600 + minutes * 60 + seconds)
+    }
+
+    /// `7d`, `36h`, `90m`: that long before `now`; nil if `value` is not of that form.
+    static func relative(_ value: String, now: (CivilDate, Int32)) -> (CivilDate, Int32)? {
+        guard let unit = value.last, let n = Int(value.dropLast()), n >= 0, n < 1_000_000, value.count >= 2 else { return nil }
+        let seconds: Int
+        switch unit {
+        case "d": seconds = n * 86_400
+        case "h": seconds = n * 3_600
+        case "m": seconds = n * 60
+        default: return nil
+        }
+        let absolute = Int(now.0.daysSinceEpoch) * 86_400 + Int(now.1) - seconds
+        let day = absolute >= 0 ? absolute / 86_400 : -((-absolute + 86_399) / 86_400)
+        return (CivilDate(daysSinceEpoch: Int32(day)), Int32(absolute - day * 86_400))
     }
 
     /// What one term is: a predicate, or a bound on the sessions' start (date, since, until).
@@ -99,7 +132,7 @@ public struct Query: Equatable, Sendable {
     }
 
     /// Reads one term, `raw` at `position`; a comma list (`ip:a,b`) gives one term per value.
-    static func terms(_ raw: String, position: Int) throws -> [Term] {
+    static func terms(_ raw: String, position: Int, now: (CivilDate, Int32) = Query.localNow()) throws -> [Term] {
         let term = raw.trimmingSpaces()
         let kind: QueryKind
         var value = term
@@ -115,7 +148,7 @@ public struct Query: Equatable, Sendable {
         if value.contains(","), kind != .date, kind != .since, kind != .until {
             let values = value.split(separator: ",", omittingEmptySubsequences: false)
             guard values.allSatisfy({ !$0.isEmpty }) else { throw syntaxError("`\(raw)`: an empty value in the list", position: position) }
-            return try values.flatMap { try terms(kind.name + ":" + $0, position: position) }
+            return try values.flatMap { try terms(kind.name + ":" + $0, position: position, now: now) }
         }
         func address() -> [UInt8] {
             Array(value.utf8).filter { $0 != 32 && $0 != 60 && $0 != 62 }.map(Bytes.lower)
@@ -150,10 +183,10 @@ public struct Query: Equatable, Sendable {
             guard let d = CivilDate(iso: value), value.count == 10 else { throw syntaxError("`\(raw)`: dates are YYYY-MM-DD", position: position) }
             return [.day(d)]
         case .since:
-            let (d, second) = try dateTime(value, raw, end: false, position: position)
+            let (d, second) = try Query.relative(value, now: now) ?? dateTime(value, raw, end: false, position: position)
             return [.lower(d, second)]
         case .until:
-            let (d, second) = try dateTime(value, raw, end: true, position: position)
+            let (d, second) = try Query.relative(value, now: now) ?? dateTime(value, raw, end: true, position: position)
             return [.upper(d, second)]
         }
     }
@@ -186,7 +219,7 @@ public struct Query: Equatable, Sendable {
     static func dateTime(_ value: String, _ raw: String, end: Bool, position: Int? = nil) throws -> (CivilDate, Int32) {
         let parts = value.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let day = parts.first, day.count == 10, let d = CivilDate(iso: day) else {
-            throw syntaxError("`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]]", position: position)
+            throw syntaxError("`\(raw)`: dates are YYYY-MM-DD[THH:MM[:SS]], or a time ago such as 7d, 36h, 90m", position: position)
         }
         guard parts.count == 2 else { return (d, end ? lastSecond : 0) }
         let fields = parts[1].split(separator: ":", omittingEmptySubsequences: false)

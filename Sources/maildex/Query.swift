@@ -24,6 +24,8 @@ struct QueryCommand: ParsableCommand {
           maildex query --index idx --evidence msg:S.0000014724
           maildex query --index idx --count domain:example.com
           maildex query --index idx line:509 date:1999-04-28 --provenance
+          maildex query --index idx --newest since:7d "(from:a@b.example" OR "from:c@d.example)"
+          maildex query --index idx --count -- ip:192.0.2.0/24 -domain:example.com
         """
     )
 
@@ -54,6 +56,9 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "oldest or newest: which sessions come first.")
     var order: Order = .oldest
 
+    @Flag(help: "Newest first (as --order newest).")
+    var newest = false
+
     @Option(help: "Threads for this query (default: every core).")
     var threads: Int? = nil
 
@@ -71,7 +76,7 @@ struct QueryCommand: ParsableCommand {
         do {
             let q = try Query.parse(terms)
             let searcher = try Searcher(directory: index, threads: threads ?? Parallel.cores)
-            let result = try searcher.search(q, order: order, limit: limit)
+            let result = try searcher.search(q, order: newest ? .newest : order, limit: limit)
             if count {
                 out.line(String(result.numbers.count))
                 try finishStandardOutput()

@@ -46,6 +46,20 @@ import Testing
         #expect(try Query.parse(["from:\(sender)", "to:\(recipient)"]).groups.isEmpty)
     }
 
+    @Test func relativeTimesCountBackFromNow() throws {
+        let now = (try #require(CivilDate(iso: "2026-03-01")), Int32(10 * 3600 + 30 * 60))
+        let q = try Query.parse(["since:7d"], now: now)
+        #expect(q.fromDate == CivilDate(iso: "2026-02-22") && q.fromSecond == 10 * 3600 + 30 * 60)
+        let h = try Query.parse(["since:36h", "ip:192.0.2.1"], now: now)
+        #expect(h.fromDate == CivilDate(iso: "2026-02-27") && h.fromSecond == 22 * 3600 + 30 * 60)
+        let m = try Query.parse(["until:90m"], now: now)
+        #expect(m.toDate == CivilDate(iso: "2026-03-01") && m.toSecond == 9 * 3600)
+        #expect(try Query.parse(["since:0d"], now: now).fromDate == now.0)
+        for bad in ["since:7x", "since:d", "since:-3d", "until:7dd"] {
+            #expect(throws: MaildexError.self, "\(bad)") { try Query.parse([bad], now: now) }
+        }
+    }
+
     @Test func malformedBooleanFormsAreSyntaxErrorsWithTheirPosition() {
         let bad: [([String], Int?)] = [
             (["(ip:192.0.2.1"], 0), (["ip:192.0.2.1)"], 0), (["OR", "ip:192.0.2.1"], 0), (["ip:192.0.2.1", "OR"], 1),

@@ -137,6 +137,23 @@ import Testing
         #expect(obj["peer"] as? String == "209.162.104.65")
         #expect(obj["port"] as? Int == 1957)
 
+        // Boolean forms and --newest through the command line: `--` before a leading `-`.
+        let oldestFirst = try run(["query", "--index", idx, "--summary", "ip:0.0.0.0/0"])
+        let newestFirst = try run(["query", "--index", idx, "--summary", "--newest", "ip:0.0.0.0/0"])
+        let summaries = oldestFirst.stdout.split(separator: 10).map(Array.init)
+        #expect(summaries.count > 2 && newestFirst.stdout.split(separator: 10).map(Array.init) == summaries.reversed())
+        let without = try run(["query", "--index", idx, "--count", "--", "ip:0.0.0.0/0", "-ip:209.162.104.65"])
+        let all = try run(["query", "--index", idx, "--count", "ip:0.0.0.0/0"])
+        #expect(Int(String(bytes: without.stdout).trimmingCharacters(in: .whitespacesAndNewlines))! + 1
+                == Int(String(bytes: all.stdout).trimmingCharacters(in: .whitespacesAndNewlines))!)
+        let either = try run(["query", "--index", idx, "--count", "(ip:209.162.104.65", "OR", "ip:36.37.0.13)"])
+        func count(_ terms: String...) throws -> Int {
+            Int(String(bytes: try run(["query", "--index", idx, "--count"] + terms).stdout).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        let peers = try count("ip:209.162.104.65") + count("ip:36.37.0.13")
+        #expect(peers >= 1 && String(bytes: either.stdout) == "\(peers)\n")
+        #expect(try count("ip:209.162.104.65,36.37.0.13") == peers)
+
         let c = try run(["query", "--index", idx, "--count", "ip:0.0.0.0/0"])
         #expect(c.status == 0)
         #expect((Int(c.text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 100)
