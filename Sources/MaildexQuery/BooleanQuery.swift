@@ -31,9 +31,10 @@ struct BooleanParser {
     private var upper: (CivilDate, Int32)? = nil
     /// Whether the top level has an `OR` outside parentheses: then nothing is at the top.
     private var topLevelOr = false
-    private let now: (CivilDate, Int32)
+    /// The local time relative times count back from (read when one needs it).
+    private let now: () -> (CivilDate, Int32)
 
-    init(_ terms: [String], now: (CivilDate, Int32)) {
+    init(_ terms: [String], now: @escaping () -> (CivilDate, Int32)) {
         self.now = now
         for (position, raw) in terms.enumerated() {
             var t = Substring(raw.trimmingSpaces())

@@ -39,7 +39,7 @@ public struct Cursor: Sendable, Hashable, CustomStringConvertible {
         guard u.count == 28 else { throw bad() }
         var bytes = [UInt8]()
         for i in stride(from: 0, to: 28, by: 2) {
-            guard let h = Cursor.hex(u[i]), let l = Cursor.hex(u[i + 1]) else { throw bad() }
+            guard let h = SHA256Hasher.hexValue(u[i]), let l = SHA256Hasher.hexValue(u[i + 1]) else { throw bad() }
             bytes.append(h << 4 | l)
         }
         let crc = bytes[10..<14].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -47,14 +47,5 @@ public struct Cursor: Sendable, Hashable, CustomStringConvertible {
               bytes[0..<10].withUnsafeBytes({ CRC32C.checksum($0) }) == crc else { throw bad() }
         order = bytes[1] == 0 ? .oldest : .newest
         after = bytes[2..<10].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-    }
-
-    static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
     }
 }

@@ -93,7 +93,8 @@ public struct Query: Equatable, Sendable {
     /// `now`: the local date and second of day that relative times (`since:7d`) count
     /// back from; the machine's clock when nil.
     public static func parse(_ terms: [String], now: (CivilDate, Int32)? = nil) throws -> Query {
-        var parser = BooleanParser(terms, now: now ?? Query.localNow())
+        // The clock is read only for a relative time.
+        var parser = BooleanParser(terms, now: { now ?? Query.localNow() })
         return try parser.parse()
     }
 
@@ -109,7 +110,7 @@ public struct Query: Equatable, Sendable {
     }
 
     /// `7d`, `36h`, `90m`: that long before `now`; nil if `value` is not of that form.
-    static func relative(_ value: String, now: (CivilDate, Int32)) -> (CivilDate, Int32)? {
+    static func relative(_ value: String, now: () -> (CivilDate, Int32)) -> (CivilDate, Int32)? {
         guard let unit = value.last, let n = Int(value.dropLast()), n >= 0, n < 1_000_000, value.count >= 2 else { return nil }
         let seconds: Int
         switch unit {
@@ -118,8 +119,9 @@ public struct Query: Equatable, Sendable {
         case "m": seconds = n * 60
         default: return nil
         }
-        let absolute = Int(now.0.daysSinceEpoch) * 86_400 + Int(now.1) - seconds
-        let day = absolute >= 0 ? absolute / 86_400 : -((-absolute + 86_399) / 86_400)
+        let (date, second) = now()
+        let absolute = Int(date.daysSinceEpoch) * 86_400 + Int(second) - seconds
+        let day = absolute.floorDiv(86_400)
         return (CivilDate(daysSinceEpoch: Int32(day)), Int32(absolute - day * 86_400))
     }
 
@@ -132,7 +134,7 @@ public struct Query: Equatable, Sendable {
     }
 
     /// Reads one term, `raw` at `position`; a comma list (`ip:a,b`) gives one term per value.
-    static func terms(_ raw: String, position: Int, now: (CivilDate, Int32) = Query.localNow()) throws -> [Term] {
+    static func terms(_ raw: String, position: Int, now: () -> (CivilDate, Int32)) throws -> [Term] {
         let term = raw.trimmingSpaces()
         let kind: QueryKind
         var value = term

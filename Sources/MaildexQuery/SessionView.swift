@@ -141,6 +141,19 @@ public struct SessionView {
         }
     }
 
+    /// Each line as the log has it, with its first piece's source, number and offset:
+    /// the pieces of a line cut at a window's limit joined.
+    public func forEachWholeLine(_ body: (SessionLine, ArraySlice<UInt8>) throws -> Void) rethrows {
+        var i = 0
+        while i < session.lines.count {
+            let first = session.lines[i]
+            var bytes = session.bytes(ofLine: i)
+            i += 1
+            while i < session.lines.count, isPieceOfPrevious(i) { bytes = ArraySlice(Array(bytes) + session.bytes(ofLine: i)); i += 1 }
+            try body(first, bytes)
+        }
+    }
+
     /// Line `i` is a later piece of the line before it: a line longer than a window is
     /// cut where the window ends, and its pieces keep the line's number (FORMAT.md, 5).
     func isPieceOfPrevious(_ i: Int) -> Bool {
@@ -183,13 +196,8 @@ public struct SessionView {
         var lines = [UInt8]()
         lines.reserveCapacity(s.text.count + 4 * s.lines.count + 2)
         lines.append(91)  // [
-        var i = 0
-        while i < s.lines.count {
-            if i > 0 { lines.append(44) }
-            var bytes = s.bytes(ofLine: i)
-            i += 1
-            // Pieces of a line cut at a window's limit are one line.
-            while i < s.lines.count, isPieceOfPrevious(i) { bytes = ArraySlice(Array(bytes) + s.bytes(ofLine: i)); i += 1 }
+        forEachWholeLine { _, bytes in
+            if lines.count > 1 { lines.append(44) }
             JSONBytesWriter.appendQuoted(bytes, to: &lines)
         }
         lines.append(93)  // ]

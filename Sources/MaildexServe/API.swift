@@ -164,15 +164,9 @@ struct API: Sendable {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> String? in
             guard let (session, index) = try s.session(n) else { return nil }
+            let view = SessionView(session: session, sourceName: { index.sourceName($0) })
             var lines = [String]()
-            var i = 0
-            while i < session.lines.count {
-                let l = session.lines[i]
-                var bytes = Array(session.bytes(ofLine: i))
-                i += 1
-                while i < session.lines.count, session.lines[i].lineNumber == l.lineNumber, session.lines[i].source == l.source {
-                    bytes += session.bytes(ofLine: i); i += 1
-                }
+            view.forEachWholeLine { l, bytes in
                 var o = JSONObjectWriter()
                 o.string("file", index.sourceName(l.source)); o.uint("line", l.lineNumber); o.uint("offset", l.byteOffset)
                 o.string("text", String(decoding: bytes, as: UTF8.self))
@@ -180,7 +174,7 @@ struct API: Sendable {
             }
             var o = JSONObjectWriter()
             o.string("id", String(n))
-            o.string("summary", SessionView(session: session, sourceName: { index.sourceName($0) }).summaryLine())
+            o.string("summary", view.summaryLine())
             o.bool("complete", session.complete)
             o.raw("lines", "[" + lines.joined(separator: ",") + "]")
             return o.finish() + "\n"

@@ -80,7 +80,7 @@ struct Params: Sendable {
             if c == UInt8(ascii: "%") {
                 let h = bytes.index(after: i)
                 guard h < bytes.endIndex, bytes.index(after: h) < bytes.endIndex,
-                      let hi = hex(bytes[h]), let lo = hex(bytes[bytes.index(after: h)]) else {
+                      let hi = SHA256Hasher.hexValue(bytes[h]), let lo = SHA256Hasher.hexValue(bytes[bytes.index(after: h)]) else {
                     throw APIError.badRequest("\(what) has a `%` not followed by two hex digits", hint: "percent-encode the query string (encodeURIComponent)")
                 }
                 out.append(hi << 4 | lo)
@@ -94,15 +94,6 @@ struct Params: Sendable {
             throw APIError.badRequest("\(what) is not UTF-8 once decoded", hint: "send UTF-8, percent-encoded")
         }
         return s
-    }
-
-    static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
     }
 
     subscript(_ name: String) -> String? { values[name] }

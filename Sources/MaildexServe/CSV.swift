@@ -1,3 +1,4 @@
+import Foundation
 import MaildexCore
 
 /// The CSV form of an export: one row per session, the fields of `query --json` but
@@ -34,14 +35,6 @@ enum CSV {
 
     static func quoted(_ v: String) -> String {
         guard v.utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) else { return v }
-        return "\"" + v.replacingAll("\"", with: "\"\"") + "\""
-    }
-}
-
-extension String {
-    func replacingAll(_ a: Character, with b: String) -> String {
-        var out = ""
-        for c in self { if c == a { out += b } else { out.append(c) } }
-        return out
+        return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

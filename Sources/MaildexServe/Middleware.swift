@@ -57,12 +57,6 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
         return diff == 0
     }
 
-    static var securityHeaders: [(HTTPField.Name, String)] {
-        [(HTTPField.Name("Content-Security-Policy")!, "default-src 'self'"),
-         (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
-         (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
-         (HTTPField.Name("X-Frame-Options")!, "DENY")]
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = Metrics.now()
@@ -82,7 +76,7 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
                 response = Self.errorResponse(APIError.from(error))
             }
         }
-        for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        for (name, value) in securityHeaders { response.headers[name] = value }
         let path = request.uri.path
         if path.hasPrefix("/api/"), path != "/api/v1/metrics" {
             metrics.record(request: Metrics.now() - start, status: Int(response.status.code))
@@ -95,3 +89,12 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
                  body: ResponseBody(byteBuffer: ByteBuffer(string: e.json)))
     }
 }
+
+/// The headers every response carries (made once: the middleware is generic, and a
+/// generic type cannot hold a static stored property).
+private let securityHeaders: [(HTTPField.Name, String)] = [
+    (HTTPField.Name("Content-Security-Policy")!, "default-src 'self'"),
+    (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+    (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
+    (HTTPField.Name("X-Frame-Options")!, "DENY"),
+]

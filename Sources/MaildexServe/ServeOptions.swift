@@ -1,3 +1,4 @@
+import Foundation
 import MaildexCore
 
 /// How `maildex serve` runs: which index, where it listens, who may ask.
@@ -58,19 +59,10 @@ public struct ServeOptions: Sendable {
     static func readToken(_ path: String) throws -> String {
         let bytes = try MappedFile(path: path).withBytes { Array($0) }
         let text = String(decoding: bytes.prefix { $0 != 10 && $0 != 13 }, as: UTF8.self)
-        let token = text.trimmingCharacters(in: " \t")
+        let token = text.trimmingCharacters(in: .whitespaces)
         guard token.count >= 16 else {
             throw MaildexError(.syntax, "--token-file \(path): the token (its first line) has \(token.count) characters; use at least 16, such as `openssl rand -hex 32 > \(path)`", path: path)
         }
         return token
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let c = s.first, set.contains(c) { s = s.dropFirst() }
-        while let c = s.last, set.contains(c) { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -27,6 +27,16 @@ public final class SHA256Hasher {
         return out
     }
 
+    /// The value of one hex digit (either case), or nil.
+    package static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        case 65...70: return c - 55
+        default: return nil
+        }
+    }
+
     public static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var s = [UInt8](); s.reserveCapacity(digest.count * 2)
