@@ -130,6 +130,9 @@ public enum Compactor {
             writer.replaced = Array(replaced)
         }
         enum Piece { case copied(SegmentWriter.Batch.Block), sessions([Session]) }
+        // A session's server is its first line's source's.
+        var servers = [UInt32: [UInt8]]()
+        for (id, src) in reader.sources { if let name = src.server { servers[id] = Array(name.utf8) } }
         // A group: up to 4 blocks a thread, and at most 64 MB of them decompressed.
         let groupBlocks = max(1, threads) * 4, groupBytes = 64 << 20
         for i in range {
@@ -159,7 +162,11 @@ public enum Compactor {
                         guard let compressed = raw.compressed, keep.count == raw.sessions.count, !keep.isEmpty else { return .sessions(keep) }
                         return .copied(SegmentWriter.Batch.Block(compressed: compressed, plain: blocks[k].location.plain,
                                                                  crc: blocks[k].location.crc,
-                                                                 records: keep.map(SessionRecord.init(session:)), offsets: raw.offsets))
+                                                                 records: keep.map { session in
+                                                                     let r = SessionRecord(session: session)
+                                                                     r.server = servers[r.firstSource]
+                                                                     return r
+                                                                 }, offsets: raw.offsets))
                     }
                 }
                 // Sessions to encode again go to the encoder together, which encodes their
@@ -167,7 +174,7 @@ public enum Compactor {
                 var encode = [Session]()
                 func flush() throws {
                     guard !encode.isEmpty else { return }
-                    try writer.add(encode)
+                    try writer.add(encode, servers: servers)
                     sessionCount += encode.count
                     encode = []
                 }

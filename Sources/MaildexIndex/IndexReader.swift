@@ -251,6 +251,55 @@ public final class IndexReader: @unchecked Sendable {
 
     public func sourceName(_ id: UInt32) -> String { sources[id]?.name ?? "source-\(id)" }
 
+    /// The server whose logs hold a session (its first line's source's), if named.
+    public func server(of s: Session) -> String? { s.lines.first.flatMap { sources[$0.source]?.server } }
+
+    /// The message trail of a session: every record about its messages (the records
+    /// the `TermKind.trail` terms of its message ids find, on the session's own server),
+    /// as one `Session` value whose lines are those records in log order (by the date
+    /// of their files, then the files' order, then line), or nil if it has none.
+    public func trail(of s: Session, threads: Int = 1, resolvingOffsets: Bool = true, caching: Bool = true) throws -> Session? {
+        guard !s.facts.messages.isEmpty else { return nil }
+        let server = server(of: s)
+        var numbers = [[UInt64]]()
+        for id in s.facts.messages { numbers.append(try lookup(Terms.term(.trail, .lowered, id))) }
+        let found = PostingList.union(numbers)
+        guard !found.isEmpty else { return nil }
+        let pieces = try sessions(located: found.map { n in
+            guard let row = try entry(n) else { throw MaildexError(.notFound, "message trail \(n) is not in the index") }
+            return row
+        }, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching).filter { self.server(of: $0) == server }
+        return Self.joined(pieces, sources: sources)
+    }
+
+    /// Trails' lines as one session value, in log order.
+    static func joined(_ pieces: [Session], sources: [UInt32: SourceRecord]) -> Session? {
+        guard let first = pieces.first else { return nil }
+        var all = [(piece: Int, line: Int)]()
+        for (p, s) in pieces.enumerated() { for i in s.lines.indices { all.append((p, i)) } }
+        func key(_ x: (piece: Int, line: Int)) -> (Int32, UInt32, UInt64) {
+            let l = pieces[x.piece].lines[x.line]
+            return (sources[l.source]?.date.daysSinceEpoch ?? 0, l.source, l.lineNumber)
+        }
+        // Stable: the pieces of a line cut at a window's limit keep their order.
+        all = all.enumerated().sorted { a, b in
+            let ka = key(a.element), kb = key(b.element)
+            return ka != kb ? ka < kb : a.offset < b.offset
+        }.map(\.element)
+        var text = [UInt8]()
+        var lines = [SessionLine]()
+        for x in all {
+            let piece = pieces[x.piece]
+            var l = piece.lines[x.line]
+            let bytes = piece.bytes(ofLine: x.line)
+            l.textOffset = UInt32(text.count)
+            text += bytes
+            lines.append(l)
+        }
+        return Session(number: first.number, date: first.date, channel: first.channel, start: first.start, end: nil,
+                       complete: false, facts: first.facts, text: text, lines: lines)
+    }
+
     /// Reads and checks every byte of every segment.
     public func verifyAll() throws { for s in segments { try s.verifyAll() } }
 }

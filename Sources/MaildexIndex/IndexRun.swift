@@ -45,14 +45,15 @@ extension Indexer {
             var manifest = manifest
             diskTotal = todo.reduce(0) { $0 + $1.size }
             let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
-                                          firstSessionNumber: manifest.nextSession)
+                                          firstSessionNumber: manifest.nextSession, firstTrailNumber: manifest.nextTrail)
             let lineTable = LineTable.Collector()
             sessionizer.lineLengths = lineTable
             self.sessionizer = sessionizer; self.lineTable = lineTable
-            let carry = try Self.openCarry(directory, &manifest, todo, sessionizer)
+            let carry = try Self.openCarry(directory, &manifest, todo, sessionizer, server: options.server ?? "")
             inOrder = carry.inOrder; backfill = carry.backfill
             let sink = SegmentSink(directory: directory, generation: manifest.generation, threads: options.threads,
-                                   postingsLimit: options.segmentPostingsLimit, supersedes: carry.supersedes)
+                                   postingsLimit: options.segmentPostingsLimit, supersedes: carry.supersedes,
+                                   server: options.server.map { Array($0.utf8) })
             try sink.start()
             self.sink = sink
             // One thread means one: the writer runs inline rather than beside the parser.
@@ -68,19 +69,20 @@ extension Indexer {
         /// `sessionizer` when these files continue them. Returns the order of the files
         /// against the last run's and the sessions the resumed ones supersede.
         static func openCarry(_ directory: String, _ manifest: inout Manifest, _ todo: [InputFile],
-                              _ sessionizer: Sessionizer) throws -> (inOrder: Bool, backfill: Bool, supersedes: Set<UInt64>) {
+                              _ sessionizer: Sessionizer, server: String) throws -> (inOrder: Bool, backfill: Bool, supersedes: Set<UInt64>) {
+            // The order, the stamp and the carry are the run's server's own.
             // `inOrder`: every file comes at or after the last run's. Its open sessions are
             // carried to the next run; and the last run's carried sessions continue here when
             // these files follow on (the same day or the next). A run that mixes older and
             // newer files breaks the chain: the old carry is dropped (those sessions stay as
             // written, incomplete). A back-fill of older files only leaves it for later.
-            let last = manifest.lastStamp
+            let last = manifest.stamps[server]
             let inOrder = last.map { l in todo.allSatisfy { $0.stamp! >= l } } ?? true
             let backfill = last.map { l in todo.allSatisfy { $0.stamp! < l } } ?? false
             let followsOn = last.map { l in todo[0].stamp!.date.daysSinceEpoch <= l.date.daysSinceEpoch + 1 } ?? true
-            if !inOrder && !backfill { manifest.carry = nil }
+            if !inOrder && !backfill { manifest.carries[server] = nil }
             var supersedes = Set<UInt64>()
-            if inOrder, followsOn, let carry = manifest.carry {
+            if inOrder, followsOn, let carry = manifest.carries[server] {
                 let carried = try CarryFile.load(directory + "/" + carry)
                 sessionizer.resume(carried)
                 supersedes = Set(carried.map(\.session.number))
@@ -143,7 +145,8 @@ extension Indexer {
             let size = summary.error == nil ? summary.fileBytes : file.size
             let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: size,
                                       mtime: file.mtime, sha256: Indexer.digest(summary), plainBytes: summary.plainBytes,
-                                      frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil)
+                                      frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil,
+                                      server: options.server)
             let lines = sessionizer.counts.lines - linesBefore
             // A file that gave no line before its error is not recorded: nothing in the
             // index comes from it, and a later run tries it again.
@@ -154,7 +157,8 @@ extension Indexer {
             }
             report.files += 1
             report.diskBytes += file.size
-            if !backfill, manifest.lastStamp.map({ stamp > $0 }) ?? true { manifest.lastStamp = stamp }
+            let server = options.server ?? ""
+            if !backfill, manifest.stamps[server].map({ stamp > $0 }) ?? true { manifest.stamps[server] = stamp }
         }
 
         /// A file whose reading threw: writes what was read of it, recorded as read in part.
@@ -171,7 +175,8 @@ extension Indexer {
             if lines > 0 {
                 sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
                                                      mtime: file.mtime, sha256: [], plainBytes: plainDone - plainBefore,
-                                                     frames: 0, indexedAt: Int64(time(nil)), partial: true), lines: lines)
+                                                     frames: 0, indexedAt: Int64(time(nil)), partial: true,
+                                                     server: options.server), lines: lines)
             }
             nextSource += 1
         }
@@ -191,12 +196,13 @@ extension Indexer {
                 // whose copies will replace these.
                 let open = sessionizer.carry()
                 try sink.add(open.map(\.session))
+                let server = options.server ?? ""
                 if open.isEmpty {
-                    manifest.carry = nil
+                    manifest.carries[server] = nil
                 } else {
                     let name = "carry-" + String(Indexer.segmentName(sink.generation).dropFirst(4).dropLast(4)) + ".bin"
                     try CarryFile.store(open, directory + "/" + name)
-                    manifest.carry = name
+                    manifest.carries[server] = name
                 }
             } else {
                 // Files older than the last run's: their open sessions end with the files.
@@ -224,6 +230,7 @@ extension Indexer {
         func storeManifest() throws {
             manifest.generation = sink.generation
             manifest.nextSession = sessionizer.nextSessionNumber
+            manifest.nextTrail = sessionizer.nextTrailNumber
             manifest.nextSource = nextSource
             manifest.segments += sink.finished
             try manifest.store(directory: directory)

@@ -34,6 +34,10 @@ public final class Indexer {
         public var mergePostingsLimit = 24_000_000
         /// Called as each merge starts, with the segments it merges and their bytes.
         public var mergeStarting: (@Sendable (_ segments: Int, _ bytes: UInt64) -> Void)? = nil
+        /// The server whose logs this run indexes (`index --server NAME`): its files are
+        /// labelled with it, and its channels and queue ids join only its own. Nil: no
+        /// named server. `Indexer.validServerName` says which names are allowed.
+        public var server: String? = nil
         public init() {}
     }
 
@@ -103,7 +107,7 @@ public final class Indexer {
     /// with a date. The others are counted as skipped or reported.
     static func filesToIndex(_ paths: [String], directory: String, manifest: Manifest, options: Options,
                              report: inout Report) throws -> [InputFile] {
-        let known = try indexedSources(directory, manifest)
+        let known = try indexedSources(directory, manifest, server: options.server)
         let found = InputFiles.discover(paths, defaultDate: options.defaultDate)
         report.errors += found.errors
         var todo = [InputFile]()
@@ -121,14 +125,23 @@ public final class Indexer {
         return todo
     }
 
-    /// What is indexed already: the source records of the live segments, by file name.
-    static func indexedSources(_ directory: String, _ manifest: Manifest) throws -> [String: SourceRecord] {
+    /// What is indexed already of `server`'s files: the source records of the live
+    /// segments, by file name (two servers' files of one name are two files).
+    static func indexedSources(_ directory: String, _ manifest: Manifest, server: String?) throws -> [String: SourceRecord] {
         var known: [String: SourceRecord] = [:]
         for seg in manifest.segments {
             let reader = try SegmentReader.open(directory + "/" + seg)
-            for s in try reader.sources() { known[s.name] = s }
+            for s in try reader.sources() where s.server == server { known[s.name] = s }
         }
         return known
+    }
+
+    /// A server name: 1 to 64 bytes of letters, digits, `.`, `-` and `_`, so that it is
+    /// one word in the manifest and a query term (`server:mx01`) as it is.
+    public static func validServerName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 45 || c == 95
+        }
     }
 
     /// A file of a name already indexed (as `k`) is not indexed again: skipped when it is
@@ -179,7 +192,7 @@ public final class Indexer {
 
     /// Total bytes of the manifest and the live segments.
     public static func indexSize(_ directory: String, _ manifest: Manifest) -> UInt64 {
-        (manifest.segments + [Manifest.fileName] + (manifest.carry.map { [$0] } ?? [])).reduce(0) {
+        (manifest.segments + [Manifest.fileName] + manifest.carryFiles).reduce(0) {
             $0 + (fileSize(directory, $1) ?? 0)
         }
     }
@@ -201,7 +214,7 @@ public final class Indexer {
             names.append(name)
         }
         closedir(dir)
-        let live = Set(manifest.segments + (manifest.carry.map { [$0] } ?? []))
+        let live = Set(manifest.segments + manifest.carryFiles)
         for n in names where (n.hasPrefix("seg-") || n.hasPrefix("carry-")) && !live.contains(n) { unlink(directory + "/" + n) }
         for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
     }

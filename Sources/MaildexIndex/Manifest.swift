@@ -22,10 +22,26 @@ public struct Manifest: Equatable, Sendable {
     public var nextSource: UInt32 = 0
     /// Segment file names, oldest first.
     public var segments: [String] = []
-    /// Sessions still open when the last run ended, to be continued by the next
-    /// (file name of the carry file), and the stamp of the last file indexed.
-    public var carry: String? = nil
-    public var lastStamp: FileNameStamp? = nil
+    /// Number the next message trail will get (from `SessionStitcher.trailBase`).
+    public var nextTrail: UInt64 = SessionStitcher.trailBase
+    /// Per server (`""`: the files of no named server): the carry file of the sessions
+    /// still open when its last run ended, to be continued by its next, and the stamp
+    /// of the last file indexed. Each server's channels continue only in its own runs.
+    public var carries: [String: String] = [:]
+    public var stamps: [String: FileNameStamp] = [:]
+
+    /// The carry and the last stamp of the files of no named server.
+    public var carry: String? {
+        get { carries[""] }
+        set { carries[""] = newValue }
+    }
+    public var lastStamp: FileNameStamp? {
+        get { stamps[""] }
+        set { stamps[""] = newValue }
+    }
+
+    /// Every carry file the manifest names.
+    public var carryFiles: [String] { carries.keys.sorted().compactMap { carries[$0] } }
 
     public init() {}
 
@@ -34,8 +50,14 @@ public struct Manifest: Equatable, Sendable {
         s += "generation \(generation)\n"
         s += "next-session \(nextSession)\n"
         s += "next-source \(nextSource)\n"
+        if nextTrail != SessionStitcher.trailBase { s += "next-trail \(nextTrail)\n" }
         if let l = lastStamp { s += "last-stamp \(l.date) \(l.minuteOfDay)\n" }
         if let c = carry { s += "carry \(c)\n" }
+        for name in stamps.keys.sorted() where !name.isEmpty {
+            let l = stamps[name]!
+            s += "server-last-stamp \(name) \(l.date) \(l.minuteOfDay)\n"
+        }
+        for name in carries.keys.sorted() where !name.isEmpty { s += "server-carry \(name) \(carries[name]!)\n" }
         for seg in segments { s += "segment \(seg)\n" }
         let crc = CRC32C.checksum(Array(s.utf8))
         s += "checksum \(String(crc, radix: 16))\n"
@@ -70,6 +92,12 @@ public struct Manifest: Equatable, Sendable {
             case "next-source": m.nextSource = UInt32(parts.last ?? "") ?? 0
             case "segment": if parts.count == 2 { m.segments.append(parts[1]) }
             case "carry": if parts.count == 2 { m.carry = parts[1] }
+            case "next-trail": m.nextTrail = max(UInt64(parts.last ?? "") ?? 0, SessionStitcher.trailBase)
+            case "server-carry": if parts.count == 3 { m.carries[parts[1]] = parts[2] }
+            case "server-last-stamp":
+                if parts.count == 4, let d = CivilDate(iso: parts[2]), let mins = Int(parts[3]) {
+                    m.stamps[parts[1]] = FileNameStamp(date: d, minuteOfDay: mins)
+                }
             case "last-stamp":
                 if parts.count == 3, let d = CivilDate(iso: parts[1]), let mins = Int(parts[2]) {
                     m.lastStamp = FileNameStamp(date: d, minuteOfDay: mins)

@@ -13,7 +13,7 @@ import MaildexSessionize
 public enum SegmentFormat {
     public static let headerMagic: [UInt8] = Array("MDXSEG01".utf8)
     public static let footerMagic: [UInt8] = Array("MDXFOOT1".utf8)
-    public static let version: UInt32 = 3
+    public static let version: UInt32 = 4
     /// Bytes of sessions in a store block before it is compressed. A lookup decompresses
     /// one block per session it returns, so the block's size is a lookup's cost: 32 KiB
     /// took a key of up to 100 sessions from 3.4 to 1.3 ms (p50) and 16.4 to 6.9 ms (p99)

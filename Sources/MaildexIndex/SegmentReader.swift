@@ -49,7 +49,12 @@ public final class SegmentReader: @unchecked Sendable {
     var lineBlockCache: [LineBlockKey: [UInt64]] = [:]
 
     public let blockCount: Int
-    public let sessionCount: Int
+    /// Rows of the session table: its sessions, then its message trails (numbered from
+    /// `SessionStitcher.trailBase`, so they sort last).
+    public let entryCount: Int
+    /// Rows that are sessions.
+    public private(set) var sessionCount: Int = 0
+    public var trailCount: Int { entryCount - sessionCount }
     /// This reader's key in the `BlockCache`: never used by another reader.
     let serial = BlockCache.shared.nextSerial()
 
@@ -110,8 +115,9 @@ public final class SegmentReader: @unchecked Sendable {
         pageFlags = .allocate(capacity: max(total, 1))
         pageFlags.initialize(repeating: 0, count: max(total, 1))
         blockCount = Int(infos[SegmentFormat.Section.blockIndex.rawValue].length) / SegmentFormat.blockEntrySize
-        sessionCount = Int(infos[SegmentFormat.Section.sessionTable.rawValue].length) / SegmentFormat.sessionEntrySize
+        entryCount = Int(infos[SegmentFormat.Section.sessionTable.rawValue].length) / SegmentFormat.sessionEntrySize
         numberRange = readNumberRange()
+        sessionCount = (try? firstRow(atLeast: SessionStitcher.trailBase)) ?? entryCount
     }
 
     /// Bytes `range` of a section, after checking the CRC of every page they touch.
@@ -158,7 +164,7 @@ public final class SegmentReader: @unchecked Sendable {
             if i % 256 == 255 { releasePages() }
             cacheLock.with { blockCache = nil }; _ = try block(i)
         }
-        for i in 0..<sessionCount {
+        for i in 0..<entryCount {
             if i % 65536 == 65535 { releasePages() }
             _ = try session(try entry(at: i))
         }

@@ -26,10 +26,11 @@ extension Indexer {
 
         let encoder: SegmentWriter.Encoder
 
-        init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>) {
+        init(directory: String, generation: UInt64, threads: Int, postingsLimit: Int, supersedes: Set<UInt64>, server: [UInt8]? = nil) {
             self.directory = directory; self.generation = generation; self.threads = threads
             self.postingsLimit = postingsLimit; self.supersedes = supersedes
-            encoder = SegmentWriter.Encoder(threads: threads, blockTarget: SegmentFormat.storeBlockTarget, level: SegmentWriter.indexingLevel)
+            encoder = SegmentWriter.Encoder(threads: threads, blockTarget: SegmentFormat.storeBlockTarget, level: SegmentWriter.indexingLevel,
+                                            server: server)
         }
 
         func start() throws {

@@ -15,6 +15,8 @@ public struct SegmentStats: Sendable, Equatable {
     public var lines: UInt64 = 0
     public var sessions: UInt64 = 0
     public var messages: UInt64 = 0
+    /// Message trails (format 4).
+    public var trails: UInt64 = 0
     public init() {}
 
     /// Reads what `json()` wrote (a flat object of unsigned numbers); missing keys are 0.
@@ -29,13 +31,13 @@ public struct SegmentStats: Sendable, Equatable {
             return v
         }
         files = number("files"); plainBytes = number("plainBytes"); lines = number("lines")
-        sessions = number("sessions"); messages = number("messages")
+        sessions = number("sessions"); messages = number("messages"); trails = number("trails")
     }
 
     func json() -> String {
         var o = JSONObjectWriter()
         o.uint("files", files); o.uint("plainBytes", plainBytes); o.uint("lines", lines)
-        o.uint("sessions", sessions); o.uint("messages", messages)
+        o.uint("sessions", sessions); o.uint("messages", messages); o.uint("trails", trails)
         return o.finish()
     }
 }
@@ -101,9 +103,13 @@ public final class SegmentWriter {
 
     /// Adds finished sessions: blocks are encoded and compressed in parallel, then
     /// written in order; terms go to the postings.
-    public func add(_ sessions: [Session]) throws {
+    /// A session's server is the one its first line's source names in `servers`, else
+    /// the encoder's (the run's).
+    public func add(_ sessions: [Session], servers: [UInt32: [UInt8]] = [:]) throws {
         try add(count: sessions.count, size: { sessions[$0].text.count + 16 * sessions[$0].lines.count }) {
-            SessionRecord(session: sessions[$0])
+            let r = SessionRecord(session: sessions[$0])
+            r.server = servers[r.firstSource]
+            return r
         }
     }
 
@@ -129,6 +135,8 @@ public final class SegmentWriter {
             var terms: TermBatch
             var rows: [SessionEntry]
             var messages: Int
+            /// Rows that are message trails, not sessions.
+            var trails: Int
 
             /// A compressed block (`plain` bytes once decompressed) holding `records`,
             /// each at its offset: its terms and session-table rows are made here.
@@ -141,9 +149,10 @@ public final class SegmentWriter {
                 rows = []
                 rows.reserveCapacity(records.count)
                 messages = 0
+                trails = 0
                 for (k, r) in records.enumerated() {
                     terms.add(session: r)
-                    messages += r.facts.messages.count
+                    if r.channel.isTrail { trails += 1 } else { messages += r.facts.messages.count }
                     rows.append(SessionEntry(number: r.number, block: 0, offsetInBlock: offsets[k], date: r.date,
                                              startSecond: r.startSecond, lineID: r.channel.id,
                                              flags: (r.complete ? 1 : 0) | UInt32(r.channel.kind & 0xFF) << 8
@@ -165,8 +174,12 @@ public final class SegmentWriter {
         let threads: Int
         let blockTarget: Int
         let compressors: Zstd.BlockCompressors
+        /// The server of the sessions encoded (an indexing run's `--server`), for those
+        /// whose record names none.
+        let server: [UInt8]?
 
-        init(threads: Int, blockTarget: Int, level: Int32) {
+        init(threads: Int, blockTarget: Int, level: Int32, server: [UInt8]? = nil) {
+            self.server = server
             self.threads = max(1, threads)
             self.blockTarget = blockTarget
             compressors = Zstd.BlockCompressors(level: level)
@@ -208,6 +221,7 @@ public final class SegmentWriter {
             let blocks = Parallel.map(groups.count, threads: threads) { g -> Batch.Block in
                 prepare(groups[g])
                 var records = groups[g].map(record)
+                if let server = self.server { for r in records where r.server == nil { r.server = server } }
                 defer { records = []; release(groups[g]) }
                 // The columns are compressed where the encoder wrote them.
                 let (block, plain, offsets) = SessionCodec.withEncodedBlock(records[...], inlineOffsets: false) { parts, offsets in
@@ -232,10 +246,11 @@ public final class SegmentWriter {
                 if !supersedes.isEmpty, supersedes.contains(row.number) { replaced.append(row.number) }
             }
             stats.messages += UInt64(e.messages)
+            stats.sessions += UInt64(e.rows.count - e.trails)
+            stats.trails += UInt64(e.trails)
             let sessions = e.terms.sessions
             terms.insert(e.terms) { t, id in postings.append(UInt64(id) << 40 | (sessions[t] & Self.numberMask)) }
         }
-        stats.sessions += UInt64(batch.sessions)
     }
 
     static let numberMask: UInt64 = (1 << 40) - 1

@@ -183,7 +183,7 @@ public enum SessionCodec {
             }
             guard !lines.isEmpty else { throw Corrupt() }
             let complete = flags & flagComplete != 0
-            let (facts, start, last) = SessionRules.reread(text: text, lines: lines)
+            let (facts, start, last) = SessionRules.reread(text: text, lines: lines, channel: channel)
             return Session(number: number, date: date, channel: channel, start: start, end: complete ? last : nil,
                            complete: complete, facts: facts, text: text, lines: lines)
         } catch is ByteReader.OutOfBounds {

@@ -92,19 +92,25 @@ extension SegmentReader {
     /// The first and last session numbers of the table (nil if it is empty or they cannot
     /// be read: lookups then search the whole table and report what they find).
     func readNumberRange() -> ClosedRange<UInt64>? {
-        guard sessionCount > 0, let lo = try? number(at: 0), let hi = try? number(at: sessionCount - 1), lo <= hi else { return nil }
+        guard entryCount > 0, let lo = try? number(at: 0), let hi = try? number(at: entryCount - 1), lo <= hi else { return nil }
         return lo...hi
+    }
+
+    /// The first row whose number is `number` or more (`entryCount` if none).
+    func firstRow(atLeast number: UInt64) throws -> Int {
+        var lo = 0, hi = entryCount
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if try self.number(at: mid) < number { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// The table row of session `number`, if this segment has it.
     public func findEntry(_ number: UInt64) throws -> SessionEntry? {
         if let r = numberRange, !r.contains(number) { return nil }
-        var lo = 0, hi = sessionCount
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if try self.number(at: mid) < number { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo < sessionCount else { return nil }
+        let lo = try firstRow(atLeast: number)
+        guard lo < entryCount else { return nil }
         let e = try entry(at: lo)
         return e.number == number ? e : nil
     }

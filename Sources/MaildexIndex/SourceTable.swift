@@ -29,9 +29,12 @@ public struct SourceRecord: Sendable, Equatable {
     /// Reading the file stopped at an error (a corrupt zstd frame, a failed read): only
     /// its first `plainBytes` of log text are indexed. Stored as bit 31 of the frames field.
     public var partial: Bool
+    /// The server whose log the file is (`index --server NAME`); nil when the run named none.
+    public var server: String?
 
     public init(id: UInt32, name: String, path: String, date: CivilDate, size: UInt64, mtime: Int64, sha256: [UInt8],
-                plainBytes: UInt64, frames: UInt32, indexedAt: Int64, partial: Bool = false) {
+                plainBytes: UInt64, frames: UInt32, indexedAt: Int64, partial: Bool = false, server: String? = nil) {
+        self.server = server
         self.id = id; self.name = name; self.path = path; self.date = date; self.size = size; self.mtime = mtime
         self.sha256 = sha256; self.plainBytes = plainBytes; self.frames = frames & Self.framesMask; self.indexedAt = indexedAt
         self.partial = partial
@@ -42,15 +45,17 @@ public struct SourceRecord: Sendable, Equatable {
     func encode(into w: inout ByteWriter) {
         w.u32(id); w.i32(date.daysSinceEpoch); w.u64(size); w.i64(mtime); w.raw(sha256.count == 32 ? sha256 : [UInt8](repeating: 0, count: 32))
         w.u64(plainBytes); w.u32(frames & Self.framesMask | (partial ? ~Self.framesMask : 0)); w.i64(indexedAt)
-        w.blob(Array(name.utf8)); w.blob(Array(path.utf8))
+        w.blob(Array(name.utf8)); w.blob(Array(path.utf8)); w.blob(Array((server ?? "").utf8))
     }
 
     static func decode(_ r: inout ByteReader) throws -> SourceRecord {
         let id = try r.u32(), date = CivilDate(daysSinceEpoch: try r.i32()), size = try r.u64(), mtime = try r.i64()
         let sha = try r.bytes(32), plain = try r.u64(), frames = try r.u32(), at = try r.i64()
         let name = String(decoding: try r.blob(), as: UTF8.self), path = String(decoding: try r.blob(), as: UTF8.self)
+        let server = String(decoding: try r.blob(), as: UTF8.self)
         return SourceRecord(id: id, name: name, path: path, date: date, size: size, mtime: mtime, sha256: sha,
-                            plainBytes: plain, frames: frames & framesMask, indexedAt: at, partial: frames & ~framesMask != 0)
+                            plainBytes: plain, frames: frames & framesMask, indexedAt: at, partial: frames & ~framesMask != 0,
+                            server: server.isEmpty ? nil : server)
     }
 }
 

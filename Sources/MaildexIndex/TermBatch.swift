@@ -96,7 +96,17 @@ struct TermBatch {
     private mutating func add(session s: SessionRecord, scratch: Scratch) {
         var t = scratch
         let n = s.number
+        if s.channel.isTrail {
+            // A trail is found by its message's id only.
+            s.facts.messages.first?.withUnsafeBytes { m in t.begin(.trail); Terms.writeLoweredKey(m, to: &t); commit(t, session: n) }
+            return
+        }
         let date = s.date
+        s.server?.withUnsafeBytes { v in t.begin(.server); Terms.writeLoweredKey(v, to: &t); commit(t, session: n) }
+        s.facts.auth?.withUnsafeBytes { v in t.begin(.auth); Terms.writeLoweredKey(v, to: &t); commit(t, session: n) }
+        for flag in SessionFlag.of(complete: s.complete, facts: s.facts) {
+            flag.key.withUnsafeBytes { v in t.begin(.flag); t.append(v); commit(t, session: n) }
+        }
         if let p = s.facts.peer { t.begin(.peer); Terms.writePeerKey(p, to: &t); commit(t, session: n) }
         t.begin(.date); Terms.writeDateKey(date, to: &t); commit(t, session: n)
         t.begin(.line); Terms.writeLineKey(s.channel.id, date, to: &t); commit(t, session: n)

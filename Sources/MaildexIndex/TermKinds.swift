@@ -17,7 +17,7 @@
 ///   table and compares the writer's terms of a session with the query side's keys; it
 ///   needs the new fact on its session and the kind's values in its `values(of:)`.
 public enum QueryKind: String, CaseIterable, Sendable {
-    case ip, addr, from, to, domain, helo, msg, line, date, since, until
+    case ip, addr, from, to, domain, helo, msg, line, auth, tls, status, direction, server, date, since, until
 
     /// The name a query writes before the colon.
     public var name: String { rawValue }
@@ -47,6 +47,8 @@ public enum KeyEncoding: Sendable, Equatable {
     case lineAndDate
     /// Days since 1970 + 2^31, big-endian u32; a span of days is a range of keys.
     case date
+    /// A state of the session as `kind:value` (`tls:yes`), one of `SessionFlag`.
+    case flag
 }
 
 /// One row of the table of query kinds.
@@ -95,6 +97,18 @@ public struct TermKindInfo: Sendable {
             Help(["509"], "line id"),
             Help(["SMTPI-60353", "SMTP-509"], "line id of one channel kind only"),
         ], stored: [.line], encoding: .lineAndDate),
+        TermKindInfo(.auth, aliases: ["account"], help: [Help(["user@example.com"], "the account it authenticated as")],
+                     stored: [.auth], encoding: .lowered),
+        TermKindInfo(.tls, help: [Help(["yes", "no"], "over TLS (STARTTLS, or received encrypted), or not")],
+                     stored: [.flag], encoding: .flag),
+        TermKindInfo(.status, help: [
+            Help(["complete", "incomplete"], "opened and closed in the log, or not"),
+            Help(["rejected", "accepted"], "a recipient rejected; a message accepted"),
+        ], stored: [.flag], encoding: .flag),
+        TermKindInfo(.direction, help: [Help(["in", "out"], "received by the server, or sent by it (CommuniGate SMTP-N)")],
+                     stored: [.flag], encoding: .flag),
+        TermKindInfo(.server, help: [Help(["mx01"], "from the logs of that server (index --server)")],
+                     stored: [.server], encoding: .lowered),
         TermKindInfo(.date, help: [Help(["1999-04-28"], "sessions starting that day")],
                      bare: ["1999-04-28"], stored: [.date], encoding: .date),
         TermKindInfo(.since, help: [Help(["1999-04-01", "1999-04-28T21:00"], "sessions starting then or later"), Help(["7d", "36h"], "in the last 7 days, 36 hours")], stored: [.date], encoding: .date),

@@ -27,6 +27,37 @@ public enum TermKind: UInt8, CaseIterable, Sendable {
     case line = 0x4C          // "L"
     /// Date of the session's first line (u32 big-endian, as for `line`).
     case date = 0x59          // "Y"
+    /// The server (`index --server NAME`) whose logs hold the session, lowercased.
+    /// Format 4 on, as the three below.
+    case server = 0x53        // "S"
+    /// The account the session authenticated as, lowercased.
+    case auth = 0x55          // "U"
+    /// A state of the session, one term each: `tls:yes`/`tls:no`,
+    /// `status:complete`/`status:incomplete`, `status:rejected` (a recipient was),
+    /// `status:accepted` (a message was), `direction:in`/`direction:out`.
+    case flag = 0x47          // "G"
+    /// A message trail's message id, lowercased: the key by which a session's messages'
+    /// trails are found. No query kind looks it up, so no query returns a trail.
+    case trail = 0x51         // "Q"
+}
+
+/// The values of `TermKind.flag` terms, as the query writes them.
+public enum SessionFlag: String, CaseIterable, Sendable {
+    case tlsYes = "tls:yes", tlsNo = "tls:no"
+    case complete = "status:complete", incomplete = "status:incomplete"
+    case rejected = "status:rejected", accepted = "status:accepted"
+    case inbound = "direction:in", outbound = "direction:out"
+
+    public var key: [UInt8] { Array(rawValue.utf8) }
+
+    /// The flags a session with these facts has.
+    package static func of(complete: Bool, facts: SessionFacts) -> [SessionFlag] {
+        var out: [SessionFlag] = [facts.tls ? .tlsYes : .tlsNo, complete ? .complete : .incomplete,
+                                  facts.outbound ? .outbound : .inbound]
+        if !facts.rejected.isEmpty { out.append(.rejected) }
+        if facts.accepted { out.append(.accepted) }
+        return out
+    }
 }
 
 /// Where the bytes of a term go while it is written: the index writer's scratch buffer
@@ -180,7 +211,7 @@ public enum Terms {
             case .lowered: writeLoweredKey(v, to: &t)
             case .addressKey: writeAddressKey(v, at: lastAt(v), to: &t)
             case .domain: writeDomainKey(v, to: &t)
-            case .ipAddress16, .date, .lineAndDate: t.append(v)
+            case .ipAddress16, .date, .lineAndDate, .flag: t.append(v)
             }
         }
         return t.bytes

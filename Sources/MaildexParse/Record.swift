@@ -148,6 +148,21 @@ package enum Bytes {
         return true
     }
 
+    /// Whether `p[range]` ends with `suffix` (exact bytes).
+    @inline(__always)
+    package static func hasSuffix(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ suffix: StaticString) -> Bool {
+        let n = suffix.utf8CodeUnitCount
+        guard range.count >= n else { return false }
+        return memcmp(p.baseAddress! + range.upperBound - n, suffix.utf8Start, n) == 0
+    }
+
+    /// Whether `p[range]` holds exactly `bytes`.
+    @inline(__always)
+    package static func equals(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ bytes: [UInt8]) -> Bool {
+        guard range.count == bytes.count else { return false }
+        return bytes.withUnsafeBytes { b in range.isEmpty || memcmp(p.baseAddress! + range.lowerBound, b.baseAddress!, range.count) == 0 }
+    }
+
     @inline(__always)
     package static func equals(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ s: StaticString) -> Bool {
         range.count == s.utf8CodeUnitCount && hasPrefix(p, range, s)

@@ -26,6 +26,9 @@ public struct Query: Equatable, Sendable {
         case helo([UInt8])
         case message([UInt8])
         case line(UInt32)
+        case auth([UInt8])
+        case server([UInt8])
+        case flag(SessionFlag)
 
         /// The query kind whose row (`kind.info`) says what the predicate looks up.
         public var kind: QueryKind {
@@ -38,6 +41,14 @@ public struct Query: Equatable, Sendable {
             case .helo: return .helo
             case .message: return .msg
             case .line: return .line
+            case .auth: return .auth
+            case .server: return .server
+            case .flag(let f):
+                switch f {
+                case .tlsYes, .tlsNo: return .tls
+                case .complete, .incomplete, .rejected, .accepted: return .status
+                case .inbound, .outbound: return .direction
+                }
             }
         }
     }
@@ -181,6 +192,17 @@ public struct Query: Equatable, Sendable {
                 throw syntaxError("`\(raw)`: a line id is a number, or SMTP-N / SMTPI-N", position: position)
             }
             return [.predicate(.line(n), lineKind: lineKind)]
+        case .auth: return [.predicate(.auth(address()), lineKind: nil)]
+        case .server: return [.predicate(.server(Array(value.utf8).map(Bytes.lower)), lineKind: nil)]
+        case .tls, .status, .direction:
+            let lowered = value.lowercased()
+            let wanted = kind == .tls && (lowered == "true" || lowered == "1") ? "yes"
+                : kind == .tls && (lowered == "false" || lowered == "0") ? "no" : lowered
+            guard let flag = SessionFlag(rawValue: kind.name + ":" + wanted) else {
+                let values = kind.info.help.flatMap(\.values).joined(separator: ", ")
+                throw syntaxError("`\(raw)`: \(kind.name): is one of \(values)", position: position)
+            }
+            return [.predicate(.flag(flag), lineKind: nil)]
         case .date:
             guard let d = CivilDate(iso: value), value.count == 10 else { throw syntaxError("`\(raw)`: dates are YYYY-MM-DD", position: position) }
             return [.day(d)]

@@ -109,8 +109,11 @@ public struct QueryEngine: Sendable {
             case .line(let n):
                 if let d = date { return .key(Terms.line(n, d, kind: kind)) }
                 return .range(Terms.line(n, kind: kind), Terms.line(n, kind: kind) + [0xFF, 0xFF, 0xFF, 0xFF])
-            case .address(let v), .sender(let v), .recipient(let v), .domain(let v), .helo(let v), .message(let v):
+            case .address(let v), .sender(let v), .recipient(let v), .domain(let v), .helo(let v), .message(let v),
+                 .auth(let v), .server(let v):
                 return .key(Terms.term(kind, row.encoding, v))
+            case .flag(let f):
+                return .key(Terms.term(kind, row.encoding, f.key))
             }
         }
     }
@@ -133,8 +136,9 @@ public struct QueryEngine: Sendable {
     /// The length of a predicate's key in the index (0 for ranges and line ids).
     static func keyLength(_ p: Query.Predicate) -> Int {
         switch p {
-        case .address(let k), .sender(let k), .recipient(let k), .domain(let k), .helo(let k), .message(let k): return k.count
-        case .peer, .line: return 0
+        case .address(let k), .sender(let k), .recipient(let k), .domain(let k), .helo(let k), .message(let k),
+             .auth(let k), .server(let k): return k.count
+        case .peer, .line, .flag: return 0
         }
     }
 
@@ -146,7 +150,9 @@ public struct QueryEngine: Sendable {
         case .domain(let d): return (f.from + f.to + f.rejected).contains { Terms.domain(of: $0).map(Array.init) == d }
         case .helo(let h): return f.helo.map { $0.map(Bytes.lower) } == h
         case .message(let m): return f.messages.contains { $0.map(Bytes.lower) == m }
-        case .peer, .line: return true
+        case .auth(let a): return f.auth.map { $0.map(Bytes.lower) } == a
+        // Server names are at most 64 bytes: never cut.
+        case .peer, .line, .flag, .server: return true
         }
     }
 
@@ -157,7 +163,7 @@ public struct QueryEngine: Sendable {
         case .recipient: return f.to
         case .rejected: return f.rejected
         case .address: return f.from + f.to + f.rejected
-        case .peer, .domain, .helo, .message, .line, .date: return []
+        case .peer, .domain, .helo, .message, .line, .date, .server, .auth, .flag, .trail: return []
         }
     }
 

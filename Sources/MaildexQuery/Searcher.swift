@@ -111,8 +111,9 @@ public final class Searcher: @unchecked Sendable {
     /// `firstPosition` says where this result starts in it), summaries, NDJSON, evidence.
     /// Formatted a few tens of MB at a time, on the threads the budget gives.
     /// `caching` false keeps the blocks read out of the `BlockCache` (an export).
+    /// With `messages`, each session's message trail follows its lines (`--messages`).
     public func render(_ result: SearchResult, as rendering: Rendering, firstPosition: Int = 0, caching: Bool = true,
-                       to write: ([UInt8]) throws -> Void) throws {
+                       messages: Bool = false, to write: ([UInt8]) throws -> Void) throws {
         let index = result.index
         let sourceName = { (id: UInt32) in index.sourceName(id) }
         try budget.withThreads { threads in
@@ -123,11 +124,18 @@ public final class Searcher: @unchecked Sendable {
                     var to = from, size = 0
                     while to < batch.count, to == from || size + batch[to].text.count <= 32 << 20 { size += batch[to].text.count; to += 1 }
                     let first = firstPosition + at + from, part = batch[from..<to]
-                    let texts = Parallel.map(part.count, threads: threads) { k -> [UInt8] in
-                        SessionView(session: part[part.startIndex + k], sourceName: sourceName)
-                            .rendered(rendering, position: first + k, sources: index.sources)
+                    let texts = Parallel.map(part.count, threads: threads) { k -> Result<[UInt8], Error> in
+                        Result {
+                            let session = part[part.startIndex + k]
+                            var view = SessionView(session: session, sourceName: sourceName, server: index.server(of: session))
+                            if messages {
+                                view.withMessages = true
+                                view.trail = try index.trail(of: session, resolvingOffsets: rendering == .evidence, caching: caching)
+                            }
+                            return view.rendered(rendering, position: first + k, sources: index.sources)
+                        }
                     }
-                    for t in texts { try write(t) }
+                    for t in texts { try write(try t.get()) }
                     from = to
                 }
             }
@@ -188,7 +196,7 @@ extension SessionView {
             bytes.append(10)
             if rendering == .evidence {
                 var seen = Set<UInt32>()
-                for l in session.lines where seen.insert(l.source).inserted {
+                for l in session.lines + (withMessages ? trail?.lines ?? [] : []) where seen.insert(l.source).inserted {
                     if let src = sources[l.source] { bytes += Array(Self.evidenceLine(src).utf8) }
                 }
             }

@@ -10,10 +10,17 @@ import MaildexIndex
 public struct SessionView {
     public let session: Session
     public let sourceName: (UInt32) -> String
+    /// The server whose logs hold the session (`IndexReader.server(of:)`).
+    public var server: String? = nil
+    /// Asked for the session's message trail (`--messages`): its records, or nil if it has
+    /// none (`IndexReader.trail(of:)`). Shown only when `withMessages` is set.
+    public var trail: Session? = nil
+    public var withMessages = false
 
-    public init(session: Session, sourceName: @escaping (UInt32) -> String) {
+    public init(session: Session, sourceName: @escaping (UInt32) -> String, server: String? = nil) {
         self.session = session
         self.sourceName = sourceName
+        self.server = server
     }
 
     static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
@@ -79,6 +86,8 @@ public struct SessionView {
         if !s.facts.messages.isEmpty { out += Array(" msg=".utf8); list(s.facts.messages, empty: []) }
         if let a = s.facts.auth { out += Array(" auth=".utf8); text(a) }
         if s.facts.tls { out += Array(" tls".utf8) }
+        if s.facts.outbound { out += Array(" out".utf8) }
+        if let server { out += Array(" server=".utf8); text(Array(server.utf8)) }
         if !s.complete { out += Array(" incomplete".utf8) }
     }
 
@@ -120,11 +129,27 @@ public struct SessionView {
         out += [61, 61, 32]  // "== "
         appendSummaryLine(to: &out)
         out.append(10)
+        appendLines(of: session, to: &out, provenance: provenance, offsets: offsets)
+        if withMessages, let trail {
+            // `== messages S.0000014724: 4 lines`, then the records about them.
+            out += Array("\n== messages ".utf8)
+            for (k, m) in session.facts.messages.enumerated() {
+                if k > 0 { out.append(44) }
+                out += m
+            }
+            out += Array(": \(trail.lines.count) lines\n".utf8)
+            appendLines(of: trail, to: &out, provenance: provenance, offsets: offsets)
+        }
+    }
+
+    /// The lines of `session` (this one, or its trail), one per output line, without a
+    /// newline after the last.
+    func appendLines(of session: Session, to out: inout [UInt8], provenance: Bool, offsets: Bool) {
         var lastSource: UInt32 = .max
         var name: [UInt8] = []
         for (i, l) in session.lines.enumerated() {
             // The rest of a line cut at a window's limit goes on the same output line.
-            if isPieceOfPrevious(i) { out += session.bytes(ofLine: i); continue }
+            if Self.isPieceOfPrevious(session, i) { out += session.bytes(ofLine: i); continue }
             if i > 0 { out.append(10) }
             if provenance || offsets {
                 if l.source != lastSource { name = Array(sourceName(l.source).utf8); lastSource = l.source }
@@ -144,26 +169,32 @@ public struct SessionView {
     /// Each line as the log has it, with its first piece's source, number and offset:
     /// the pieces of a line cut at a window's limit joined.
     public func forEachWholeLine(_ body: (SessionLine, ArraySlice<UInt8>) throws -> Void) rethrows {
+        try Self.forEachWholeLine(of: session, body)
+    }
+
+    /// The same, of `session` (this one or its trail).
+    public static func forEachWholeLine(of session: Session, _ body: (SessionLine, ArraySlice<UInt8>) throws -> Void) rethrows {
         var i = 0
         while i < session.lines.count {
             let first = session.lines[i]
             var bytes = session.bytes(ofLine: i)
             i += 1
-            while i < session.lines.count, isPieceOfPrevious(i) { bytes = ArraySlice(Array(bytes) + session.bytes(ofLine: i)); i += 1 }
+            while i < session.lines.count, isPieceOfPrevious(session, i) { bytes = ArraySlice(Array(bytes) + session.bytes(ofLine: i)); i += 1 }
             try body(first, bytes)
         }
     }
 
     /// Line `i` is a later piece of the line before it: a line longer than a window is
     /// cut where the window ends, and its pieces keep the line's number (FORMAT.md, 5).
-    func isPieceOfPrevious(_ i: Int) -> Bool {
+    static func isPieceOfPrevious(_ session: Session, _ i: Int) -> Bool {
         i > 0 && session.lines[i].lineNumber == session.lines[i - 1].lineNumber
             && session.lines[i].source == session.lines[i - 1].source
     }
 
     /// One NDJSON object with exactly the keys `date`, `line`, `start`, `end`,
     /// `complete`, `peer`, `port`, `helo`, `from`, `to`, `rejected`, `messages`,
-    /// `source`, `lines`.
+    /// `server`, `direction`, `tls`, `auth`, `source`, `lines`, and with `withMessages`
+    /// `messageLines` (the trail's lines, as strings).
     public func json() -> String { String(decoding: jsonBytes(), as: UTF8.self) }
 
     /// `json()` as UTF-8 bytes, written without a `String` per value.
@@ -182,6 +213,10 @@ public struct SessionView {
         o.strings("to", bytes: s.facts.to)
         o.strings("rejected", bytes: s.facts.rejected)
         o.strings("messages", bytes: s.facts.messages)
+        o.optionalString("server", server)
+        o.string("direction", s.facts.direction)
+        o.bool("tls", s.facts.tls)
+        o.optionalString("auth", bytes: s.facts.auth)
         var src = JSONBytesWriter()
         if let first = s.lines.first, let last = s.lines.last {
             src.string("file", sourceName(first.source))
@@ -202,6 +237,21 @@ public struct SessionView {
         }
         lines.append(93)  // ]
         o.raw("lines", lines)
+        if withMessages { o.raw("messageLines", Self.jsonLines(trail)) }
         return o.finish()
+    }
+
+    /// A session's (or trail's) whole lines as a JSON array of strings.
+    static func jsonLines(_ session: Session?) -> [UInt8] {
+        guard let session else { return [91, 93] }
+        var lines = [UInt8]()
+        lines.reserveCapacity(session.text.count + 4 * session.lines.count + 2)
+        lines.append(91)
+        forEachWholeLine(of: session) { _, bytes in
+            if lines.count > 1 { lines.append(44) }
+            JSONBytesWriter.appendQuoted(bytes, to: &lines)
+        }
+        lines.append(93)
+        return lines
     }
 }

@@ -36,8 +36,10 @@ public enum ChunkParser {
     /// the first record are orphans (counted as unparsed) — elsewhere a chunk starts at a record.
     /// With `firstLineContinues`, the first line is the rest of a line cut at a window's
     /// limit: never a record, whatever it looks like.
+    /// With `trails`, records about messages (`SessionRules.trail`) become fragments of
+    /// their trails (keys of kind `queueTrail`/`stalkerTrail`).
     static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false,
-                      firstLineContinues: Bool = false) -> ChunkResult {
+                      firstLineContinues: Bool = false, trails: Bool = true) -> ChunkResult {
         let result = ChunkResult()
         var lineLengths = [UInt32]()
         if lengths { lineLengths.reserveCapacity(range.count / 48) }
@@ -89,6 +91,26 @@ public enum ChunkParser {
                         if marker == .closes { f.closes = true }
                     }
                     if marker == .closes { open.remove(key) }
+                    last = fragment
+                } else if trails, let (key, id) = SessionRules.trail(p, h) {
+                    // A record about a message: its trail's fragment in this chunk.
+                    let fragment: Unmanaged<Fragment>
+                    if let f = open.get(key) {
+                        fragment = f
+                    } else {
+                        let f = Fragment(key: key)
+                        f.firstTime = h.time
+                        f.facts.messages = [Array(p[id])]
+                        result.fragments.append(f)
+                        fragment = Unmanaged.passUnretained(f)
+                        open.set(key, fragment)
+                    }
+                    fragment._withUnsafeGuaranteedRef { f in
+                        f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
+                                               length: UInt32(lineEnd - pos), header: LineHeader.pack(h, lineStart: pos)))
+                        f.bytes += lineEnd - pos
+                        f.lastTime = h.time
+                    }
                     last = fragment
                 } else {
                     last = nil

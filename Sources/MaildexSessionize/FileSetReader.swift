@@ -8,6 +8,8 @@ import MaildexRead
 public enum FileSetReader {
     public struct Result {
         public var sessions: [Session] = []
+        /// The message trails (each a `Session` whose channel `isTrail`), in order.
+        public var trails: [Session] = []
         public var counts = ParseCounts()
         public var summaries: [ReadSummary] = []
         public var errors: [IOError] = []
@@ -41,6 +43,8 @@ public enum FileSetReader {
             }
         }
         result.sessions += sessionizer.finish()
+        result.trails = result.sessions.filter { $0.channel.isTrail }
+        result.sessions.removeAll { $0.channel.isTrail }
         result.sessions.sort { $0.number < $1.number }
         result.counts = sessionizer.counts
         return result

@@ -98,6 +98,8 @@ package final class Fragment {
     /// command left pending by the session's previous fragment.
     var leadingResponse = -1
     var sawCommand = false
+    /// The HELO name came from the channel's context; a logged HELO command replaces it.
+    var heloFromContext = false
     package var pending: PendingCommand? = nil
     /// Window offsets of the first and last record's timestamp.
     var firstTime: Range<Int> = 0..<0

@@ -16,8 +16,16 @@ public struct SessionFacts: Sendable, Equatable {
     public var messages: [[UInt8]] = []
     public var auth: [UInt8]?
     public var tls: Bool = false
+    /// A session this server opened to another (CommuniGate `SMTP-N`): its peer is the
+    /// remote host it delivered to.
+    public var outbound: Bool = false
+    /// A message was accepted: received from the peer (inbound), or taken by the remote
+    /// host (outbound: `[id] sent ... got:2xx`).
+    public var accepted: Bool = false
 
     public init() {}
+
+    public var direction: String { outbound ? "out" : "in" }
 
     /// Adds `later`'s facts after these (first value wins for single-valued facts).
     mutating func append(_ later: SessionFacts) {
@@ -26,9 +34,11 @@ public struct SessionFacts: Sendable, Equatable {
         from += later.from
         to += later.to
         rejected += later.rejected
-        messages += later.messages
+        for m in later.messages where messages.last != m { messages.append(m) }
         if auth == nil { auth = later.auth }
         tls = tls || later.tls
+        outbound = outbound || later.outbound
+        accepted = accepted || later.accepted
     }
 
     /// As `append`, moving `later`'s values where these have none (which leaves `later`
@@ -39,9 +49,12 @@ public struct SessionFacts: Sendable, Equatable {
         Self.move(&from, &later.from)
         Self.move(&to, &later.to)
         Self.move(&rejected, &later.rejected)
+        if let m = later.messages.first, m == messages.last { later.messages.removeFirst() }
         Self.move(&messages, &later.messages)
         if auth == nil { swap(&auth, &later.auth) }
         tls = tls || later.tls
+        outbound = outbound || later.outbound
+        accepted = accepted || later.accepted
     }
 
     private static func move(_ list: inout [[UInt8]], _ later: inout [[UInt8]]) {
@@ -62,9 +75,25 @@ public struct ChannelKey: Hashable, Sendable, Comparable {
     public var raw: UInt64
     public static let smtp: UInt64 = 1   // Stalker `SMTP-N`, CommuniGate outbound `SMTP-N`
     public static let smtpi: UInt64 = 2  // CommuniGate inbound `SMTPI-N`
+    /// The records about one message (a message trail), not a session: CommuniGate's
+    /// numeric queue id (`QUEUE([id])`, `DEQUEUER [id]`, ...) and Stalker's `S.N`
+    /// (`SYSTEM [S.N]`). Ids above 2^32 keep their high bits above the kind byte.
+    public static let queueTrail: UInt64 = 3
+    public static let stalkerTrail: UInt64 = 4
 
     public init(kind: UInt64, id: UInt32) { raw = kind << 32 | UInt64(id) }
     public var kind: UInt64 { raw >> 32 }
+    /// The kind byte alone (a trail key keeps high id bits above it).
+    public var kindByte: UInt64 { (raw >> 32) & 0xFF }
+    /// A message trail's key rather than a session's channel.
+    public var isTrail: Bool { kindByte == Self.queueTrail || kindByte == Self.stalkerTrail }
+
+    /// The key of the trail of message number `n` (`kind` a trail kind); nil if `n` is
+    /// too large (at most 2^56 - 1).
+    package static func trail(_ kind: UInt64, _ n: UInt64) -> ChannelKey? {
+        guard n >> 56 == 0 else { return nil }
+        return ChannelKey(raw: (n & 0xFFFF_FFFF) | kind << 32 | (n >> 32) << 40)
+    }
     public var id: UInt32 { UInt32(truncatingIfNeeded: raw) }
     public static func < (a: ChannelKey, b: ChannelKey) -> Bool { a.raw < b.raw }
 }

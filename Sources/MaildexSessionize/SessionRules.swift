@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MaildexSupport
 import MaildexParse
 import MaildexRead
@@ -57,11 +62,60 @@ package enum SessionRules {
             if Bytes.hasPrefix(p, d, "Stream Disposed") { return .closes }
         case UInt8(ascii: "c"):
             if Bytes.hasPrefix(p, d, "connected from ") { return .opens }
+            if Bytes.hasPrefix(p, d, "closing connection") { return .closes }
         case UInt8(ascii: "r"):
             if Bytes.hasPrefix(p, d, "releasing stream") { return .closes }
+        case UInt8(ascii: "["):
+            // `[10.0.0.5]:25 <- [192.0.2.7]:51234 incoming connection`
+            if Bytes.hasSuffix(p, d, "incoming connection"), incoming(p, d) != nil { return .opens }
         default: break
         }
         return .none
+    }
+
+    /// Where the peer's `[address]` starts in `[local]:port <- [peer]:port ...`.
+    static func incoming(_ p: UnsafeRawBufferPointer, _ d: Range<Int>) -> Int? {
+        var j = d.lowerBound
+        while j + 4 < d.upperBound {
+            if p[j] == 32, p[j + 1] == UInt8(ascii: "<"), p[j + 2] == UInt8(ascii: "-"), p[j + 3] == 32 { return j + 4 }
+            j += 1
+        }
+        return nil
+    }
+
+    /// The message a record of no session is about, and its trail's key: CommuniGate
+    /// `QUEUE([id]) ...` (the id as the context), `DEQUEUER [id] ...`, `DEQUEUER-N [id]`,
+    /// `SMTP(domain) [id] ...`, `LOCAL-N(addr) [id] ...`, `EXTFILTER(...) [id] ...`;
+    /// Stalker `SYSTEM [S.N] ...`, `SYSTEM(POP) [S.N] ...`. The data begins with the
+    /// bracketed id and a space (or ends there). Nil for anything else.
+    @inline(__always)
+    package static func trail(_ p: UnsafeRawBufferPointer, _ h: RecordHeader) -> (key: ChannelKey, id: Range<Int>)? {
+        if let c = h.context, c.count > 2, p[c.lowerBound] == UInt8(ascii: "["), p[c.upperBound - 1] == UInt8(ascii: "]"),
+           let t = trailID(p, (c.lowerBound + 1)..<(c.upperBound - 1)) {
+            return t
+        }
+        let d = h.data
+        guard d.count > 2, p[d.lowerBound] == UInt8(ascii: "[") else { return nil }
+        var j = d.lowerBound + 1
+        while j < d.upperBound, j - d.lowerBound <= 24, p[j] != UInt8(ascii: "]") { j += 1 }
+        guard j < d.upperBound, p[j] == UInt8(ascii: "]"), j + 1 == d.upperBound || p[j + 1] == 32 else { return nil }
+        return trailID(p, (d.lowerBound + 1)..<j)
+    }
+
+    /// `193024360` or `S.0000014724`: the key of its trail, and the id's bytes.
+    @inline(__always)
+    static func trailID(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> (key: ChannelKey, id: Range<Int>)? {
+        var s = r.lowerBound
+        var kind = ChannelKey.queueTrail
+        if r.count > 2, p[s] == UInt8(ascii: "S"), p[s + 1] == UInt8(ascii: ".") { s += 2; kind = ChannelKey.stalkerTrail }
+        guard r.upperBound > s, r.upperBound - s <= 16 else { return nil }
+        var v: UInt64 = 0
+        for i in s..<r.upperBound {
+            guard RecordParser.isDigit(p[i]) else { return nil }
+            v = v * 10 + UInt64(p[i] - 48)
+        }
+        guard let key = ChannelKey.trail(kind, v) else { return nil }
+        return (key, r)
     }
 
     /// A decimal number filling `p[s..<e]` (at most 9 digits).
@@ -81,6 +135,14 @@ package enum SessionRules {
     @inline(__always)
     static func observe(_ p: UnsafeRawBufferPointer, _ h: RecordHeader, _ f: Fragment) {
         let d = h.data
+        // CommuniGate's outbound channels share the tag `SMTP` with Stalker's inbound
+        // ones; they show themselves by CommuniGate's forms (a time with a fraction, a
+        // `cmd:`/`rsp:` record, a queue id).
+        if f.key.kind == ChannelKey.smtp, !f.facts.outbound {
+            if h.time.count > 8 || (d.count > 4 && (Bytes.hasPrefix(p, d, "cmd: ") || Bytes.hasPrefix(p, d, "rsp: ") || p[d.lowerBound] == UInt8(ascii: "["))) {
+                f.facts.outbound = true
+            }
+        }
         if d.count > 4 {
             let s = d.lowerBound, e = d.upperBound
             switch p[s] {
@@ -100,15 +162,35 @@ package enum SessionRules {
                 var j = s + 1
                 while j < e, p[j] != UInt8(ascii: "}") { j += 1 }
                 if j < e, j > s + 1, Bytes.hasPrefix(p, (j + 1)..<e, " received") {
-                    f.facts.messages.append(Array(p[(s + 1)..<j]))
+                    message(p, (s + 1)..<j, f)
+                    f.facts.accepted = true
                 }
             case UInt8(ascii: "["):
-                // [193024360] received[ encrypted], 15020 bytes
+                if Bytes.hasSuffix(p, d, "incoming connection"), let at = incoming(p, d) {
+                    // [10.0.0.5]:25 <- [192.0.2.7]:51234 incoming connection
+                    peer(p, at, e, f)
+                    break
+                }
+                // [193024360] received[ encrypted][(account NAME)], 15020 bytes
+                // [113457753] sent [local]:port -> [remote]:25, got:250 ...
+                // [192961680] reenqueueing addresses with temporary failure
                 var j = s + 1
                 while j < e, RecordParser.isDigit(p[j]) { j += 1 }
-                if j > s + 1, j < e, p[j] == UInt8(ascii: "]"), Bytes.hasPrefix(p, (j + 1)..<e, " received") {
-                    f.facts.messages.append(Array(p[(s + 1)..<j]))
-                    if Bytes.hasPrefix(p, (j + 1)..<e, " received encrypted") { f.facts.tls = true }
+                guard j > s + 1, j < e, p[j] == UInt8(ascii: "]"), j + 1 == e || p[j + 1] == 32 else { break }
+                message(p, (s + 1)..<j, f)
+                let rest = (j + 1)..<e
+                if Bytes.hasPrefix(p, rest, " received") {
+                    f.facts.accepted = true
+                    var k = j + 10  // past "] received"
+                    if Bytes.hasPrefix(p, k..<e, " encrypted") { f.facts.tls = true; k += 10 }
+                    if Bytes.hasPrefix(p, k..<e, "(account ") {
+                        let a = k + 9
+                        var z = a
+                        while z < e, p[z] != UInt8(ascii: ")"), p[z] != 32 { z += 1 }
+                        if z < e, p[z] == UInt8(ascii: ")"), z > a, f.facts.auth == nil { f.facts.auth = address(p, a, z) }
+                    }
+                } else if Bytes.hasPrefix(p, rest, " sent ") {
+                    sent(p, j + 7, e, f)
                 }
             case UInt8(ascii: "a"):
                 if Bytes.hasPrefix(p, d, "authenticated as "), f.facts.auth == nil {
@@ -119,10 +201,78 @@ package enum SessionRules {
             default: break
             }
         }
-        if f.facts.peer == nil, let ctx = h.context, ctx.count > 2,
-           p[ctx.lowerBound] == UInt8(ascii: "["), p[ctx.upperBound - 1] == UInt8(ascii: "]") {
-            f.facts.peer = IPAddress.parse(p, ctx.lowerBound + 1, ctx.upperBound - 1)
+        if let ctx = h.context, ctx.count > 0 {
+            if p[ctx.lowerBound] == UInt8(ascii: "[") {
+                if f.facts.peer == nil, ctx.count > 2, p[ctx.upperBound - 1] == UInt8(ascii: "]") {
+                    f.facts.peer = IPAddress.parse(p, ctx.lowerBound + 1, ctx.upperBound - 1)
+                }
+            } else if let (a, port) = addressAndPort(p, ctx) {
+                // An outbound channel's relay, `(193.95.123.24:25)`.
+                if f.facts.peer == nil { f.facts.peer = a; f.facts.port = port }
+            } else if f.key.kind == ChannelKey.smtpi, f.facts.helo == nil, ctx.count > 0, !(ctx.count == 1 && p[ctx.lowerBound] == UInt8(ascii: "*")),
+                      memchr(p.baseAddress! + ctx.lowerBound, Int32(UInt8(ascii: "@")), ctx.count) == nil {
+                // After HELO, CommuniGate names an inbound channel by the HELO name
+                // (`SMTPI-247659(gold.irrsel.com)`): the name, when no command gave it.
+                f.facts.helo = Array(p[ctx])
+                f.heloFromContext = true
+            }
         }
+    }
+
+    /// A message id of the session, once (records repeat it).
+    @inline(__always)
+    static func message(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, _ f: Fragment) {
+        if let last = f.facts.messages.last, Bytes.equals(p, r, last) { return }
+        f.facts.messages.append(Array(p[r]))
+    }
+
+    /// `[local]:port -> [remote]:25, got:250 ...` after `[id] sent `: the remote host is the
+    /// peer; a 2xx reply means the message was taken.
+    static func sent(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ f: Fragment) {
+        var j = s
+        while j + 4 < e {
+            if p[j] == 32, p[j + 1] == UInt8(ascii: "-"), p[j + 2] == UInt8(ascii: ">"), p[j + 3] == 32 { break }
+            j += 1
+        }
+        guard j + 4 < e else { return }
+        let remote = j + 4
+        if let (a, port) = bracketed(p, remote, e) {
+            // The address the message went to wins over a relay named in the context.
+            f.facts.peer = a; f.facts.port = port
+        }
+        var k = remote
+        while k + 4 < e, !(p[k] == UInt8(ascii: "g") && p[k + 1] == UInt8(ascii: "o") && p[k + 2] == UInt8(ascii: "t") && p[k + 3] == UInt8(ascii: ":")) { k += 1 }
+        if k + 4 < e, p[k + 4] == UInt8(ascii: "2") { f.facts.accepted = true }
+    }
+
+    /// `[address]:port` or `[address]` at `s`.
+    static func bracketed(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> (IPAddress, Int?)? {
+        guard s < e, p[s] == UInt8(ascii: "[") else { return nil }
+        var q = s + 1
+        while q < e, p[q] != UInt8(ascii: "]") { q += 1 }
+        guard q < e, let a = IPAddress.parse(p, s + 1, q) else { return nil }
+        var port: Int? = nil
+        if q + 1 < e, p[q + 1] == UInt8(ascii: ":") {
+            var j = q + 2, v = 0
+            while j < e, RecordParser.isDigit(p[j]), v < 100_000 { v = v * 10 + Int(p[j] - 48); j += 1 }
+            if j > q + 2 { port = v }
+        }
+        return (a, port)
+    }
+
+    /// An IPv4 address and a port without brackets, `193.95.123.24:25`, filling `r`.
+    static func addressAndPort(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> (IPAddress, Int)? {
+        var colon = -1
+        for i in r {
+            let c = p[i]
+            if c == UInt8(ascii: ":") { guard colon < 0 else { return nil }; colon = i }
+            else if !(RecordParser.isDigit(c) || c == UInt8(ascii: ".")) { return nil }
+        }
+        guard colon > r.lowerBound, colon + 1 < r.upperBound, r.upperBound - colon <= 6,
+              let a = IPAddress.parse(p, r.lowerBound, colon), a.isV4 else { return nil }
+        var v = 0
+        for i in (colon + 1)..<r.upperBound { v = v * 10 + Int(p[i] - 48) }
+        return (a, v)
     }
 
     /// `[1.2.3.4:1957]`, `[1.2.3.4]:1957`, `[2001:db8::1]:25`, `[2001:db8::1]`.
@@ -174,7 +324,7 @@ package enum SessionRules {
                 while j < e, p[j] == 32 { j += 1 }
                 var k = j
                 while k < e, p[k] != 32 { k += 1 }
-                if f.facts.helo == nil, k > j { f.facts.helo = Array(p[j..<k]) }
+                if f.facts.helo == nil || f.heloFromContext, k > j { f.facts.helo = Array(p[j..<k]); f.heloFromContext = false }
                 f.pending = .other
                 return
             }
@@ -247,8 +397,8 @@ package enum SessionRules {
     /// from its lines (the store keeps only the lines). Every record of a session
     /// belongs to its channel, and reading them in one pass gives what joining the
     /// facts of its fragments gave.
-    package static func reread(text: [UInt8], lines: [SessionLine]) -> (facts: SessionFacts, start: [UInt8], last: [UInt8]) {
-        let f = Fragment(key: ChannelKey(raw: 0))
+    package static func reread(text: [UInt8], lines: [SessionLine], channel: ChannelKey) -> (facts: SessionFacts, start: [UInt8], last: [UInt8]) {
+        let f = Fragment(key: channel)
         // The timestamps of the first and last records, as ranges of `text`.
         var start: Range<Int>? = nil, last: Range<Int>? = nil
         text.withUnsafeBytes { t in
@@ -261,7 +411,12 @@ package enum SessionRules {
                 let time = (Int(l.textOffset) + h.time.lowerBound)..<(Int(l.textOffset) + h.time.upperBound)
                 if start == nil { start = time }
                 last = time
-                observe(line, h, f)
+                if channel.isTrail {
+                    // A trail's one fact: its message's id, as its first record writes it.
+                    if f.facts.messages.isEmpty, let t = trail(line, h), t.key == channel { f.facts.messages = [Array(line[t.id])] }
+                } else {
+                    observe(line, h, f)
+                }
             }
         }
         return (f.facts, start.map { Array(text[$0]) } ?? [], last.map { Array(text[$0]) } ?? [])

@@ -38,7 +38,21 @@ public final class SessionStitcher {
     /// Sessions finished since the last `takeFinished()`, in order of finishing.
     private var finished: [Pending] = []
 
-    public init(firstNumber: UInt64 = 0) { nextNumber = firstNumber }
+    /// Numbers of message trails (`ChannelKey.isTrail`): from `trailBase` up, apart from
+    /// sessions' numbers, so that every segment's table lists its trails after its sessions
+    /// (postings keep 40 bits of a number: sessions and trails have 2^39 each).
+    public static let trailBase: UInt64 = 1 << 39
+    public private(set) var nextTrailNumber: UInt64
+
+    /// Outbound CommuniGate channels that began today: such a channel has no opening
+    /// record, so its first record of the day opens its session.
+    private var outboundSeen = Set<ChannelKey>()
+    private var outboundDate: CivilDate? = nil
+
+    public init(firstNumber: UInt64 = 0, firstTrailNumber: UInt64 = SessionStitcher.trailBase) {
+        nextNumber = firstNumber
+        nextTrailNumber = max(firstTrailNumber, Self.trailBase)
+    }
 
     public var openCount: Int { open.count }
 
@@ -63,7 +77,9 @@ public final class SessionStitcher {
                 f.bytes = chunk.leading.reduce(0) { $0 + Int($1.length) }
                 f.window = window
                 f.chunkFirstLine = chunkFirstLine
-                if let s = open[key] {
+                if key.isTrail {
+                    finishTrail(f, window)
+                } else if let s = open[key] {
                     s.fragments.append(f)
                     s.bytes += f.bytes
                     // The same size limit as for records (see below).
@@ -81,9 +97,21 @@ public final class SessionStitcher {
         }
         if window.streamOffset == 0 && chunkFirstLine == window.firstLineNumber { lastLineOwner = nil }
         if let e = chunk.endsIn { lastLineOwner = e }
+        if outboundDate != window.date { outboundSeen.removeAll(keepingCapacity: true); outboundDate = window.date }
         for f in chunk.fragments {
             f.window = window
             f.chunkFirstLine = chunkFirstLine
+            if f.key.isTrail {
+                // A message's records in this chunk: a trail of their own, never joined
+                // to another chunk's (a query gathers a message's trails by its id).
+                finishTrail(f, window)
+                continue
+            }
+            if f.facts.outbound, !f.opens, open[f.key] == nil, !outboundSeen.contains(f.key) {
+                // The first record of an outbound channel not seen before today opens it.
+                f.opens = true
+            }
+            if f.facts.outbound { outboundSeen.insert(f.key) }
             if f.opens {
                 if let previous = open.removeValue(forKey: f.key) { finished.append(previous) }
                 start(f, window)
@@ -103,6 +131,11 @@ public final class SessionStitcher {
             if f.closes, let s = open.removeValue(forKey: f.key) { finished.append(s) }
         }
         return continued
+    }
+
+    private func finishTrail(_ f: Fragment, _ window: Window) {
+        finished.append(Pending(number: nextTrailNumber, date: window.date, first: f))
+        nextTrailNumber += 1
     }
 
     private func start(_ f: Fragment, _ window: Window) {
@@ -189,7 +222,8 @@ public final class SessionStitcher {
         let timed = firstTimed(fragments)
         let startSecond = RecordParser.secondOfDay(UnsafeRawBufferPointer(rebasing: timed.window.bytes[timed.firstTime]))
         return SessionRecord(number: s.number, date: s.date, channel: first.key, complete: complete,
-                             startSecond: startSecond, facts: facts, lineCount: count, textBytes: bytes) { body in
+                             startSecond: startSecond, facts: facts, lineCount: count, textBytes: bytes,
+                             firstSource: first.window.source) { body in
             for f in fragments {
                 let w = f.window!
                 let window = w.bytes, source = w.source, streamBase = w.streamOffset

@@ -35,13 +35,15 @@ public final class Sessionizer {
     /// index's); nil when nobody asks.
     package var lineLengths: (any LineLengthSink)? = nil
 
-    public init(threads: Int, chunkSize: Int = 1 << 20, firstSessionNumber: UInt64 = 0) {
+    public init(threads: Int, chunkSize: Int = 1 << 20, firstSessionNumber: UInt64 = 0,
+                firstTrailNumber: UInt64 = SessionStitcher.trailBase) {
         self.threads = max(1, threads)
         self.chunkSize = max(256, chunkSize)
-        stitcher = SessionStitcher(firstNumber: firstSessionNumber)
+        stitcher = SessionStitcher(firstNumber: firstSessionNumber, firstTrailNumber: firstTrailNumber)
     }
 
     public var nextSessionNumber: UInt64 { stitcher.nextNumber }
+    public var nextTrailNumber: UInt64 { stitcher.nextTrailNumber }
     public var openSessions: Int { stitcher.openCount }
 
     /// Parses a window (which must start at a record or at its file's start and end

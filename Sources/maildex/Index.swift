@@ -23,6 +23,12 @@ struct Index: ParsableCommand {
           maildex index --index /srv/maildex /var/log/mail/
           maildex index --index idx --json corpus/2026-01-*.log.zst
           maildex index --index idx --date 2026-01-27 /tmp/current.log
+          maildex index --index idx --server mx01 /var/log/mx01/
+          maildex index --index idx --server mx02 /var/log/mx02/
+
+        With --server NAME the run's files are that server's: its sessions carry the
+        name (query server:mx01, JSON "server"), its channel and queue ids join only its
+        own, and two servers' files of the same name are two files of the index.
         """
     )
 
@@ -34,6 +40,9 @@ struct Index: ParsableCommand {
 
     @Option(help: "Date (YYYY-MM-DD) for files whose name has none.")
     var date: String? = nil
+
+    @Option(help: "The server whose logs these are (letters, digits, . - _; at most 64).")
+    var server: String? = nil
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
@@ -59,6 +68,12 @@ struct Index: ParsableCommand {
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
         if noMerge { o.mergePolicy = nil }
+        if let server {
+            guard Indexer.validServerName(server) else {
+                throw ValidationError("--server: `\(server)` is not a server name (1 to 64 letters, digits, `.`, `-`, `_`)")
+            }
+            o.server = server
+        }
         // On a terminal, over the progress bar's line.
         let clear = isatty(2) != 0 ? "\r\u{1B}[K" : ""
         o.mergeStarting = { n, bytes in warn(clear + "merging the \(n) newest segments (\(formatBytes(bytes))) ...") }
