@@ -43,6 +43,12 @@ public struct TruthSession: Equatable, Sendable {
     public var messages: [String] = []
     public var auth: String?
     public var tls = false
+    /// "out" for an outbound session (CommuniGate `SMTP-N`), else "in".
+    public var direction = "in"
+    /// A message was accepted: received (inbound), or taken by the remote (outbound).
+    public var accepted = false
+    /// The lines of the records about the session's messages (its trail), in log order.
+    public var messageLines: [TruthLine] = []
     /// The session's first line.
     public var firstLine = TruthLine(file: -1, line: 0)
     /// Filled when the generator is asked to record lines.

@@ -111,9 +111,12 @@ public final class IndexReader: @unchecked Sendable {
         return s
     }
 
-    /// The sessions of one store block of segment `segment` that no later segment replaces.
-    public func sessions(inBlock block: Int, ofSegment segment: Int) throws -> [Session] {
-        var out = try segments[segment].sessions(inBlock: block).filter { !shadowed[segment].contains($0.number) }
+    /// The sessions of one store block of segment `segment` that no later segment replaces
+    /// (with `trails`, its message trails too: a block holds both).
+    public func sessions(inBlock block: Int, ofSegment segment: Int, trails: Bool = false) throws -> [Session] {
+        var out = try segments[segment].sessions(inBlock: block).filter {
+            !shadowed[segment].contains($0.number) && (trails || !$0.channel.isTrail)
+        }
         try resolveOffsets(&out, threads: Parallel.cores)
         return out
     }

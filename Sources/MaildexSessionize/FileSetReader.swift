@@ -43,8 +43,7 @@ public enum FileSetReader {
             }
         }
         result.sessions += sessionizer.finish()
-        result.trails = result.sessions.filter { $0.channel.isTrail }
-        result.sessions.removeAll { $0.channel.isTrail }
+        result.trails = sessionizer.trails
         result.sessions.sort { $0.number < $1.number }
         result.counts = sessionizer.counts
         return result

@@ -48,7 +48,18 @@ public final class Sessionizer {
 
     /// Parses a window (which must start at a record or at its file's start and end
     /// at a record boundary or its file's end) and returns the sessions it finished.
-    public func feed(_ window: Window) -> [Session] { build(parse(window)) }
+    /// The message trails it found go to `trails`.
+    public func feed(_ window: Window) -> [Session] { sessionsKeepingTrails(build(parse(window))) }
+
+    /// The message trails `feed` and `finish` found (each a `Session` whose channel
+    /// `isTrail`), in order; the indexer's path (`feedPending`) writes them with the sessions.
+    public private(set) var trails: [Session] = []
+
+    private func sessionsKeepingTrails(_ built: [Session]) -> [Session] {
+        guard built.contains(where: { $0.channel.isTrail }) else { return built }
+        trails += built.filter { $0.channel.isTrail }
+        return built.filter { !$0.channel.isTrail }
+    }
 
     /// As `feed`, but the finished sessions stay as the stitcher's fragments, in number
     /// order, for a writer that copies their lines straight into its blocks.
@@ -100,7 +111,7 @@ public final class Sessionizer {
     public func resume(_ carried: [CarriedSession]) { stitcher.resume(carried) }
 
     /// Ends the file set: every session still open is finished, incomplete.
-    public func finish() -> [Session] { build(stitcher.finishAll()) }
+    public func finish() -> [Session] { sessionsKeepingTrails(build(stitcher.finishAll())) }
 
     private func build(_ finished: [SessionStitcher.Pending]) -> [Session] {
         let done = finished.sorted { $0.number < $1.number }

@@ -235,7 +235,7 @@ import Testing
                 facts.from = [Array("u\(random.below(50_000))@d\(random.below(300)).example".utf8)]
                 number += 1
                 batch.add(session: SessionRecord(number: number, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: UInt32(random.below(9))),
-                                                 complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in })
+                                                 complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0, firstSource: 0) { _ in })
             }
             var ids = [UInt32](repeating: .max, count: batch.count)
             var order = [Int]()
@@ -356,8 +356,9 @@ import Testing
         facts.from = [Array("Bob@Example.org".utf8), Array("no-at-sign".utf8)]
         facts.to = [Array("a@b@c.example".utf8), Array("trailing@".utf8), long + [64] + Array("x.example".utf8)]
         facts.rejected = [Array("r@".utf8) + long]
+        facts.auth = Array("User7@Example.com".utf8)
         let date = CivilDate(iso: "2026-01-05")!
-        let batch = TestData.termBatch(of: facts, number: 77, date: date, channel: 60353)
+        let batch = TestData.termBatch(of: facts, number: 77, date: date, channel: 60353, server: "MX01")
         let got = Set((0..<batch.count).map { Array(batch.term($0)) })
         #expect((0..<batch.count).allSatisfy { batch.sessions[$0] == 77 })
 
@@ -365,8 +366,10 @@ import Testing
         func lowered(_ b: [UInt8]) -> [UInt8] { b.map(Bytes.lower) }
         var expected: Set<[UInt8]> = [
             Terms.peer(facts.peer!), Terms.date(date), Terms.line(60353, date),
-            term(.helo, lowered(facts.helo!)),
+            term(.helo, lowered(facts.helo!)), term(.auth, lowered(facts.auth!)), term(.server, Array("mx01".utf8)),
         ]
+        // Its states: not over TLS, complete (as the record says), inbound, a recipient rejected.
+        for flag in ["tls:no", "status:complete", "direction:in", "status:rejected"] { expected.insert(term(.flag, Array(flag.utf8))) }
         for m in facts.messages { expected.insert(term(.message, lowered(m))) }
         for (kind, list) in [(TermKind.sender, facts.from), (.recipient, facts.to), (.rejected, facts.rejected)] {
             for a in list {

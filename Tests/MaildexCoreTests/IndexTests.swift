@@ -9,11 +9,11 @@ import Testing
 @testable import MaildexGenerate
 
 /// Every session of an index, by number.
-func allSessions(_ dir: String) throws -> [Session] {
+func allSessions(_ dir: String, trails: Bool = false) throws -> [Session] {
     let r = try IndexReader(directory: dir)
     var out = [Session]()
     for (i, seg) in r.segments.enumerated() {
-        for b in 0..<seg.blockCount { out += try r.sessions(inBlock: b, ofSegment: i) }
+        for b in 0..<seg.blockCount { out += try r.sessions(inBlock: b, ofSegment: i, trails: trails) }
     }
     return out.sorted { $0.number < $1.number }
 }
@@ -181,6 +181,19 @@ let probeQueries: [[String]] = [
                 Issue.record("session \(a.number) differs: \(SessionView(session: a, sourceName: { "\($0)" }).summaryLine()) vs \(SessionView(session: b, sourceName: { "\($0)" }).summaryLine())")
                 break
             }
+            // The message trails: cut into other pieces by other chunks, but the same lines
+            // for each message id.
+            func trailLines(_ trails: [Session]) -> [String: [String]] {
+                var out = [String: [String]]()
+                for t in trails {
+                    let id = String(decoding: t.facts.messages.first ?? [], as: UTF8.self).lowercased()
+                    for (i, l) in t.lines.enumerated() { out[id, default: []].append("\(l.source):\(l.lineNumber):\(String(decoding: t.bytes(ofLine: i), as: UTF8.self))") }
+                }
+                return out.mapValues { $0.sorted() }
+            }
+            let storedTrails = try allSessions(dir, trails: true).filter(\.channel.isTrail)
+            #expect(!storedTrails.isEmpty && !read.trails.isEmpty)
+            #expect(trailLines(storedTrails) == trailLines(read.trails), "\(dialect) trails")
         }
     }
 
@@ -302,7 +315,8 @@ let probeQueries: [[String]] = [
         defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
         _ = try index([logs], into: dir, chunkSize: chunkSize, windowSize: windowSize)
         var expected = [[UInt8]: Set<UInt64>]()
-        let sessions = try allSessions(dir)
+        // The message trails too: their rows and their terms are in the same tables.
+        let sessions = try allSessions(dir, trails: true)
         for s in sessions {
             var batch = TermBatch()
             batch.add(session: SessionRecord(session: s))
@@ -314,7 +328,8 @@ let probeQueries: [[String]] = [
         // The session table's rows: start second, message and rejected-recipient counts.
         let byNumber = Dictionary(uniqueKeysWithValues: sessions.map { ($0.number, $0) })
         var rowsChecked = 0
-        for i in 0..<seg.sessionCount {
+        #expect(seg.trailCount > 0 && seg.sessionCount == sessions.count { !$0.channel.isTrail })
+        for i in 0..<seg.entryCount {
             let e = try seg.entry(at: i)
             guard let s = byNumber[e.number] else { Issue.record("row of an unknown session \(e.number)"); continue }
             #expect(e.startSecond == s.start.withUnsafeBytes { RecordParser.secondOfDay($0) }, "start of \(e.number)")

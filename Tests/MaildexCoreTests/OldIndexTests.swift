@@ -7,32 +7,39 @@ import Testing
 @testable import MaildexIndex
 @testable import MaildexQuery
 
-/// Indexes written by earlier versions of maildex. `Fixtures/index-format-3` is the index
-/// of the two 1999 fixture logs as format 3 wrote it (`maildex index --index
-/// index-format-3 1999-04-28.log 1999-04-29.log`, run in `Fixtures/`, at 8f68842). It is
-/// committed, never rewritten: after a format change it must still be read, or be
-/// refused with the format and what to do, never crash.
+/// Indexes written by earlier versions of maildex. `Fixtures/index-format-N` is the index
+/// of the two 1999 fixture logs as format N wrote it (`maildex index --index
+/// index-format-N 1999-04-28.log 1999-04-29.log`, run in `Fixtures/`; format 3 at 8f68842,
+/// format 4 with issue #18's servers and message trails). Each is committed, never
+/// rewritten: after a format change it must still be read, or be refused with the format
+/// and what to do, never crash. Format 3 is refused (format 4 added terms it lacks).
 @Suite struct OldIndexTests {
-    /// A copy of the committed index in a scratch directory (tests may damage it).
-    static func copyOfFormat3() throws -> String {
-        let dir = TestData.temporaryDirectory("format3")
-        let from = TestData.fixturePath("index-format-3")
+    /// A copy of a committed index (`index-format-N`, of the two fixture logs) in a scratch
+    /// directory (tests may damage it). Format 4 is the one this maildex writes.
+    static func copyOfFormat(_ version: Int = 4) throws -> String {
+        let dir = TestData.temporaryDirectory("format\(version)")
+        let from = TestData.fixturePath("index-format-\(version)")
         for name in try FileManager.default.contentsOfDirectory(atPath: from) {
             try FileManager.default.copyItem(atPath: from + "/" + name, toPath: dir + "/" + name)
         }
         return dir
     }
 
-    @Test func theFormat3IndexAnswersAsAFreshIndexOfTheSameLogs() throws {
-        let old = try Self.copyOfFormat3()
-        let fresh = TestData.temporaryDirectory("format3-fresh")
+    @Test func theFormat4IndexAnswersAsAFreshIndexOfTheSameLogs() throws {
+        let old = try Self.copyOfFormat(4)
+        let fresh = TestData.temporaryDirectory("format4-fresh")
         defer { for d in [old, fresh] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try index(["1999-04-28.log", "1999-04-29.log"].map(TestData.fixturePath), into: fresh)
         let a = try Searcher(directory: old), b = try Searcher(directory: fresh)
-        for terms in [["line:509", "date:1999-04-28"], ["ip:209.162.104.65"], ["since:1999-01-01"], ["to:recipes@hypertouch.com"]] {
+        for terms in [["line:509", "date:1999-04-28"], ["ip:209.162.104.65"], ["since:1999-01-01"], ["to:recipes@hypertouch.com"],
+                      ["status:accepted", "direction:in", "tls:no"]] {
             let q = try Query.parse(terms)
             let ra = try a.search(q), rb = try b.search(q)
             #expect(!ra.numbers.isEmpty && ra.numbers == rb.numbers, "\(terms)")
+            var ma = [UInt8](), mb = [UInt8]()
+            try a.render(ra, as: .json, messages: true) { ma += $0 }
+            try b.render(rb, as: .json, messages: true) { mb += $0 }
+            #expect(ma == mb && !ma.isEmpty, "\(terms)")
             var ta = [UInt8](), tb = [UInt8]()
             try a.render(ra, as: .provenance) { ta += $0 }
             try b.render(rb, as: .provenance) { tb += $0 }
@@ -54,7 +61,7 @@ import Testing
 
     /// The index with its segment's format field set to `version`.
     static func withSegmentFormat(_ version: UInt32) throws -> String {
-        let dir = try copyOfFormat3()
+        let dir = try copyOfFormat(4)
         let path = dir + "/seg-000001.mdx"
         var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         for k in 0..<4 { b[8 + k] = UInt8(truncatingIfNeeded: version >> (8 * k)) }
@@ -72,8 +79,21 @@ import Testing
         }
     }
 
+    /// Format 3 (before servers, message trails and the terms of states) is refused: its
+    /// terms cannot answer `server:`, `tls:`, `status:`, `direction:` or `auth:`, nor its
+    /// store a session's messages.
+    @Test func theFormat3IndexIsRefusedWithWhatToDo() throws {
+        let dir = try Self.copyOfFormat(3)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do { _ = try Searcher(directory: dir); Issue.record("opened") } catch let e as MaildexError {
+            #expect(e.kind == .unsupportedFormat && e.formatVersion == 3)
+            #expect(e.message.contains("format 3; rebuild the index with maildex index"), "\(e)")
+            #expect(e.exitStatus == 2)
+        }
+    }
+
     @Test func aManifestOfAnotherFormatIsRefusedWithWhatToDo() throws {
-        let dir = try Self.copyOfFormat3()
+        let dir = try Self.copyOfFormat(4)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/" + Manifest.fileName
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -98,7 +118,7 @@ extension CommandLineTests {
             #expect(r.stderr.contains("format 7; rebuild the index with maildex index"), "\(args): \(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
-        let ok = try OldIndexTests.copyOfFormat3()
+        let ok = try OldIndexTests.copyOfFormat(4)
         defer { try? FileManager.default.removeItem(atPath: ok) }
         let r = try run(["query", "--index", ok, "--count", "line:509", "date:1999-04-28"])
         #expect(r.status == 0 && r.text == "1\n", "\(r.stderr)")

@@ -11,8 +11,11 @@ import Testing
 /// The slow, obviously correct answer: scan the generator's ground truth.
 struct TruthScan {
     let sessions: [TruthSession]  // in session-number order
+    /// The server the corpus was indexed as (`index --server`).
+    var server: String? = nil
 
-    init(_ corpus: GeneratedCorpus) {
+    init(_ corpus: GeneratedCorpus, server: String? = nil) {
+        self.server = server
         sessions = corpus.sessions.sorted { ($0.firstLine.file, $0.firstLine.line) < ($1.firstLine.file, $1.firstLine.line) }
     }
 
@@ -20,6 +23,20 @@ struct TruthScan {
         let b = Array(t.utf8)
         func d(_ i: Int) -> Int32 { Int32(b[i] - 48) }
         return d(0) * 36000 + d(1) * 3600 + d(3) * 600 + d(4) * 60 + d(6) * 10 + d(7)
+    }
+
+    /// Whether a session of the truth has a state (`tls:`, `status:`, `direction:`).
+    static func has(_ f: SessionFlag, _ s: TruthSession) -> Bool {
+        switch f {
+        case .tlsYes: return s.tls
+        case .tlsNo: return !s.tls
+        case .complete: return s.complete
+        case .incomplete: return !s.complete
+        case .rejected: return !s.rejected.isEmpty
+        case .accepted: return s.accepted
+        case .inbound: return s.direction == "in"
+        case .outbound: return s.direction == "out"
+        }
     }
 
     func matches(_ q: Query) -> [UInt64] {
@@ -36,6 +53,9 @@ struct TruthScan {
                 case .helo(let h): ok = s.helo?.lowercased() == String(bytes: h)
                 case .message(let m): ok = s.messages.map { $0.lowercased() }.contains(String(bytes: m))
                 case .line(let n): ok = s.channel.id == n
+                case .auth(let a): ok = s.auth?.lowercased() == String(bytes: a)
+                case .server(let v): ok = server == String(bytes: v)
+                case .flag(let f): ok = Self.has(f, s)
                 }
                 if !ok { return false }
             }
@@ -142,7 +162,11 @@ struct TruthScan {
             let json = SessionView(session: session, sourceName: reader.sourceName).json()
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
             #expect(Set(object.keys) == ["date", "line", "start", "end", "complete", "peer", "port", "helo", "from", "to",
-                                         "rejected", "messages", "source", "lines"])
+                                         "rejected", "messages", "server", "direction", "tls", "auth", "source", "lines"])
+            #expect(object["server"] is NSNull)
+            #expect(object["direction"] as? String == t.direction)
+            #expect(object["tls"] as? Bool == t.tls)
+            #expect((object["auth"] as? String) == t.auth)
             #expect(object["date"] as? String == t.date.description)
             #expect(object["line"] as? Int == Int(t.channel.id))
             #expect(object["start"] as? String == t.start)
@@ -324,7 +348,7 @@ struct TruthScan {
             _ = try Query.parse(["rcpt:a@b.c"])
             Issue.record("rcpt: parsed")
         } catch let e as MaildexError {
-            #expect(e.message == "`rcpt:a@b.c`: unknown kind `rcpt:` (kinds: ip: addr: from: to: domain: helo: msg: line: date: since: until:)")
+            #expect(e.message == "`rcpt:a@b.c`: unknown kind `rcpt:` (kinds: ip: addr: from: to: domain: helo: msg: line: auth: tls: status: direction: server: date: since: until:)")
         }
 
         // A session with every fact the writer indexes: odd addresses, keys past the cut.
@@ -336,8 +360,11 @@ struct TruthScan {
         facts.from = [Array("bob@example.org".utf8), []]
         facts.to = [Array("friend0@dom0.example".utf8), Array("a@b@c.example".utf8), Array((long + "@x.example").utf8)]
         facts.rejected = [Array("r@".utf8), Array(("r@" + long).utf8), Array("no-at-sign".utf8)]
+        facts.auth = Array("user7@example.com".utf8)
+        facts.tls = true
+        facts.accepted = true
         let date = CivilDate(iso: "2026-01-01")!
-        let batch = TestData.termBatch(of: facts, number: 5, date: date, channel: 101)
+        let batch = TestData.termBatch(of: facts, number: 5, date: date, channel: 101, server: "mx01")
         let written = Set((0..<batch.count).map { Array(batch.term($0)) })
         /// A term for a message: its kind's letter, then its key (bytes as hex, long keys cut).
         func show(_ t: [UInt8]) -> String {
@@ -376,6 +403,11 @@ struct TruthScan {
             case .helo: return [text(facts.helo!)]
             case .msg: return facts.messages.map(text)
             case .line: return ["101", "SMTPI-101"]
+            case .auth: return [text(facts.auth!).uppercased()]
+            case .tls: return ["yes"]
+            case .status: return ["complete", "accepted", "rejected"]
+            case .direction: return ["in"]
+            case .server: return ["MX01"]
             case .date, .since, .until: return [date.description]
             }
         }

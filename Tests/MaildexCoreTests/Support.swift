@@ -55,9 +55,10 @@ enum TestData {
     }
 
     /// The terms the index writer makes of one SMTPI session with these facts (no lines).
-    static func termBatch(of facts: SessionFacts, number: UInt64, date: CivilDate, channel: UInt32) -> TermBatch {
+    static func termBatch(of facts: SessionFacts, number: UInt64, date: CivilDate, channel: UInt32, server: String? = nil) -> TermBatch {
         let record = SessionRecord(number: number, date: date, channel: ChannelKey(kind: ChannelKey.smtpi, id: channel),
-                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0) { _ in }
+                                   complete: true, startSecond: 0, facts: facts, lineCount: 0, textBytes: 0, firstSource: 0) { _ in }
+        record.server = server.map { Array($0.utf8) }
         var batch = TermBatch()
         batch.add(session: record)
         return batch
