@@ -8,6 +8,8 @@ import MaildexIndex
 /// messages per day, top peers, senders, recipient domains, rejections.
 public struct IndexStatistics: Sendable {
     public struct Day: Sendable { public var date: CivilDate; public var sessions = 0; public var messages = 0; public var rejected = 0 }
+    /// The sessions of one server (`index --server`); `name` nil for files of no named server.
+    public struct Server: Sendable { public var name: String?; public var sessions = 0; public var messages = 0; public var rejected = 0 }
 
     public var sessions = 0
     public var complete = 0
@@ -15,6 +17,8 @@ public struct IndexStatistics: Sendable {
     public var sessionsWithRejections = 0
     public var rejectedRecipients = 0
     public var days: [Day] = []
+    /// Per server, by name (no name first).
+    public var servers: [Server] = []
     public var topPeers: [(String, Int)] = []
     public var topSenders: [(String, Int)] = []
     public var topRecipientDomains: [(String, Int)] = []
@@ -29,14 +33,30 @@ public struct IndexStatistics: Sendable {
     public static func of(_ index: IndexReader, top n: Int = 10) throws -> IndexStatistics {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
+        var servers: [String: Server] = [:]
         for (i, seg) in index.segments.enumerated() {
+            // Each session's server, from the lists of the segment's server terms, walked
+            // beside its session table (both in number order).
+            var lists = [(name: String, numbers: [UInt64], at: Int)]()
+            try seg.lookupRange([TermKind.server.rawValue], [TermKind.server.rawValue] + [UInt8](repeating: 0xFF, count: 65)) { t, list in
+                lists.append((String(decoding: t.dropFirst(), as: UTF8.self), list, 0))
+            }
             for k in 0..<seg.sessionCount {
                 let e = try seg.entry(at: k)
+                var name = ""
+                for j in lists.indices {
+                    while lists[j].at < lists[j].numbers.count, lists[j].numbers[lists[j].at] < e.number { lists[j].at += 1 }
+                    if lists[j].at < lists[j].numbers.count, lists[j].numbers[lists[j].at] == e.number { name = lists[j].name }
+                }
                 if index.shadowed[i].contains(e.number) { continue }
                 st.add(entry: e, &days)
+                var sv = servers[name] ?? Server(name: name.isEmpty ? nil : name)
+                sv.sessions += 1; sv.messages += e.messageCount; sv.rejected += e.rejectedCount
+                servers[name] = sv
             }
         }
         st.days = days.values.sorted { $0.date < $1.date }
+        st.servers = servers.keys.sorted().map { servers[$0]! }
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
         for (i, seg) in index.segments.enumerated() {
             let hidden = index.shadowed[i]
@@ -76,7 +96,12 @@ public struct IndexStatistics: Sendable {
         var st = IndexStatistics()
         var days: [CivilDate: Day] = [:]
         var peers = [String: Int](), senders = [String: Int](), domains = [String: Int](), rejected = [String: Int]()
+        var servers: [String: Server] = [:]
         try index.forEachBatch(numbers, threads: threads, resolvingOffsets: false, caching: false) { _, batch in for s in batch {
+            let name = index.server(of: s) ?? ""
+            var sv = servers[name] ?? Server(name: name.isEmpty ? nil : name)
+            sv.sessions += 1; sv.messages += s.facts.messages.count; sv.rejected += s.facts.rejected.count
+            servers[name] = sv
             st.sessions += 1
             if s.complete { st.complete += 1 }
             st.messages += s.facts.messages.count
@@ -91,6 +116,7 @@ public struct IndexStatistics: Sendable {
             for r in Set(s.facts.rejected) { rejected[String(decoding: r, as: UTF8.self), default: 0] += 1 }
         } }
         st.days = days.values.sorted { $0.date < $1.date }
+        st.servers = servers.keys.sorted().map { servers[$0]! }
         st.topPeers = top(peers, n); st.topSenders = top(senders, n)
         st.topRecipientDomains = top(domains, n); st.topRejected = top(rejected, n)
         return st
@@ -116,6 +142,12 @@ public struct IndexStatistics: Sendable {
             j.string("date", d.date.description); j.int("sessions", d.sessions); j.int("messages", d.messages); j.int("rejected", d.rejected)
             return j.finish()
         }.joined(separator: ",") + "]")
+        o.raw("servers", "[" + servers.map { sv in
+            var j = JSONObjectWriter()
+            if let name = sv.name { j.string("server", name) } else { j.raw("server", "null") }
+            j.int("sessions", sv.sessions); j.int("messages", sv.messages); j.int("rejected", sv.rejected)
+            return j.finish()
+        }.joined(separator: ",") + "]")
         func list(_ k: String, _ name: String, _ l: [(String, Int)]) {
             o.raw(k, "[" + l.map { "{\(JSONObjectWriter.quote(name)):\(JSONObjectWriter.quote($0.0)),\"sessions\":\($0.1)}" }.joined(separator: ",") + "]")
         }
@@ -130,6 +162,10 @@ public struct IndexStatistics: Sendable {
         var out = "sessions: \(sessions) (\(complete) complete), messages: \(messages), sessions with rejections: \(sessionsWithRejections), rejected recipients: \(rejectedRecipients)\n"
         out += "\nper day:\n"
         for d in days { out += "  \(d.date)  \(d.sessions) sessions  \(d.messages) messages  \(d.rejected) rejected\n" }
+        if servers.contains(where: { $0.name != nil }) {
+            out += "\nper server:\n"
+            for sv in servers { out += "  \(sv.name ?? "(none)")  \(sv.sessions) sessions  \(sv.messages) messages  \(sv.rejected) rejected\n" }
+        }
         func list(_ title: String, _ l: [(String, Int)]) {
             out += "\n\(title):\n"
             for (k, v) in l { out += "  \(v)\t\(k)\n" }

@@ -72,7 +72,7 @@ struct Index: ParsableCommand {
             guard Indexer.validServerName(server) else {
                 throw ValidationError("--server: `\(server)` is not a server name (1 to 64 letters, digits, `.`, `-`, `_`)")
             }
-            o.server = server
+            o.server = server.lowercased()  // one spelling, as the term and stats have it
         }
         // On a terminal, over the progress bar's line.
         let clear = isatty(2) != 0 ? "\r\u{1B}[K" : ""
