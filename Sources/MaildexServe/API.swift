@@ -32,8 +32,12 @@ struct API: Sendable {
         api.get("/syntax") { _, _ in syntax() }
         api.get("/metrics") { _, _ in Self.json(metrics.json()) }
         api.get("/sessions") { request, _ in try await sessions(Params(request.uri.query)) }
-        api.get("/sessions/:id") { _, context in try await session(context.parameters.get("id") ?? "") }
-        api.get("/sessions/:id/evidence") { _, context in try await evidence(context.parameters.get("id") ?? "") }
+        api.get("/sessions/:id") { request, context in
+            try await session(context.parameters.get("id") ?? "", messages: try Params(request.uri.query).flag("messages"))
+        }
+        api.get("/sessions/:id/evidence") { request, context in
+            try await evidence(context.parameters.get("id") ?? "", messages: try Params(request.uri.query).flag("messages"))
+        }
         api.get("/sessions/:id/lines") { _, context in try await lines(context.parameters.get("id") ?? "") }
         api.get("/count") { request, _ in try await count(Params(request.uri.query)) }
         api.get("/stats") { request, _ in try await stats(Params(request.uri.query)) }
@@ -97,7 +101,7 @@ struct API: Sendable {
 
     func sessions(_ params: Params) async throws -> Response {
         let query = try params.query()!, limit = try params.limit(), order = try params.order(), cursor = try params.cursor()
-        let s = searcher
+        let s = searcher, messages = try params.flag("messages")
         let body = try await pool.run { () throws -> [UInt8] in
             let result = try s.search(query, order: order, limit: limit, after: cursor)
             var out = Array("{\"sessions\":[".utf8)
@@ -107,7 +111,7 @@ struct API: Sendable {
             while at < result.numbers.count {
                 let part = result.slice(at..<min(at + 16, result.numbers.count))
                 if at > 0 { out.append(44) }
-                try Self.appendObjects(of: part, searcher: s, separator: 44, to: &out)
+                try Self.appendObjects(of: part, searcher: s, separator: 44, messages: messages, to: &out)
                 at += part.numbers.count
                 if out.count > Self.maxPageBytes, at < result.numbers.count {
                     next = Cursor(order: order, after: result.numbers[at - 1])
@@ -126,9 +130,9 @@ struct API: Sendable {
     /// after `separator` but the first (a comma in an array, nothing in NDJSON, where
     /// each ends with its newline).
     static func appendObjects(of result: SearchResult, searcher: Searcher, separator: UInt8?, caching: Bool = true,
-                              to out: inout [UInt8]) throws {
+                              messages: Bool = false, to out: inout [UInt8]) throws {
         var k = 0
-        try searcher.render(result, as: .json, caching: caching) { bytes in
+        try searcher.render(result, as: .json, caching: caching, messages: messages) { bytes in
             if k > 0, let separator { out.append(separator) }
             out += Array("{\"id\":\"\(result.numbers[k])\",".utf8)
             out += separator == nil ? bytes.dropFirst() : bytes.dropFirst().dropLast()
@@ -136,22 +140,32 @@ struct API: Sendable {
         }
     }
 
-    func session(_ id: String) async throws -> Response {
+    func session(_ id: String, messages: Bool) async throws -> Response {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> [UInt8]? in
             guard let (session, index) = try s.session(n) else { return nil }
-            let view = SessionView(session: session, sourceName: { index.sourceName($0) })
+            let view = try Self.view(session, index, messages: messages)
             return Array("{\"id\":\"\(n)\",".utf8) + view.rendered(.json, position: 0, sources: index.sources).dropFirst()
         }
         guard let body else { throw APIError.notFound("no session \(id) in this index", hint: "ids are the `id` values of /api/v1/sessions") }
         return Self.json(bytes: body)
     }
 
-    func evidence(_ id: String) async throws -> Response {
+    /// A session as the CLI shows it: with its server, and with `messages` its trail.
+    static func view(_ session: Session, _ index: IndexReader, messages: Bool) throws -> SessionView {
+        var view = SessionView(session: session, sourceName: { index.sourceName($0) }, server: index.server(of: session))
+        if messages {
+            view.withMessages = true
+            view.trail = try index.trail(of: session)
+        }
+        return view
+    }
+
+    func evidence(_ id: String, messages: Bool) async throws -> Response {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> [UInt8]? in
             guard let (session, index) = try s.session(n) else { return nil }
-            return SessionView(session: session, sourceName: { index.sourceName($0) }).rendered(.evidence, position: 0, sources: index.sources)
+            return try Self.view(session, index, messages: messages).rendered(.evidence, position: 0, sources: index.sources)
         }
         guard let body else { throw APIError.notFound("no session \(id) in this index", hint: "ids are the `id` values of /api/v1/sessions") }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store",
@@ -164,19 +178,31 @@ struct API: Sendable {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> String? in
             guard let (session, index) = try s.session(n) else { return nil }
-            let view = SessionView(session: session, sourceName: { index.sourceName($0) })
-            var lines = [String]()
-            view.forEachWholeLine { l, bytes in
-                var o = JSONObjectWriter()
-                o.string("file", index.sourceName(l.source)); o.uint("line", l.lineNumber); o.uint("offset", l.byteOffset)
-                o.string("text", String(decoding: bytes, as: UTF8.self))
-                lines.append(o.finish())
+            let view = try Self.view(session, index, messages: true)
+            func lines(of session: Session?) -> String {
+                var lines = [String]()
+                if let session {
+                    SessionView.forEachWholeLine(of: session) { l, bytes in
+                        var o = JSONObjectWriter()
+                        o.string("file", index.sourceName(l.source)); o.uint("line", l.lineNumber); o.uint("offset", l.byteOffset)
+                        o.string("text", String(decoding: bytes, as: UTF8.self))
+                        lines.append(o.finish())
+                    }
+                }
+                return "[" + lines.joined(separator: ",") + "]"
             }
             var o = JSONObjectWriter()
             o.string("id", String(n))
             o.string("summary", view.summaryLine())
             o.bool("complete", session.complete)
-            o.raw("lines", "[" + lines.joined(separator: ",") + "]")
+            if let server = view.server { o.string("server", server) } else { o.raw("server", "null") }
+            o.string("direction", session.facts.direction)
+            o.bool("tls", session.facts.tls)
+            if let auth = session.facts.auth { o.string("auth", String(decoding: auth, as: UTF8.self)) } else { o.raw("auth", "null") }
+            o.raw("messageIds", "[" + session.facts.messages.map { JSONObjectWriter.quote(String(decoding: $0, as: UTF8.self)) }.joined(separator: ",") + "]")
+            o.raw("lines", lines(of: session))
+            // The records about its messages, in log order.
+            o.raw("messages", lines(of: view.trail))
             return o.finish() + "\n"
         }
         guard let body else { throw APIError.notFound("no session \(id) in this index", hint: "ids are the `id` values of /api/v1/sessions") }
@@ -219,7 +245,7 @@ struct API: Sendable {
     /// Every match, rendered `exportBatch` sessions at a time as the client reads.
     func export(_ params: Params) async throws -> Response {
         let query = try params.query()!, format = try params.choice("format", default: ExportFormat.ndjson)
-        let order = try params.order(), s = searcher, pool = heavyPool, slots = exports
+        let order = try params.order(), s = searcher, pool = heavyPool, slots = exports, messages = try params.flag("messages")
         guard slots.take() else {
             throw APIError(.tooManyRequests, "\(Self.maxExports) exports are streaming already", hint: "try again when one has finished")
         }
@@ -239,7 +265,7 @@ struct API: Sendable {
                             for session in sessions { CSV.appendRow(session, index: part.index, to: &out) }
                         }
                     } else {
-                        try Self.appendObjects(of: part, searcher: s, separator: nil, caching: false, to: &out)
+                        try Self.appendObjects(of: part, searcher: s, separator: nil, caching: false, messages: messages, to: &out)
                     }
                     return out
                 }

@@ -135,6 +135,16 @@ struct Params: Sendable {
         do { return try Cursor(text) } catch let e as MaildexError { throw APIError(e) }
     }
 
+    /// A yes/no parameter (`messages=1`): `1`, `true`, `yes` or `0`, `false`, `no`; false when absent.
+    func flag(_ name: String) throws -> Bool {
+        guard let text = values[name] else { return false }
+        switch text.lowercased() {
+        case "1", "true", "yes": return true
+        case "0", "false", "no", "": return false
+        default: throw APIError.badRequest("\(name)=\(text.prefix(40)): expected 1 or 0")
+        }
+    }
+
     /// An enumeration parameter with its default.
     func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) throws -> T where T.RawValue == String {
         guard let text = values[name] else { return value }

@@ -7,7 +7,7 @@ import MaildexCore
 /// spreadsheet shows an attacker's HELO name such as `=HYPERLINK(...)` rather than
 /// running it as a formula (the JSON export keeps every value as logged).
 enum CSV {
-    static let header = "id,date,line,start,end,complete,peer,port,helo,from,to,rejected,messages,file,firstLine,lastLine\r\n"
+    static let header = "id,date,line,start,end,complete,peer,port,helo,from,to,rejected,messages,file,firstLine,lastLine,server,direction,tls,auth\r\n"
 
     static func appendRow(_ s: Session, index: IndexReader, to out: inout [UInt8]) {
         func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
@@ -23,6 +23,9 @@ enum CSV {
         } else {
             cells += ["", "", ""]
         }
+        // Added with issue #18, after the first columns, so scripts that read those by
+        // position keep working.
+        cells += [cell(index.server(of: s) ?? ""), s.facts.direction, s.facts.tls ? "true" : "false", cell(s.facts.auth.map(text) ?? "")]
         out += Array(cells.map(quoted).joined(separator: ",").utf8)
         out += [13, 10]
     }

@@ -47,6 +47,7 @@ enum Page {
       <thead><tr>
         <th class="pick-col" title="Pick for comparison (x)">⇔</th><th>date</th><th>time</th><th>line id</th><th>peer</th>
         <th>HELO</th><th>sender</th><th>recipients</th><th>rejected</th><th>msgs</th><th>complete</th>
+        <th>server</th><th>dir</th><th>TLS</th>
       </tr></thead>
       <tbody></tbody>
     </table>
@@ -67,7 +68,10 @@ enum Page {
       <a id="session-permalink" class="noprint">Permalink</a>
       <button id="session-close" class="noprint" type="button">Close (Esc)</button>
     </div>
+    <p id="session-facts"></p>
     <pre id="transcript" tabindex="0"></pre>
+    <h3 id="trail-title" hidden>What became of its messages</h3>
+    <pre id="trail" tabindex="0" hidden></pre>
     <div id="evidence-sources"></div>
   </section>
   <section id="compare" hidden aria-live="polite">

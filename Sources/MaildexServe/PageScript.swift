@@ -124,7 +124,9 @@ function drawRows(sessions, s) {
       el("td", { text: x.helo || "" }), el("td", { text: x.from.map((f) => f || "<>").join(", ") }),
       el("td", { text: x.to.join(", ") }), el("td", { text: x.rejected.join(", ") }),
       el("td", { text: String(x.messages.length), title: x.messages.join(", ") }),
-      el("td", { text: x.complete ? "yes" : "no", class: x.complete ? "ok" : "warn" }));
+      el("td", { text: x.complete ? "yes" : "no", class: x.complete ? "ok" : "warn" }),
+      el("td", { text: x.server || "" }), el("td", { text: x.direction || "in" }),
+      el("td", { text: x.tls ? "yes" : "no" }));
     if (x.id === s.open) tr.classList.add("open");
     tr.addEventListener("click", (ev) => { if (ev.target !== box) openRow(x.id); });
     tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRow(x.id); });
@@ -216,7 +218,15 @@ async function openSession(id, q, gen) {
   $("session-title").textContent = lines.summary;
   $("session-status").textContent = lines.complete ? "complete" : "INCOMPLETE: its opening or closing record is not in the index";
   $("session-status").className = "badge " + (lines.complete ? "ok" : "warn");
-  $("evidence-link").href = "/api/v1/sessions/" + encodeURIComponent(id) + "/evidence";
+  $("evidence-link").href = "/api/v1/sessions/" + encodeURIComponent(id) + "/evidence" + (lines.messages.length ? "?messages=1" : "");
+  const factsBox = $("session-facts");
+  clear(factsBox);
+  const badge = (label, value) => factsBox.append(el("span", { class: "fact", text: label + ": " + value }), document.createTextNode(" "));
+  badge("server", lines.server || "(none)");
+  badge("direction", lines.direction === "out" ? "out (sent by the server)" : "in (received)");
+  badge("TLS", lines.tls ? "yes" : "no");
+  if (lines.auth) badge("authenticated as", lines.auth);
+  if (lines.messageIds.length) badge("messages", lines.messageIds.join(", "));
   $("evidence-link").setAttribute("download", "session-" + id + "-evidence.txt");
   $("session-permalink").href = urlFor({ q: q, order: state().order, cursor: "", page: 1, open: id, compare: [] });
   const pre = $("transcript");
@@ -231,6 +241,21 @@ async function openSession(id, q, gen) {
     pre.append(row);
   }
   pre.classList.toggle("with-prov", $("provenance-toggle").checked);
+  // The records about its messages (queue, delivery, deletion), in log order.
+  const trail = $("trail");
+  clear(trail);
+  for (const l of lines.messages) {
+    const row = el("span", { class: "line" });
+    row.append(el("span", { class: "prov", text: l.file + ":" + l.line + ":" + l.offset + ":" }));
+    const t = el("span", { class: "text" });
+    appendMarked(t, l.text, words);
+    row.append(t, document.createTextNode("\n"));
+    trail.append(row);
+  }
+  trail.hidden = lines.messages.length === 0;
+  $("trail-title").hidden = trail.hidden;
+  $("trail-title").textContent = "What became of its messages (" + lines.messages.length + " records)";
+  trail.classList.toggle("with-prov", $("provenance-toggle").checked);
   for (const tr of document.querySelectorAll("#results tbody tr")) tr.classList.toggle("open", tr.dataset.id === id);
 }
 
@@ -263,7 +288,9 @@ function init() {
   $("compare-button").addEventListener("click", () => { if (picked.length === 2) { const s = state(); s.compare = picked.slice(); s.open = ""; go(s); } });
   $("compare-print").addEventListener("click", () => window.print());
   $("compare-evidence").addEventListener("click", () => downloadBoth().catch(showError));
-  $("provenance-toggle").addEventListener("change", () => $("transcript").classList.toggle("with-prov", $("provenance-toggle").checked));
+  $("provenance-toggle").addEventListener("change", () => {
+    for (const id of ["transcript", "trail"]) $(id).classList.toggle("with-prov", $("provenance-toggle").checked);
+  });
   document.addEventListener("keydown", (ev) => {
     const typing = ev.target instanceof HTMLInputElement && ev.target.type !== "checkbox" || ev.target instanceof HTMLSelectElement;
     if (ev.key === "Escape") {

@@ -40,9 +40,12 @@ section#session, section#compare { margin-top: 1rem; border-top: 2px solid var(-
 h2 { font-size: 15px; font-family: ui-monospace, monospace; margin: .2rem 0; word-break: break-all; }
 .badge { font-size: 13px; }
 pre { font: 13px/1.35 ui-monospace, "DejaVu Sans Mono", monospace; margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
-#transcript { background: var(--bg2); padding: .5rem; border: 1px solid var(--line); }
-#transcript .prov { display: none; color: var(--muted); }
-#transcript.with-prov .prov { display: inline; }
+#transcript, #trail { background: var(--bg2); padding: .5rem; border: 1px solid var(--line); }
+#transcript .prov, #trail .prov { display: none; color: var(--muted); }
+#transcript.with-prov .prov, #trail.with-prov .prov { display: inline; }
+#trail-title { font-size: 14px; margin: .6rem 0 .2rem; }
+#session-facts { margin: .3rem 0; }
+#session-facts .fact { font-size: 13px; border: 1px solid var(--line); padding: 0 .3rem; margin-right: .3rem; }
 mark { background: var(--mark); color: inherit; }
 #compare-facts th, #compare-facts td, #compare-table th, #compare-table td { border: 1px solid var(--line); padding: .2rem .4rem; vertical-align: top; text-align: left; font-size: 13px; }
 #compare-facts td { font-family: ui-monospace, monospace; }

@@ -32,9 +32,10 @@ func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int
            maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
            postingsLimit: Int = 24_000_000, date: CivilDate? = nil,
            wholeFrameLimit: Int = ReadOptions().wholeFrameLimit, streamHeadroom: Int = ReadOptions().streamHeadroom,
-           mergePolicy: MergePolicy? = nil) throws -> Indexer.Report {
+           mergePolicy: MergePolicy? = nil, server: String? = nil) throws -> Indexer.Report {
     var o = Indexer.Options()
     o.mergePolicy = mergePolicy
+    o.server = server
     o.threads = threads
     o.chunkSize = chunkSize
     o.read.windowSize = windowSize
