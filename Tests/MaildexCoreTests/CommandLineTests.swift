@@ -205,4 +205,72 @@ import Testing
         let compact = try run(["compact", "--index", idx])
         #expect(compact.status == 0, "\(compact.stderr)")
     }
+
+    @Test func aBatchAnswersAsTheSameQueriesOneByOne() throws {
+        let work = TestData.temporaryDirectory("cli-batch")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let logs = work + "/logs", idx = work + "/idx"
+        #expect(try run(["generate", "--out", logs, "--days", "1", "--sessions-per-day", "300", "--seed", "9", "--dialect", "cgp"]).status == 0)
+        let i = try run(["index", "--index", idx, "--server", "MX1", logs])
+        #expect(i.status == 0, "\(i.stderr)")
+        // Peers that the index holds, and forms of every kind.
+        let peers = try run(["query", "--index", idx, "--json", "--limit", "4", "ip:0.0.0.0/0"]).stdout.split(separator: 10).compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any])?["peer"] as? String
+        }
+        #expect(peers.count == 4)
+        var queries = peers.map { "ip:" + $0 }
+        queries += ["ip:\(peers[0]),\(peers[1]) tls:yes", "(ip:\(peers[2]) OR ip:\(peers[3])) -status:rejected",
+                    "server:mx1 direction:out status:complete", "ip:192.0.2.254", "status:accepted domain:example.com"]
+        let file = work + "/queries.txt"
+        try ("# an abuse desk's list\n\n" + queries.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+
+        func objects(_ bytes: [UInt8]) throws -> [[String: Any]] {
+            try bytes.split(separator: 10).map { try #require(try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]) }
+        }
+        func canonical(_ o: [String: Any]) throws -> String {
+            var o = o
+            o["query"] = nil
+            return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+        }
+        for extra in [[], ["--messages"]] {
+            let b = try run(["query", "--index", idx, "--batch", file] + extra)
+            #expect(b.status == 0, "\(b.stderr)")
+            let got = try objects(b.stdout)
+            // Each object says its query first; the answers come in the order of the lines.
+            #expect(b.text.split(separator: "\n").allSatisfy { $0.hasPrefix("{\"query\":") })
+            var at = 0
+            for q in queries {
+                let one = try run(["query", "--index", idx, "--json"] + extra + ["--"] + q.split(separator: " ").map(String.init))
+                let expected = try objects(one.stdout).map(canonical)
+                let mine = got[at..<min(got.count, at + expected.count)]
+                #expect(mine.allSatisfy { $0["query"] as? String == q }, "\(q)")
+                #expect(try mine.map(canonical) == expected, "\(q)")
+                at += expected.count
+            }
+            #expect(at == got.count)
+        }
+        // --count, from standard input: one line per query, the same counts.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["query", "--index", idx, "--batch", "-", "--count"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input; p.standardOutput = output
+        try p.run()
+        input.fileHandleForWriting.write(Data((queries.joined(separator: "\n") + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let counted = try objects([UInt8](output.fileHandleForReading.readDataToEndOfFile()))
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(counted.map { $0["query"] as? String } == queries)
+        for (q, o) in zip(queries, counted) {
+            let one = try run(["query", "--index", idx, "--count", "--"] + q.split(separator: " ").map(String.init))
+            #expect("\(o["count"] as? Int ?? -1)\n" == one.text, "\(q)")
+        }
+        // A line that does not parse: its error in place, the others answered, exit 2.
+        try (queries[0] + "\nip:999.1.1.1\n" + queries[1] + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try run(["query", "--index", idx, "--batch", file, "--count"])
+        #expect(bad.status == 2 && bad.stderr.contains("queries.txt:2:"), "\(bad.stderr)")
+        let lines = try objects(bad.stdout)
+        #expect(lines.count == 3 && lines[1]["error"] is String && lines[0]["count"] is Int && lines[2]["count"] is Int)
+    }
 }
