@@ -77,7 +77,8 @@ def generate(out, days=CORPUS_DAYS, sessions_per_day=CORPUS_SESSIONS_PER_DAY, se
 
 class DataDir:
     """A temporary folder with `logs/` (the generated corpus, the two real 1999 fixture
-    logs and the hostile log) and `index/` (all of them indexed)."""
+    logs and the hostile log) and `index/` (all of them indexed, and the real CommuniGate
+    logs of the servers `relay` and `fes01`)."""
 
     def __init__(self, root):
         self.root = Path(root)
@@ -95,6 +96,10 @@ class DataDir:
             # The date of a log comes from its name (YYYY-MM-DD.log).
             shutil.copyfile(WEB_FIXTURES / "hostile.log", d.logs / HOSTILE_FILE)
             run("index", "--index", d.index, d.logs)
+            # Real CommuniGate Pro lines of two servers: an outbound delivery with its
+            # message's records, and an inbound message delivered to a mailbox.
+            for server in ("relay", "fes01"):
+                run("index", "--index", d.index, "--server", server, FIXTURES / "cgp-real" / server)
         except BaseException:
             d.cleanup()
             raise

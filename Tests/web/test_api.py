@@ -32,14 +32,16 @@ DATA = None
 SERVER = None
 
 # A question with a few hundred matches (the generated corpus) and the real session.
-MANY = "since:2026-01-01"
+MANY = "since:2026-01-01 until:2026-01-26"  # the generated days, not the CGP fixtures (01-27, 01-28)
 REAL = "line:509 date:1999-04-28"
 NONE = "ip:10.255.255.254"
 QUERIES = [MANY, REAL, NONE, "date:2026-01-02", "ip:" + harness.HOSTILE_IP, "to:recipes@hypertouch.com",
            "domain:example.net", "until:2026-01-01T12:00 since:2026-01-01T06:00", "1999-04-29"]
 
 SESSION_KEYS = {"date", "line", "start", "end", "complete", "peer", "port", "helo", "from", "to",
-                "rejected", "messages", "source", "lines"}
+                "rejected", "messages", "server", "direction", "tls", "auth", "source", "lines"}
+# The CommuniGate relay's real lines, indexed as the server `relay` (harness.DataDir).
+RELAY = "server:relay"
 
 
 def setUpModule():
@@ -104,11 +106,13 @@ def get_json(path, server=None):
     return (server or SERVER).get_json(path)
 
 
-def all_pages(q, limit, order=None, server=None):
+def all_pages(q, limit, order=None, server=None, messages=None):
     """Every page of /api/v1/sessions, following `next`."""
     params = {"q": q, "limit": limit}
     if order:
         params["order"] = order
+    if messages is not None:
+        params["messages"] = messages
     pages = [get_json("/api/v1/sessions?" + qs(**params), server)]
     while pages[-1]["next"] is not None:
         assert len(pages) < 10000, "next never ends"
@@ -116,8 +120,8 @@ def all_pages(q, limit, order=None, server=None):
     return pages
 
 
-def all_sessions(q, order=None, server=None):
-    return [s for p in all_pages(q, 1000, order, server) for s in p["sessions"]]
+def all_sessions(q, order=None, server=None, messages=None):
+    return [s for p in all_pages(q, 1000, order, server, messages) for s in p["sessions"]]
 
 
 def short(path):
@@ -190,11 +194,11 @@ class HealthInfoTests(APITestCase):
     def test_info(self):
         info = get_json("/api/v1/info")
         self.assertEqual(set(info), {"segments", "sourceFiles", "sessions", "firstDate", "lastDate", "formatVersion"})
-        self.assertEqual(info["sourceFiles"], 5)
+        self.assertEqual(info["sourceFiles"], 7)  # 2 generated, 2 of 1999, the hostile log, 2 CGP
         self.assertEqual(info["sessions"], cli_stats()["sessions"])
         self.assertEqual(info["sessions"], len(all_sessions("since:1900-01-01")))
         self.assertEqual(info["firstDate"], "1999-04-28")
-        self.assertEqual(info["lastDate"], "2026-01-02")
+        self.assertEqual(info["lastDate"], "2026-01-28")  # the CGP relay's day
         self.assertIsInstance(info["segments"], int)
         self.assertGreaterEqual(info["segments"], 1)
         self.assertIsInstance(info["formatVersion"], int)
@@ -321,7 +325,14 @@ class EvidenceTests(APITestCase):
     def test_lines(self):
         id = self.unique_id(REAL)
         obj = get_json(f"/api/v1/sessions/{id}/lines")
-        self.assertEqual(set(obj), {"id", "summary", "complete", "lines"})
+        self.assertEqual(set(obj), {"id", "summary", "complete", "server", "direction", "tls", "auth", "messageIds",
+                                    "lines", "messages"})
+        self.assertEqual((obj["server"], obj["direction"], obj["tls"], obj["auth"]), (None, "in", False, None))
+        self.assertEqual(obj["messageIds"], ["S.0000014724"])
+        # The records about its message, each where the log has it.
+        trail = get_json(f"/api/v1/sessions/{id}?messages=1")["messageLines"]
+        self.assertEqual([l["text"] for l in obj["messages"]], trail)
+        self.assertEqual(len(trail), 4)
         self.assertEqual(obj["id"], id)
         self.assertIs(obj["complete"], True)
         self.assertEqual(obj["summary"], cli_summary(REAL).rstrip("\n"))
@@ -989,3 +1000,47 @@ class LiveIndexTests(APITestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MessageTrailTests(APITestCase):
+    """What became of a session's messages, and the servers, as `query --messages` says."""
+
+    def test_messages_param_adds_the_trail_as_the_cli_does(self):
+        for q in [RELAY, REAL, "direction:out", "msg:S.0000014724"]:
+            with self.subTest(q=q):
+                api = [without_id(x) for x in all_sessions(q, messages=1)]
+                p = harness.run("query", "--index", DATA.index, "--json", "--messages", *q.split())
+                cli = [json.loads(l) for l in p.stdout.decode().splitlines() if l]
+                self.assertEqual(api, cli)
+                self.assertTrue(cli and all("messageLines" in c for c in cli))
+                self.assertTrue(all("messageLines" not in x for x in all_sessions(q)), "only when asked")
+
+    def test_relay_session_is_outbound_with_its_trail(self):
+        page = get_json("/api/v1/sessions?" + qs(q=RELAY, messages=1))
+        self.assertEqual(page["total"], 1)
+        s = page["sessions"][0]
+        self.assertEqual((s["server"], s["direction"], s["peer"], s["port"]), ("relay", "out", "178.213.67.13", 25))
+        raw = (harness.FIXTURES / "cgp-real" / "relay" / "2026-01-28.log").read_text().splitlines()
+        self.assertEqual(s["lines"], [l for l in raw if "SMTP-004929" in l])
+        self.assertEqual(s["messageLines"], [l for l in raw if "SMTP-004929" not in l])
+        lines = get_json(f"/api/v1/sessions/{s['id']}/lines")
+        self.assertEqual([l["text"] for l in lines["messages"]], s["messageLines"])
+        self.assertEqual((lines["server"], lines["direction"]), ("relay", "out"))
+        status, _, body = get(f"/api/v1/sessions/{s['id']}/evidence?messages=1")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, harness.run("query", "--index", DATA.index, "--evidence", "--messages", RELAY).stdout)
+
+    def test_new_terms_count_as_the_cli_does(self):
+        for q in ["direction:out", "direction:in", "tls:no", "status:accepted", "status:incomplete", "server:relay",
+                  "server:fes01 status:accepted", "since:2026-01-01 NOT server:relay"]:
+            with self.subTest(q=q):
+                self.assertEqual(get_json("/api/v1/count?" + qs(q=q))["count"], cli_count(q))
+        stats = get_json("/api/v1/stats")
+        self.assertEqual(stats["servers"], cli_stats()["servers"])
+        self.assertIn("relay", [x["server"] for x in stats["servers"]])
+
+    def test_bad_values_are_400(self):
+        self.assertError(400, "/api/v1/sessions?" + qs(q="tls:maybe"))
+        self.assertError(400, "/api/v1/sessions?" + qs(q="direction:sideways"))
+        self.assertError(400, "/api/v1/sessions?" + qs(q=REAL, messages="perhaps"))
+        self.assertError(400, "/api/v1/sessions/1?messages=2")

@@ -219,16 +219,42 @@ class PageTests(unittest.TestCase):
         self.by_id("provenance-toggle").click()
         self.assertTrue(prov.is_displayed())
         self.assertRegex(prov.text, r"^1999-04-28\.log:4:\d+:$")
+        # What became of its message: the records about S.0000014724, under the transcript.
+        self.assertTrue(self.by_id("trail").is_displayed())
+        trail = [l.find_element(By.CLASS_NAME, "text").get_attribute("textContent")
+                 for l in self.browser.find_elements(By.CSS_SELECTOR, "#trail .line")]
+        with_messages = harness.run("query", "--index", self.data.index, "--json", "--messages", "line:509", "date:1999-04-28").stdout
+        self.assertEqual(trail, json.loads(with_messages)["messageLines"])
+        self.assertEqual(len(trail), 4)
+        self.assertIn("direction: in", self.by_id("session-facts").text)
         link = self.by_id("evidence-link").get_attribute("href")
         status, _, body = harness.http(link)
         self.assertEqual(status, 200)
-        self.assertEqual(body, harness.run("query", "--index", self.data.index, "--evidence", "line:509", "date:1999-04-28").stdout)
+        self.assertEqual(body, harness.run("query", "--index", self.data.index, "--evidence", "--messages", "line:509", "date:1999-04-28").stdout)
         self.shot("session")
         # Reloading restores the open session.
         self.browser.refresh()
         self.wait_render("")
         self.assertTrue(self.by_id("session").is_displayed())
         self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "#transcript .line")), len(expected))
+
+    def test_outbound_session_shows_its_server_direction_and_trail(self):
+        self.open("?q=" + urllib.parse.quote("server:relay direction:out"))
+        rows = self.rows()
+        self.assertEqual(len(rows), 1)
+        cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]
+        self.assertEqual(cells[-3:], ["relay", "out", "no"])
+        before = self.ready_stamp()
+        rows[0].click()
+        self.wait_render(before)
+        facts = self.by_id("session-facts").text
+        for want in ["server: relay", "direction: out", "TLS: no", "messages: 113457753"]:
+            self.assertIn(want, facts)
+        raw = (harness.FIXTURES / "cgp-real" / "relay" / "2026-01-28.log").read_text().splitlines()
+        trail = [l.find_element(By.CLASS_NAME, "text").get_attribute("textContent")
+                 for l in self.browser.find_elements(By.CSS_SELECTOR, "#trail .line")]
+        self.assertEqual(trail, [l for l in raw if "SMTP-004929" not in l])
+        self.assertIn("7 records", self.by_id("trail-title").text)
 
     def test_compare_two_sessions_side_by_side(self):
         a, b = self.session_id("line:509 date:1999-04-28"), self.session_id("line:750 date:1999-04-29")
