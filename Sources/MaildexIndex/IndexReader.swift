@@ -268,10 +268,18 @@ public final class IndexReader: @unchecked Sendable {
         for id in s.facts.messages { numbers.append(try lookup(Terms.term(.trail, .lowered, id))) }
         let found = PostingList.union(numbers)
         guard !found.isEmpty else { return nil }
-        let pieces = try sessions(located: found.map { n in
+        let records = try sessions(located: found.map { n in
             guard let row = try entry(n) else { throw MaildexError(.notFound, "message trail \(n) is not in the index") }
             return row
         }, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching).filter { self.server(of: $0) == server }
+        // Each holds a chunk's records about messages: keep those about this session's.
+        let wanted = Set(s.facts.messages.compactMap(SessionRules.messageKey))
+        let pieces = records.map { r -> Session in
+            let keys = SessionRules.messageKeys(of: r)
+            var kept = r
+            kept.lines = r.lines.indices.filter { keys[$0].map(wanted.contains) ?? false }.map { r.lines[$0] }
+            return kept
+        }.filter { !$0.lines.isEmpty }
         return Self.joined(pieces, sources: sources)
     }
 

@@ -97,8 +97,10 @@ struct TermBatch {
         var t = scratch
         let n = s.number
         if s.channel.isTrail {
-            // A trail is found by its message's id only.
-            s.facts.messages.first?.withUnsafeBytes { m in t.begin(.trail); Terms.writeLoweredKey(m, to: &t); commit(t, session: n) }
+            // Message records are found by their messages' ids only.
+            for i in s.facts.messages.indices {
+                s.facts.messages[i].withUnsafeBytes { m in t.begin(.trail); Terms.writeLoweredKey(m, to: &t); commit(t, session: n) }
+            }
             return
         }
         let date = s.date

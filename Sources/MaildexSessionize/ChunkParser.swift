@@ -36,8 +36,9 @@ public enum ChunkParser {
     /// the first record are orphans (counted as unparsed) — elsewhere a chunk starts at a record.
     /// With `firstLineContinues`, the first line is the rest of a line cut at a window's
     /// limit: never a record, whatever it looks like.
-    /// With `trails`, records about messages (`SessionRules.trail`) become fragments of
-    /// their trails (keys of kind `queueTrail`/`stalkerTrail`).
+    /// With `trails`, records about messages (`SessionRules.trail`) and their continuation
+    /// lines go, in log order, to one fragment of the chunk (`ChannelKey.messageRecords`),
+    /// whose facts list the messages' ids.
     static func parse(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, lengths: Bool = false,
                       firstLineContinues: Bool = false, trails: Bool = true) -> ChunkResult {
         let result = ChunkResult()
@@ -48,6 +49,9 @@ public enum ChunkParser {
         // unretained, which spares a reference count per line.
         var open = ChannelTable()
         var last: Unmanaged<Fragment>? = nil
+        // The chunk's message records, and the messages they are about.
+        var trailFragment: Unmanaged<Fragment>? = nil
+        var trailIDs = Set<UInt64>()
         var seenRecord = false
         let base = p.baseAddress!
         var pos = range.lowerBound
@@ -93,23 +97,24 @@ public enum ChunkParser {
                     if marker == .closes { open.remove(key) }
                     last = fragment
                 } else if trails, let (key, id) = SessionRules.trail(p, h) {
-                    // A record about a message: its trail's fragment in this chunk.
+                    // A record about a message: into the chunk's one fragment of message
+                    // records (a query keeps the lines of the messages it asks for).
                     let fragment: Unmanaged<Fragment>
-                    if let f = open.get(key) {
+                    if let f = trailFragment {
                         fragment = f
                     } else {
-                        let f = Fragment(key: key)
+                        let f = Fragment(key: ChannelKey.messageRecords)
                         f.firstTime = h.time
-                        f.facts.messages = [Array(p[id])]
                         result.fragments.append(f)
                         fragment = Unmanaged.passUnretained(f)
-                        open.set(key, fragment)
+                        trailFragment = fragment
                     }
                     fragment._withUnsafeGuaranteedRef { f in
                         f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos),
                                                length: UInt32(lineEnd - pos), header: LineHeader.pack(h, lineStart: pos)))
                         f.bytes += lineEnd - pos
                         f.lastTime = h.time
+                        if trailIDs.insert(key.raw).inserted { f.facts.messages.append(Array(p[id])) }
                     }
                     last = fragment
                 } else {

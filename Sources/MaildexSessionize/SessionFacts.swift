@@ -75,11 +75,14 @@ public struct ChannelKey: Hashable, Sendable, Comparable {
     public var raw: UInt64
     public static let smtp: UInt64 = 1   // Stalker `SMTP-N`, CommuniGate outbound `SMTP-N`
     public static let smtpi: UInt64 = 2  // CommuniGate inbound `SMTPI-N`
-    /// The records about one message (a message trail), not a session: CommuniGate's
-    /// numeric queue id (`QUEUE([id])`, `DEQUEUER [id]`, ...) and Stalker's `S.N`
-    /// (`SYSTEM [S.N]`). Ids above 2^32 keep their high bits above the kind byte.
+    /// Message records (a message trail), not a session: the records of one parse chunk
+    /// about messages (`QUEUE([id])`, `DEQUEUER [id]`, `SYSTEM [S.N]`, ...), whose facts
+    /// list the messages. `messageRecords` is their channel. The kinds also key one
+    /// message's records while a chunk is read: CommuniGate's numeric queue id and
+    /// Stalker's `S.N`; ids above 2^32 keep their high bits above the kind byte.
     public static let queueTrail: UInt64 = 3
     public static let stalkerTrail: UInt64 = 4
+    public static let messageRecords = ChannelKey(kind: queueTrail, id: 0)
 
     public init(kind: UInt64, id: UInt32) { raw = kind << 32 | UInt64(id) }
     public var kind: UInt64 { raw >> 32 }

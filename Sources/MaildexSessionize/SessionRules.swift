@@ -102,6 +102,29 @@ package enum SessionRules {
         return trailID(p, (d.lowerBound + 1)..<j)
     }
 
+    /// For each line of message records (a trail), the key of the message it is about:
+    /// its record's (a continuation line, the record's above it); nil before the first record.
+    package static func messageKeys(of records: Session) -> [UInt64?] {
+        var out = [UInt64?]()
+        out.reserveCapacity(records.lines.count)
+        var current: UInt64? = nil
+        records.text.withUnsafeBytes { t in
+            for (i, l) in records.lines.enumerated() {
+                // A later piece of a line cut at a window's limit is never a record.
+                let piece = i > 0 && l.lineNumber == records.lines[i - 1].lineNumber && l.source == records.lines[i - 1].source
+                let line = UnsafeRawBufferPointer(rebasing: t[Int(l.textOffset)..<Int(l.textOffset + l.length)])
+                if !piece, let h = RecordParser.parse(line, 0, line.count) { current = trail(line, h)?.key.raw }
+                out.append(current)
+            }
+        }
+        return out
+    }
+
+    /// The key a message id has in `messageKeys` (`193024360`, `S.0000014724`), if it is one.
+    package static func messageKey(_ id: [UInt8]) -> UInt64? {
+        id.withUnsafeBytes { trailID($0, 0..<$0.count)?.key.raw }
+    }
+
     /// `193024360` or `S.0000014724`: the key of its trail, and the id's bytes.
     @inline(__always)
     static func trailID(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> (key: ChannelKey, id: Range<Int>)? {
@@ -401,6 +424,7 @@ package enum SessionRules {
         let f = Fragment(key: channel)
         // The timestamps of the first and last records, as ranges of `text`.
         var start: Range<Int>? = nil, last: Range<Int>? = nil
+        var seenIDs = Set<UInt64>()
         text.withUnsafeBytes { t in
             for (i, l) in lines.enumerated() {
                 // A later piece of a line cut at a window's limit is never a record, as
@@ -412,8 +436,12 @@ package enum SessionRules {
                 if start == nil { start = time }
                 last = time
                 if channel.isTrail {
-                    // A trail's one fact: its message's id, as its first record writes it.
-                    if f.facts.messages.isEmpty, let t = trail(line, h), t.key == channel { f.facts.messages = [Array(line[t.id])] }
+                    // Message records' one fact: the ids of their messages, each as its first
+                    // record writes it, in order.
+                    if let t = trail(line, h), !seenIDs.contains(t.key.raw) {
+                        seenIDs.insert(t.key.raw)
+                        f.facts.messages.append(Array(line[t.id]))
+                    }
                 } else {
                     observe(line, h, f)
                 }

@@ -102,8 +102,8 @@ public final class SessionStitcher {
             f.window = window
             f.chunkFirstLine = chunkFirstLine
             if f.key.isTrail {
-                // A message's records in this chunk: a trail of their own, never joined
-                // to another chunk's (a query gathers a message's trails by its id).
+                // The chunk's records about messages: a row of their own, never joined to
+                // another chunk's (a query gathers a message's records by its id).
                 finishTrail(f, window)
                 continue
             }

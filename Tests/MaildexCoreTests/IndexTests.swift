@@ -184,11 +184,13 @@ let probeQueries: [[String]] = [
             }
             // The message trails: cut into other pieces by other chunks, but the same lines
             // for each message id.
-            func trailLines(_ trails: [Session]) -> [String: [String]] {
-                var out = [String: [String]]()
+            func trailLines(_ trails: [Session]) -> [UInt64: [String]] {
+                var out = [UInt64: [String]]()
                 for t in trails {
-                    let id = String(decoding: t.facts.messages.first ?? [], as: UTF8.self).lowercased()
-                    for (i, l) in t.lines.enumerated() { out[id, default: []].append("\(l.source):\(l.lineNumber):\(String(decoding: t.bytes(ofLine: i), as: UTF8.self))") }
+                    let keys = SessionRules.messageKeys(of: t)
+                    for (i, l) in t.lines.enumerated() {
+                        out[keys[i] ?? 0, default: []].append("\(l.source):\(l.lineNumber):\(String(decoding: t.bytes(ofLine: i), as: UTF8.self))")
+                    }
                 }
                 return out.mapValues { $0.sorted() }
             }
