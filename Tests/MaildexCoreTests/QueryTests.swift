@@ -39,26 +39,37 @@ struct TruthScan {
         }
     }
 
+    /// Whether a session of the truth has the fact a predicate asks for.
+    func holds(_ p: Query.Predicate, _ s: TruthSession) -> Bool {
+        switch p {
+        case .peer(let r): return s.peer.map(r.contains) ?? false
+        case .address(let a): return (s.from + s.to + s.rejected).contains(String(bytes: a))
+        case .sender(let a): return s.from.contains(String(bytes: a))
+        case .recipient(let a): return (s.to + s.rejected).contains(String(bytes: a))
+        case .domain(let d): return (s.from + s.to + s.rejected).contains { $0.hasSuffix("@" + String(bytes: d)) }
+        case .helo(let h): return s.helo?.lowercased() == String(bytes: h)
+        case .message(let m): return s.messages.map { $0.lowercased() }.contains(String(bytes: m))
+        case .line(let n): return s.channel.id == n
+        case .auth(let a): return s.auth?.lowercased() == String(bytes: a)
+        case .server(let v): return server == String(bytes: v)
+        case .flag(let f): return Self.has(f, s)
+        }
+    }
+
+    func holds(_ e: Query.Expr, _ s: TruthSession) -> Bool {
+        switch e {
+        case .predicate(let p): return holds(p, s)
+        case .all(let items): return items.allSatisfy { holds($0, s) }
+        case .any(let items): return items.contains { holds($0, s) }
+        case .not(let inner): return !holds(inner, s)
+        }
+    }
+
     func matches(_ q: Query) -> [UInt64] {
         sessions.indices.filter { i in
             let s = sessions[i]
-            for p in q.predicates {
-                let ok: Bool
-                switch p {
-                case .peer(let r): ok = s.peer.map(r.contains) ?? false
-                case .address(let a): ok = (s.from + s.to + s.rejected).contains(String(bytes: a))
-                case .sender(let a): ok = s.from.contains(String(bytes: a))
-                case .recipient(let a): ok = (s.to + s.rejected).contains(String(bytes: a))
-                case .domain(let d): ok = (s.from + s.to + s.rejected).contains { $0.hasSuffix("@" + String(bytes: d)) }
-                case .helo(let h): ok = s.helo?.lowercased() == String(bytes: h)
-                case .message(let m): ok = s.messages.map { $0.lowercased() }.contains(String(bytes: m))
-                case .line(let n): ok = s.channel.id == n
-                case .auth(let a): ok = s.auth?.lowercased() == String(bytes: a)
-                case .server(let v): ok = server == String(bytes: v)
-                case .flag(let f): ok = Self.has(f, s)
-                }
-                if !ok { return false }
-            }
+            guard q.predicates.allSatisfy({ holds($0, s) }), q.groups.allSatisfy({ holds($0, s) }) else { return false }
+            if !q.lineKinds.allSatisfy({ UInt64($0) == s.channel.kind }) { return false }
             if let f = q.fromDate {
                 if s.date < f { return false }
                 if s.date == f, let sec = q.fromSecond, seconds(s.start) < sec { return false }
@@ -121,6 +132,73 @@ struct TruthScan {
         try check(["addr:nobody@nowhere.invalid"], expectNonEmpty: false)
         try check(["msg:999999999999"], expectNonEmpty: false)
         try check(["date:2020-01-01"], expectNonEmpty: false)
+    }
+
+    /// Random queries of one to four terms of every kind, joined by AND, OR, NOT, a
+    /// leading `-`, parentheses and comma lists, with a time bound now and then: the
+    /// engine's answer is the slow scan's of the ground truth.
+    @Test func randomBooleanQueriesOfEveryKindEqualTheScan() throws {
+        let truth = Self.fixture.scan.sessions
+        var random = SeededRandom(seed: 18)
+        let reader = try IndexReader(directory: Self.fixture.index)
+        let engine = QueryEngine(index: reader)
+        func pick<T>(_ list: [T]) -> T? { list.isEmpty ? nil : list[random.below(list.count)] }
+        /// A term about a random session (or a value no session has).
+        func term() -> String {
+            let s = truth[random.below(truth.count)]
+            for _ in 0..<8 {
+                switch random.below(15) {
+                case 0: if let p = s.peer { return "ip:\(p)" }
+                case 1: if let p = s.peer, p.isV4 { return "ip:\(p)/\(16 + random.below(9))" }
+                case 2: if let a = pick(s.from + s.to + s.rejected) { return "addr:\(a.isEmpty ? "<>" : a)" }
+                case 3: if let f = pick(s.from), !f.isEmpty { return "from:\(f)" }
+                case 4: if let t = pick(s.to + s.rejected) { return "to:\(t)" }
+                case 5: if let a = pick(s.to), let d = a.split(separator: "@").last { return "domain:\(d)" }
+                case 6: if let h = s.helo, !h.contains("("), !h.contains(")"), !h.contains(",") { return "helo:\(h)" }
+                case 7: if let m = pick(s.messages) { return "msg:\(m)" }
+                case 8: return "line:\(s.channel.id)"
+                case 9: if let a = s.auth { return "auth:\(a)" }
+                case 10: return pick(["tls:yes", "tls:no"])!
+                case 11: return "status:" + pick(["complete", "incomplete", "rejected", "accepted"])!
+                case 12: return "direction:" + pick(["in", "out"])!
+                case 13: return pick(["server:mx1", "ip:192.0.2.77", "msg:999999999", "from:nobody@nowhere.invalid"])!
+                default: if let p = s.peer, let o = pick(truth).flatMap(\.peer) { return "ip:\(p),\(o)" }
+                }
+            }
+            return "line:\(s.channel.id)"
+        }
+        /// An expression of `k` terms, as tokens.
+        func expression(_ k: Int) -> [String] {
+            if k == 1 {
+                switch random.below(6) {
+                case 0: return ["NOT", term()]
+                case 1: return ["-" + term()]
+                default: return [term()]
+                }
+            }
+            let left = 1 + random.below(k - 1)
+            let a = expression(left), b = expression(k - left)
+            let joined = random.chance(0.5) ? a + ["OR"] + b : a + b
+            return random.chance(0.4) ? ["("] + joined + [")"] : joined
+        }
+        var nonEmpty = 0, checked = 0
+        for _ in 0..<300 {
+            var terms = expression(1 + random.below(4))
+            if random.chance(0.2), let s = pick(truth) {
+                // A time bound narrows the whole query: beside it, an OR stands in parentheses.
+                terms = ["("] + terms + [")", pick(["date:\(s.date)", "since:\(s.date)", "until:\(s.date)"])!]
+            }
+            let q: Query
+            do { q = try Query.parse(terms) } catch {
+                Issue.record("\(terms) does not parse: \(error)")
+                continue
+            }
+            let got = try engine.matches(q), want = Self.fixture.scan.matches(q)
+            #expect(got == want, "\(terms.joined(separator: " ")): \(got.count) vs \(want.count)")
+            if !want.isEmpty { nonEmpty += 1 }
+            checked += 1
+        }
+        #expect(checked == 300 && nonEmpty > 100, "\(nonEmpty) of \(checked) queries matched something")
     }
 
     @Test func cidrEdgesAndDateRanges() throws {
