@@ -100,9 +100,10 @@ public final class Searcher: @unchecked Sendable {
     }
 
     /// The session numbered `number`, from the index as it is now, or nil if it has none.
+    /// (Message records, numbered from `SessionStitcher.trailBase`, are no session.)
     public func session(_ number: UInt64) throws -> (session: Session, index: IndexReader)? {
         let index = try index()
-        guard try index.entry(number) != nil else { return nil }
+        guard number < SessionStitcher.trailBase, try index.entry(number) != nil else { return nil }
         return (try index.session(number), index)
     }
 

@@ -1044,3 +1044,7 @@ class MessageTrailTests(APITestCase):
         self.assertError(400, "/api/v1/sessions?" + qs(q="direction:sideways"))
         self.assertError(400, "/api/v1/sessions?" + qs(q=REAL, messages="perhaps"))
         self.assertError(400, "/api/v1/sessions/1?messages=2")
+        # Message records are stored beside the sessions, numbered from 2^39: no session.
+        for n in (2 ** 39, 2 ** 39 + 1):
+            self.assertError(404, f"/api/v1/sessions/{n}")
+            self.assertError(404, f"/api/v1/sessions/{n}/lines")
