@@ -23,6 +23,11 @@ public struct GeneratorOptions: Sendable {
     public var concurrency: Int? = nil
     /// Plain bytes per zstd frame for `zstd-frames`.
     public var frameSize = 1 << 20
+    /// CommuniGate only: the share of sessions that are outbound (`SMTP-N`); 0: none.
+    public var outboundShare = 0.2
+    /// Write each received message's trail (the records about it after the session's) and
+    /// record its lines in the truth (`messageLines`, with `recordLines`).
+    public var messageTrails = true
     public init() {}
 }
 
@@ -36,6 +41,30 @@ public struct GeneratorOptions: Sendable {
 /// components (some with continuation lines), sessions crossing midnight, sessions
 /// whose start the log never saw, sessions never closed, and (CommuniGate) extra
 /// files within a day. Deterministic for a seed.
+///
+/// Message trails (`messageTrails`): every received message gets the records about it
+/// that are no session's. Stalker: `SYSTEM [S.N] <msgid>` with its continuation line
+/// `0+1 From:...`, then `SYSTEM(POP) [S.N] delivered to (user)` or `SYSTEM [S.N] relayed
+/// to <addr>`, then `SYSTEM [S.N] deleted`. CommuniGate: `QUEUE([N]) from <...>, n bytes
+/// (<msgid>)`, sometimes `EXTFILTER(kaspersky) [N] ... completed`, `QUEUE([N]) enqueued`,
+/// then `LOCAL-N(addr) [N] stored on ...`, `DEQUEUER [N] delivered: ...`, `QUEUE([N])
+/// deleted`, or, for a relayed message, once an outbound session has sent it, `SMTP(queue)
+/// [N] batch relayed`, `DEQUEUER [N] SMTP(queue)addr relayed: relayed via host`,
+/// `DEQUEUER-N [N] processing`, `QUEUE([N]) deleted`. The first records follow the
+/// received record within milliseconds; the later ones come soon (while the session runs),
+/// after the session has ended, or (4%) in the next file. Among them, records that name no
+/// message in brackets (`ROUTER LOCAL: '<addr>' accepted`, `EXTFILTER(DKIM_verify) out(036):
+/// ... FILE Queue/57/N.msg`) belong to no trail. The truth's `messageLines` of a session are
+/// the lines of the trails of its `messages`.
+///
+/// CommuniGate also writes outbound sessions (`outboundShare`): `SMTP-N(relay ip:port)` or
+/// `SMTP-N(domain)` from `rsp: 220` (which opens them) to `closing connection`, delivering
+/// one queued message (mostly one an inbound session received; a reenqueued one is tried
+/// again by a later session) with `[N] sent [local]:port -> [remote]:25, got:250 ...` or
+/// `[N] reenqueueing addresses with temporary failure`. Its inbound sessions sometimes open
+/// with `[local]:25 <- [peer]:port incoming connection`, close with `closing connection`, log
+/// no HELO command (the context still turns to the HELO name), or name the account in the
+/// received record (`received(account NAME)`, `received encrypted(account NAME)`).
 public final class CorpusGenerator {
     let options: GeneratorOptions
     var random: SeededRandom
@@ -68,11 +97,24 @@ public final class CorpusGenerator {
     var nextCGPID: UInt32
     let cgpBase: UInt32
     var nextMessage: UInt64
-    var messageNoise: [[UInt8]] = []
     var peers: [(ip: IPAddress, text: [UInt8])] = []
     var heloNames: [[UInt8]] = []
     var truth: [TruthSession?] = []
     var tcpSequence = 100
+
+    // Message trails and outbound sessions (GeneratorTrails.swift).
+    var pending = PendingHeap()
+    var pendingSeq: UInt64 = 0
+    /// Messages waiting for an outbound session.
+    var relayPool: [QueuedMessage] = []
+    /// Outbound channel ids, counted apart from the inbound ones.
+    var nextOutID: UInt32
+    var relays: [(ip: IPAddress, text: [UInt8])] = []
+    /// The lines of each message's trail (with `recordLines`).
+    var trailLines: [[UInt8]: [TruthLine]] = [:]
+    /// When the files start, and which opens next (a late trail record waits for it).
+    var fileStartTimes: [Int64] = []
+    var nextFileIndex = 0
 
     /// Which of the independent parts of a corpus this generator writes (see `run`).
     let part: Int
@@ -89,6 +131,11 @@ public final class CorpusGenerator {
         nextCGPID = UInt32(random.below(100_000))
         nextMessage = (stalker ? UInt64(10_000 + random.below(10_000)) : UInt64(100_000_000 + random.below(90_000_000)))
             + UInt64(part) * 200_000_000
+        nextOutID = UInt32(random.below(100_000))
+        for r in ["193.95.123.24", "198.51.100.25", "203.0.113.7"] {
+            let a = IPAddress(r)!
+            relays.append((a, Array(a.description.utf8)))
+        }
         let peerCount = max(200, options.sessionsPerDay / 3)
         for i in 0..<peerCount {
             var r = SeededRandom(seed: options.seed &* 31 &+ UInt64(i))
@@ -152,6 +199,7 @@ public final class CorpusGenerator {
             for var t in c.sessions {
                 t.firstLine.file += offset
                 for i in t.lines.indices { t.lines[i].file += offset }
+                for i in t.messageLines.indices { t.messageLines[i].file += offset }
                 all.sessions.append(t)
             }
         }
@@ -162,16 +210,19 @@ public final class CorpusGenerator {
         self.directory = directory
         let dayMillis: Int64 = 86_400_000
         let total = Int64(options.days) * dayMillis
-        // About 38 lines per session (and noise): spread them over the day.
-        let linesPerDay = Double(options.sessionsPerDay) * 38.0 * 1.08
+        // About 38 lines per session (and noise): spread them over the day. The message
+        // trails' lines add to them (CommuniGate's more than Stalker's).
+        let trailShare = options.messageTrails ? (stalker ? 1.04 : 1.16) : 1.0
+        let linesPerDay = Double(options.sessionsPerDay) * 38.0 * 1.08 * trailShare
         let meanStep = Double(dayMillis) / max(linesPerDay, 1)
         let fileStarts = fileSchedule()
-        var nextFile = 0
+        fileStartTimes = fileStarts.map(\.start)
+        nextFileIndex = 0
         out.reserveCapacity(1 << 22)
         while now < total {
-            if nextFile < fileStarts.count && now >= fileStarts[nextFile].start {
-                try openFile(fileStarts[nextFile].name, fileStarts[nextFile].date)
-                nextFile += 1
+            if nextFileIndex < fileStarts.count && now >= fileStarts[nextFileIndex].start {
+                try openFile(fileStarts[nextFileIndex].name, fileStarts[nextFileIndex].date)
+                nextFileIndex += 1
             }
             step()
             now += Int64(random.unit() * 2 * meanStep)
@@ -180,9 +231,23 @@ public final class CorpusGenerator {
         try closeFile()
         corpus.sessions = truth.compactMap { $0 }
         // Sessions the file set leaves open are incomplete: their truth is final now.
+        // (Trail records still pending, or held back by open sessions, are never written.)
         for s in active { finalizeTruth(s) }
+        if options.recordTruth && options.recordLines && options.messageTrails { linkTrails() }
         corpus.sessions = truth.compactMap { $0 }
         return corpus
+    }
+
+    /// Gives each session the lines of its messages' trails, in file order.
+    func linkTrails() {
+        for i in truth.indices {
+            guard var t = truth[i], !t.messages.isEmpty else { continue }
+            var lines = [TruthLine]()
+            for m in t.messages { if let l = trailLines[Array(m.utf8)] { lines += l } }
+            if t.messages.count > 1 { lines.sort { ($0.file, $0.line) < ($1.file, $1.line) } }
+            t.messageLines = lines
+            truth[i] = t
+        }
     }
 
     /// Start times (ms) and names of the files: one per day; CommuniGate also starts

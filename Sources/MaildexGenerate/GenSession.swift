@@ -19,19 +19,29 @@ enum GenText {
 /// What a generated line means, for the ground truth.
 enum GenMeaning: UInt8 {
     case none, peer, helo, mail, rcpt, startTLS, otherCommand, response, message, messageEncrypted, auth
+    /// Outbound: `[id] sent ... got:250 ...` (the remote took the message), `[id] reenqueueing ...`.
+    case sent, reenqueue
 }
 
 /// One line of a generated session's script.
 struct GenStep {
-    static let continuation: UInt8 = 1
-    static let contextIP: UInt8 = 2
-    static let opens: UInt8 = 4
-    static let closes: UInt8 = 8
+    static let continuation: UInt16 = 1
+    static let contextIP: UInt16 = 2
+    static let opens: UInt16 = 4
+    static let closes: UInt16 = 8
+    /// The context is a HELO name (not bracketed): CommuniGate's HELO when no command gave it.
+    static let contextHelo: UInt16 = 16
+    /// Written together with the step after it (an outbound session's greeting and EHLO).
+    static let withNext: UInt16 = 32
+    /// The context is an outbound relay `ip:port`: the peer, port 25.
+    static let contextRelay: UInt16 = 64
+    /// A received record naming the account, `received(account NAME)`.
+    static let account: UInt16 = 128
 
     var start: Int32
     var end: Int32
     var level: UInt8
-    var flags: UInt8
+    var flags: UInt16
     var sem: GenMeaning
     /// Reply code, or index into the session's addresses / message ids.
     var value: Int32
@@ -57,6 +67,21 @@ final class GenSession {
     var messageIDs: [[UInt8]] = []
     var fromWritten: [[UInt8]] = []
     var authName: [UInt8] = []
+    /// Per message: the first accepted recipient and the size received.
+    var recipientOf: [[UInt8]] = []
+    var sizes: [Int] = []
+    /// CommuniGate inbound: the received records name the account.
+    var accountInReceived = false
+
+    /// Outbound (CommuniGate `SMTP-N`): the context written (relay `ip:port` or domain),
+    /// and the queued message the session delivers.
+    var outbound = false
+    var target: [UInt8] = []
+    var targetIsRelay = false
+    var relay: QueuedMessage? = nil
+    /// Trail records to write once the session has ended, and the time they may not precede.
+    var deferred: [PendingRecord] = []
+    var trailFloor: Int64 = 0
 
     var truthIndex = 0
     var firstTime: [UInt8]? = nil
@@ -71,11 +96,11 @@ final class GenSession {
         self.helo = helo
     }
 
-    enum Context { case empty, ip, helo }
+    enum Context { case empty, ip, helo, target }
 
     /// Appends a record `TAG-ID(CONTEXT) TEXT` of this session.
     func record(_ level: UInt8, _ context: Context, _ text: [UInt8], _ sem: GenMeaning = .none, _ value: Int = 0,
-                flags: UInt8 = 0) {
+                flags: UInt16 = 0) {
         let start = body.count
         body += key.kind == ChannelKey.smtp ? GenText.smtpDash : GenText.smtpiDash
         body += idText
@@ -87,6 +112,10 @@ final class GenSession {
         case .helo:
             body += helo
             if helo.first == 91 { f |= GenStep.contextIP }  // a literal `[ip]` HELO reads as an address
+            else { f |= GenStep.contextHelo }
+        case .target:
+            body += target
+            if targetIsRelay { f |= GenStep.contextRelay }
         }
         body.append(41)
         body.append(32)
@@ -142,13 +171,20 @@ extension CorpusGenerator {
             stat(.ip, 22)
             s.record(5, .ip, Array("Received \(6 + s.helo.count) bytes".utf8))
         } else {
-            s.record(5, .ip, Array("connected from [".utf8) + s.peerText + [93, 58] + portText, .peer, flags: GenStep.opens)
+            if random.chance(0.25) {
+                s.record(4, .ip, Array("[10.0.0.5]:25 <- [".utf8) + s.peerText + [93, 58] + portText
+                         + Array(" incoming connection".utf8), .peer, flags: GenStep.opens)
+            } else {
+                s.record(5, .ip, Array("connected from [".utf8) + s.peerText + [93, 58] + portText, .peer, flags: GenStep.opens)
+            }
             reply(.ip, 220, "mail.example.com ESMTP CommuniGate Pro 6.2.15")
         }
+        // CommuniGate: some sessions log no HELO command; the context still becomes the name.
+        let heloLogged = st || !random.chance(0.2)
         // HELO / EHLO, in the spellings clients use.
         let verbs = ["HELO ", "EHLO ", "helo ", "ehlo  ", "EHLO "]
         let verb = Array(verbs[random.below(verbs.count)].utf8)
-        command(.ip, verb + s.helo, .helo)
+        if heloLogged { command(.ip, verb + s.helo, .helo) }
         if st {
             stat(.ip, 21)
             s.record(4, .helo, Array("Looking for ".utf8) + s.helo)
@@ -163,7 +199,7 @@ extension CorpusGenerator {
             if random.chance(0.3) {
                 command(.helo, Array("STARTTLS".utf8), .startTLS)
                 reply(.helo, 220, "ready to start TLS")
-                command(.helo, Array("EHLO ".utf8) + s.helo, .helo)
+                if heloLogged { command(.helo, Array("EHLO ".utf8) + s.helo, .helo) }
                 reply(.helo, 250, "mail.example.com we trust you")
             }
             if random.chance(0.1) {
@@ -171,6 +207,15 @@ extension CorpusGenerator {
                 command(.helo, Array("AUTH PLAIN".utf8), .otherCommand)
                 reply(.helo, 235, "authentication succeeded")
                 s.record(2, .helo, Array("authenticated as ".utf8) + s.authName, .auth)
+            }
+            if random.chance(0.08) {
+                // The account named in the received records instead (or as well).
+                s.accountInReceived = true
+                if s.authName.isEmpty {
+                    s.authName = Array("user\(random.below(40))@example.com".utf8)
+                    command(.helo, Array("AUTH LOGIN".utf8), .otherCommand)
+                    reply(.helo, 235, "authentication succeeded")
+                }
             }
         }
         let context: GenSession.Context = st ? .ip : .helo
@@ -191,6 +236,7 @@ extension CorpusGenerator {
             }
             reply(context, 250, "<\(String(decoding: normal, as: UTF8.self))> sender accepted")
             var accepted = 0
+            var firstAccepted: [UInt8] = []
             for _ in 0..<(1 + (random.chance(0.3) ? random.below(4) : 0)) {
                 let (w, n) = recipient()
                 s.addresses.append(n)
@@ -203,6 +249,7 @@ extension CorpusGenerator {
                     reply(context, 450, "<\(String(decoding: n, as: UTF8.self))> temporarily rejected, try again later")
                 } else {
                     reply(context, 250, "<\(String(decoding: n, as: UTF8.self))> recipient accepted")
+                    if accepted == 0 { firstAccepted = n }
                     accepted += 1
                 }
             }
@@ -222,8 +269,15 @@ extension CorpusGenerator {
             let id: [UInt8] = st ? Array("S.".utf8) + pad10(nextMessage) : Array(String(nextMessage).utf8)
             s.messageIDs.append(id)
             s.fromWritten.append(normal)
+            s.recipientOf.append(firstAccepted)
+            s.sizes.append(size)
             if st {
                 s.record(2, .ip, [123] + id + Array("} received, \(size) bytes".utf8), .message, s.messageIDs.count - 1)
+            } else if s.accountInReceived {
+                // [id] received(account NAME), 1234 bytes / [id] received encrypted(account NAME), ...
+                let enc = tls ? " received encrypted(account " : " received(account "
+                s.record(2, .helo, [91] + id + [93] + Array(enc.utf8) + s.authName + Array("), \(size) bytes".utf8),
+                         tls ? .messageEncrypted : .message, s.messageIDs.count - 1, flags: GenStep.account)
             } else {
                 let enc = tls ? " received encrypted, " : " received, "
                 s.record(2, .helo, [91] + id + Array("]\(enc)\(size) bytes".utf8), tls ? .messageEncrypted : .message,
@@ -240,6 +294,8 @@ extension CorpusGenerator {
             s.bare(4, Array("SMTP disposing line ".utf8) + s.idText)
             s.bare(5, Array("SMTP(".utf8) + s.idText + Array(") Resolver Disposed".utf8))
             s.record(5, .ip, Array("Stream Disposed".utf8), flags: GenStep.closes)
+        } else if random.chance(0.3) {
+            s.record(4, .helo, Array("closing connection".utf8), flags: GenStep.closes)
         } else {
             s.record(5, .helo, Array("releasing stream".utf8), flags: GenStep.closes)
         }
@@ -303,6 +359,7 @@ extension CorpusGenerator {
         var t = TruthSession(date: corpus.files[s.firstFile].date, channel: s.key,
                              start: String(decoding: firstTime, as: UTF8.self),
                              end: complete ? String(decoding: s.lastTime, as: UTF8.self) : nil, complete: complete)
+        if s.outbound { t.direction = "out" }
         var pending: GenStep? = nil
         func text(_ a: [UInt8]) -> String { String(decoding: a, as: UTF8.self) }
         for i in s.emitted {
@@ -332,6 +389,16 @@ extension CorpusGenerator {
             case .message, .messageEncrypted:
                 t.messages.append(text(s.messageIDs[Int(st.value)]))
                 if st.sem == .messageEncrypted { t.tls = true }
+                t.accepted = true
+                if st.flags & GenStep.account != 0, t.auth == nil { t.auth = text(s.authName) }
+            case .sent:
+                // The remote host named in `sent ... -> [remote]:25` wins over the context.
+                t.messages.append(text(s.messageIDs[Int(st.value)]))
+                t.accepted = true
+                t.peer = s.peer
+                t.port = 25
+            case .reenqueue:
+                t.messages.append(text(s.messageIDs[Int(st.value)]))
             case .auth:
                 if t.auth == nil { t.auth = text(s.authName) }
             case .none: break
@@ -339,6 +406,16 @@ extension CorpusGenerator {
             if t.peer == nil, st.flags & GenStep.contextIP != 0 {
                 // The context `([ip])` names the peer when the connect record was not seen.
                 t.peer = s.peer
+            }
+            if t.peer == nil, st.flags & GenStep.contextRelay != 0 {
+                // An outbound relay `(ip:port)`: the peer and its port (always 25 here).
+                t.peer = s.peer
+                t.port = 25
+            }
+            if !stalker, t.helo == nil, st.flags & GenStep.contextHelo != 0 {
+                // CommuniGate: with no HELO command seen, the first context that is a name.
+                // (Every generated context name is the HELO name itself.)
+                t.helo = text(s.helo)
             }
         }
         t.lines = s.lines

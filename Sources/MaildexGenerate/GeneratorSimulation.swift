@@ -14,15 +14,14 @@ extension CorpusGenerator {
 
     func step() {
         while active.count < concurrency { startSession() }
-        // Records of other components, and the messages' own records.
-        let r = random.unit()
-        // A message's records follow it within a short while: the backlog stays small.
-        if !messageNoise.isEmpty, r < 0.04 || messageNoise.count > 64 {
-            let i = random.below(messageNoise.count)
-            let line = messageNoise.swapAt(i)
-            writeRaw(line)
+        // The messages' own records (and a few of other components' about them), once due;
+        // now and then a session's line comes first, so they interleave.
+        if !pending.isEmpty, pending.firstDue <= now, pending.count > 256 || random.chance(0.6) {
+            writePending()
             return
         }
+        // Records of other components.
+        let r = random.unit()
         if r < 0.06 { noise(); return }
         let i = random.below(active.count)
         let s = active[i]
@@ -35,6 +34,7 @@ extension CorpusGenerator {
     }
 
     func startSession() {
+        if !stalker, options.outboundShare > 0, random.chance(options.outboundShare) { return startOutbound() }
         let peer = peers[min(peers.count - 1, Int(Double(peers.count) * pow(random.unit(), 4)))]
         let orphan = random.chance(0.01)
         var id: UInt32
@@ -92,13 +92,16 @@ extension CorpusGenerator {
             freeStalkerIDs.append(s.key.id)
             if s.vanishes { danglingIDs.insert(s.key.id) }
         }
+        releaseDeferred(s)
         finalizeTruth(s)
     }
 
     /// Writes the session's next record and the continuation lines that follow it.
     func emit(_ s: GenSession) {
+        let flags = s.steps[s.next].flags
         emitOne(s)
         while s.next < s.steps.count, s.steps[s.next].flags & GenStep.continuation != 0 { emitOne(s) }
+        if flags & GenStep.withNext != 0, s.next < s.stop { emit(s) }
     }
 
     func emitOne(_ s: GenSession) {
@@ -121,7 +124,12 @@ extension CorpusGenerator {
             s.emitted.append(Int32(s.next - 1))
             if options.recordLines { s.lines.append(TruthLine(file: fileIndex, line: fileLine)) }
         }
-        if st.sem == .message { queueMessageNoise(s, Int(st.value)) }
+        switch st.sem {
+        case .message, .messageEncrypted: receivedMessage(s, Int(st.value))
+        case .sent: sentMessage(s)
+        case .reenqueue: if let q = s.relay { relayPool.append(q) }  // back in the queue for another try
+        default: break
+        }
     }
 
     /// Writes a record that belongs to no session: `line[0]` is its level, the rest its
@@ -159,21 +167,6 @@ extension CorpusGenerator {
             } else {
                 writeRaw([5] + Array("SMTP(tcp) connection from [".utf8) + p + Array("]:\(1024 + random.below(60000)) accepted".utf8))
             }
-        }
-    }
-
-    func queueMessageNoise(_ s: GenSession, _ message: Int) {
-        let id = s.messageIDs[message]
-        let from = s.fromWritten[message]
-        if stalker {
-            messageNoise.append([2] + Array("SYSTEM [".utf8) + id + Array("] <\(random.below(1000)).\(random.below(999999))@host.example>".utf8)
-                                + [10] + Array("0+1 From:".utf8) + from)
-            messageNoise.append([2] + Array("SYSTEM(POP) [".utf8) + id + Array("] delivered to (user\(random.below(50)))".utf8))
-            messageNoise.append([2] + Array("SYSTEM [".utf8) + id + Array("] deleted".utf8))
-        } else {
-            messageNoise.append([2] + Array("QUEUE([".utf8) + id + Array("]) from <".utf8) + from
-                                + Array(">, \(1000 + random.below(50000)) bytes (<\(random.below(999999))@host.example>)".utf8))
-            messageNoise.append([2] + Array("DEQUEUER [".utf8) + id + Array("] LOCAL(user\(random.below(50))@example.com) delivered: Delivered to the user mailbox".utf8))
         }
     }
 
