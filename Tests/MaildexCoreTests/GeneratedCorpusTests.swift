@@ -33,6 +33,8 @@ func compare(_ parsed: [Session], _ truth: [TruthSession], files: [GeneratedFile
         check(strings(p.facts.messages) == t.messages, "messages")
         check(p.facts.auth.map { String(bytes: $0) } == t.auth, "auth")
         check(p.facts.tls == t.tls, "tls \(p.facts.tls) vs \(t.tls)")
+        check(p.facts.direction == t.direction, "direction \(p.facts.direction) vs \(t.direction)")
+        check(p.facts.accepted == t.accepted, "accepted \(p.facts.accepted) vs \(t.accepted)")
         if checkLines {
             let lines = p.lines.map { TruthLine(file: sourceOf($0.source), line: $0.lineNumber) }
             check(lines == t.lines, "lines: \(lines.count) vs \(t.lines.count), first difference at \(String(describing: Array(zip(lines, t.lines)).firstIndex { $0.0 != $0.1 }))")
@@ -118,5 +120,74 @@ func compare(_ parsed: [Session], _ truth: [TruthSession], files: [GeneratedFile
         #expect(fa == fb)
         #expect(fa != fc)
         #expect(ca.sessions == cb.sessions)
+    }
+}
+
+@Suite struct ServersAndTrailsTests {
+    /// The lines of each session's trail as the index gathers them, against the truth.
+    static func expectTrails(_ reader: IndexReader, _ sessions: [Session], _ truth: [TruthSession], files: [GeneratedFile],
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let fileOf = Dictionary(uniqueKeysWithValues: files.enumerated().map { ($1.name, $0) })
+        let ordered = truth.sorted { ($0.firstLine.file, $0.firstLine.line) < ($1.firstLine.file, $1.firstLine.line) }
+        var withTrail = 0, failures = 0
+        for (p, t) in zip(sessions, ordered) where failures < 5 {
+            let lines = try reader.trail(of: p)?.lines.map { TruthLine(file: fileOf[reader.sourceName($0.source)] ?? -1, line: $0.lineNumber) } ?? []
+            if lines != t.messageLines {
+                failures += 1
+                Issue.record("session \(p.number) (line \(t.channel.id)): trail of \(lines.count) lines vs \(t.messageLines.count)", sourceLocation: sourceLocation)
+            }
+            if !lines.isEmpty { withTrail += 1 }
+        }
+        #expect(withTrail > sessions.count / 3, "\(withTrail) of \(sessions.count) sessions have a trail", sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: Dialect.allCases)
+    func trailsOfAnIndexEqualTheTruth(dialect: Dialect) throws {
+        // Small chunks and windows: a message's records fall in many chunks, files and runs.
+        let (logs, corpus) = try TestData.generate("trails-\(dialect)", dialect: dialect, days: 2, sessionsPerDay: 300)
+        let dir = TestData.temporaryDirectory("trails-idx")
+        defer { for d in [logs, dir] { try? FileManager.default.removeItem(atPath: d) } }
+        for f in corpus.files { _ = try index([f.path], into: dir, chunkSize: 8192, windowSize: 100_000) }
+        let reader = try IndexReader(directory: dir)
+        let sessions = try allSessions(dir)
+        let fileOf = Dictionary(uniqueKeysWithValues: corpus.files.enumerated().map { ($1.name, $0) })
+        compare(sessions, corpus.sessions, files: corpus.files, sourceOf: { fileOf[reader.sourceName($0)] ?? -1 })
+        if dialect == .cgp {
+            #expect(corpus.sessions.contains { $0.direction == "out" && $0.complete && $0.accepted })
+            #expect(corpus.sessions.contains { $0.direction == "in" && $0.messages.count > 0 && !$0.messageLines.isEmpty })
+        }
+        try Self.expectTrails(reader, sessions, corpus.sessions, files: corpus.files)
+    }
+
+    @Test func twoServersWithTheSameFileNamesAndIdsStayApart() throws {
+        // The same seed twice: the same file names, channel ids and queue ids on both.
+        let (a, corpus) = try TestData.generate("server-a", dialect: .cgp, days: 2, sessionsPerDay: 250, seed: 31)
+        let (b, twin) = try TestData.generate("server-b", dialect: .cgp, days: 2, sessionsPerDay: 250, seed: 31)
+        let dir = TestData.temporaryDirectory("servers-idx")
+        defer { for d in [a, b, dir] { try? FileManager.default.removeItem(atPath: d) } }
+        #expect(corpus.files.map(\.name) == twin.files.map(\.name))
+        // Nightly runs, the servers taking turns: each one's open sessions continue in its own next run.
+        for k in corpus.files.indices {
+            let r1 = try index([corpus.files[k].path], into: dir, server: "mx1")
+            let r2 = try index([twin.files[k].path], into: dir, server: "mx2")
+            #expect(r1.files == 1 && r2.files == 1, "file \(k): another server's file of the same name is indexed")
+        }
+        let reader = try IndexReader(directory: dir)
+        #expect(reader.manifest.carries.keys.contains("mx1") && reader.manifest.carries.keys.contains("mx2"))
+        let searcher = try Searcher(directory: dir)
+        let fileOf = Dictionary(uniqueKeysWithValues: corpus.files.enumerated().map { ($1.name, $0) })
+        for server in ["mx1", "mx2"] {
+            let numbers = try searcher.search(try Query.parse(["server:\(server)"])).numbers
+            let sessions = try reader.sessions(numbers)
+            #expect(sessions.allSatisfy { reader.server(of: $0) == server })
+            compare(sessions, corpus.sessions, files: corpus.files, sourceOf: { fileOf[reader.sourceName($0)] ?? -1 })
+            try Self.expectTrails(reader, sessions, corpus.sessions, files: corpus.files)
+        }
+        // A queue id both servers used: one session on each, each with its own trail.
+        let shared = try #require(corpus.sessions.first { $0.messages.count == 1 && !$0.messageLines.isEmpty })
+        let both = try reader.sessions(try searcher.search(try Query.parse(["msg:\(shared.messages[0])"])).numbers)
+        #expect(Set(both.compactMap(reader.server(of:))) == ["mx1", "mx2"])
+        let stats = try searcher.statistics(nil)
+        #expect(stats.servers.map(\.name) == ["mx1", "mx2"] && stats.servers.allSatisfy { $0.sessions == corpus.sessions.count })
     }
 }
