@@ -14,7 +14,8 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 # Peers of the index: the distinct peers of its sessions, in a spread-out sample.
-"$BIN" query --index "$INDEX" --summary ip:0.0.0.0/0 | awk '{print $5}' | sed 's/:[0-9]*$//' | sort -u > "$WORK/peers"
+"$BIN" query --index "$INDEX" --summary ip:::/0 | awk '{print $4}' \
+  | sed -E 's/^\[(.*)\](:[0-9]+)?$/\1/; s/^([0-9.]+):[0-9]+$/\1/' | sort -u > "$WORK/peers"
 HAVE=$(wc -l < "$WORK/peers")
 HALF=$((N / 2))
 awk -v n="$HALF" -v have="$HAVE" 'BEGIN { srand(7) } { a[NR] = $0 } END { for (i = 0; i < n; i++) print "ip:" a[1 + int(rand() * have)] }' "$WORK/peers" > "$WORK/queries"

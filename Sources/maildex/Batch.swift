@@ -32,6 +32,31 @@ struct BatchQueries {
         var buffer: UnsafeMutablePointer<CChar>? = nil
         var capacity = 0
         defer { free(buffer) }
+        // Queries are answered a group at a time, on every core at once (one query's
+        // sessions lie in as many blocks as it has sessions, and a core each keeps both
+        // busy), and written in the order of their lines.
+        var group = [(line: Int, text: [UInt8])]()
+        func flush() throws {
+            let answers = Parallel.map(group.count, threads: Parallel.cores) { k -> Result<[UInt8], Error> in
+                Result { try answer(group[k].text) }
+            }
+            for (k, a) in answers.enumerated() {
+                switch a {
+                case .success(let bytes): out.write(bytes)
+                case .failure(let e as MaildexError) where e.kind == .syntax:
+                    failed += 1
+                    warn("maildex: \(path):\(group[k].line): \(e.message)")
+                    var line = Self.prefix(group[k].text)
+                    line += Array(",\"error\":".utf8)
+                    JSONBytesWriter.appendQuoted(Array(e.message.utf8), to: &line)
+                    line += [125, 10]
+                    out.write(line)
+                case .failure(let e): throw e
+                }
+                if out.failure != nil { try finishStandardOutput() }
+            }
+            group.removeAll(keepingCapacity: true)
+        }
         while true {
             let n = getline(&buffer, &capacity, file)
             if n < 0 {
@@ -41,52 +66,50 @@ struct BatchQueries {
             lineNumber += 1
             var bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: n))
             while let last = bytes.last, last == 10 || last == 13 { bytes.removeLast() }
-            let text = String(decoding: bytes, as: UTF8.self)
-            let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            if words.isEmpty || words[0].hasPrefix("#") { continue }
-            var prefix = [UInt8]("{\"query\":".utf8)
-            JSONBytesWriter.appendQuoted(bytes, to: &prefix)
-            do {
-                try answer(words, prefix: prefix, out: out)
-            } catch let e as MaildexError where e.kind == .syntax {
-                failed += 1
-                warn("maildex: \(path):\(lineNumber): \(e.message)")
-                var line = prefix
-                line += Array(",\"error\":".utf8)
-                JSONBytesWriter.appendQuoted(Array(e.message.utf8), to: &line)
-                line += [125, 10]
-                out.write(line)
-            }
-            if out.failure != nil { try finishStandardOutput() }
+            let first = bytes.first { $0 != 32 && $0 != 9 }
+            if first == nil || first == UInt8(ascii: "#") { continue }
+            group.append((lineNumber, bytes))
+            // Standard input is answered as its lines come: a group there is one line.
+            if group.count >= (path == "-" ? 1 : 64) { try flush() }
         }
+        try flush()
         return failed
     }
 
+    /// `{"query":"LINE"`: what each answer to the line starts with.
+    static func prefix(_ line: [UInt8]) -> [UInt8] {
+        var prefix = [UInt8]("{\"query\":".utf8)
+        JSONBytesWriter.appendQuoted(line, to: &prefix)
+        return prefix
+    }
+
     /// One query's answer: its count, or its sessions with `"query"` as their first key.
-    func answer(_ terms: [String], prefix: [UInt8], out: ByteOutput) throws {
+    func answer(_ line: [UInt8]) throws -> [UInt8] {
+        let terms = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         let q = try Query.parse(terms)
+        let prefix = Self.prefix(line)
         if count {
-            var line = prefix
-            line += Array(",\"count\":\(try searcher.count(q))}\n".utf8)
-            out.write(line)
-            return
+            return prefix + Array(",\"count\":\(try searcher.count(q))}\n".utf8)
         }
         let result = try searcher.search(q, order: order, limit: limit)
+        var out = [UInt8]()
         try searcher.render(result, as: .json, messages: messages) { bytes in
             // Each object is one line, `{...}\n`: the key goes in after its brace.
             var at = 0
-            var line = [UInt8]()
-            line.reserveCapacity(bytes.count + prefix.count * 2)
             while at < bytes.count {
                 var end = at
                 while end < bytes.count, bytes[end] != 10 { end += 1 }
-                guard end > at, bytes[at] == 123 else { line += bytes[at..<min(end + 1, bytes.count)]; at = end + 1; continue }
-                line += prefix
-                line.append(44)
-                line += bytes[(at + 1)..<min(end + 1, bytes.count)]
+                let stop = min(end + 1, bytes.count)
+                if end > at, bytes[at] == 123 {
+                    out += prefix
+                    out.append(44)
+                    out += bytes[(at + 1)..<stop]
+                } else {
+                    out += bytes[at..<stop]
+                }
                 at = end + 1
             }
-            out.write(line)
         }
+        return out
     }
 }
