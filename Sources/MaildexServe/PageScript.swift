@@ -211,6 +211,20 @@ function appendMarked(parent, text, words) {
 }
 
 // ---- one session ----
+// Lines into `pre`, each with its file, line and offset (shown with the provenance toggle).
+function drawLines(pre, lines, words) {
+  clear(pre);
+  for (const l of lines) {
+    const row = el("span", { class: "line" });
+    row.append(el("span", { class: "prov", text: l.file + ":" + l.line + ":" + l.offset + ":" }));
+    const t = el("span", { class: "text" });
+    appendMarked(t, l.text, words);
+    row.append(t, document.createTextNode("\n"));
+    pre.append(row);
+  }
+  pre.classList.toggle("with-prov", $("provenance-toggle").checked);
+}
+
 async function openSession(id, q, gen) {
   const [facts, lines] = await Promise.all([api("/api/v1/sessions/" + encodeURIComponent(id)), api("/api/v1/sessions/" + encodeURIComponent(id) + "/lines")]);
   if (stale(gen)) return;
@@ -229,33 +243,14 @@ async function openSession(id, q, gen) {
   if (lines.messageIds.length) badge("messages", lines.messageIds.join(", "));
   $("evidence-link").setAttribute("download", "session-" + id + "-evidence.txt");
   $("session-permalink").href = urlFor({ q: q, order: state().order, cursor: "", page: 1, open: id, compare: [] });
-  const pre = $("transcript");
-  clear(pre);
   const words = needles(q, facts);
-  for (const l of lines.lines) {
-    const row = el("span", { class: "line" });
-    row.append(el("span", { class: "prov", text: l.file + ":" + l.line + ":" + l.offset + ":" }));
-    const t = el("span", { class: "text" });
-    appendMarked(t, l.text, words);
-    row.append(t, document.createTextNode("\n"));
-    pre.append(row);
-  }
-  pre.classList.toggle("with-prov", $("provenance-toggle").checked);
+  drawLines($("transcript"), lines.lines, words);
   // The records about its messages (queue, delivery, deletion), in log order.
   const trail = $("trail");
-  clear(trail);
-  for (const l of lines.messages) {
-    const row = el("span", { class: "line" });
-    row.append(el("span", { class: "prov", text: l.file + ":" + l.line + ":" + l.offset + ":" }));
-    const t = el("span", { class: "text" });
-    appendMarked(t, l.text, words);
-    row.append(t, document.createTextNode("\n"));
-    trail.append(row);
-  }
+  drawLines(trail, lines.messages, words);
   trail.hidden = lines.messages.length === 0;
   $("trail-title").hidden = trail.hidden;
   $("trail-title").textContent = "What became of its messages (" + lines.messages.length + " records)";
-  trail.classList.toggle("with-prov", $("provenance-toggle").checked);
   for (const tr of document.querySelectorAll("#results tbody tr")) tr.classList.toggle("open", tr.dataset.id === id);
 }
 

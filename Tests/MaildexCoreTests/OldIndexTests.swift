@@ -69,27 +69,28 @@ import Testing
         return dir
     }
 
-    @Test func aSegmentOfAnotherFormatIsRefusedWithWhatToDo() throws {
-        let dir = try Self.withSegmentFormat(99)
+    /// Opening the index in `dir` is refused: its segment is of format `version`, and the
+    /// message says to rebuild (exit status 2).
+    static func expectRefused(_ dir: String, version: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        do { _ = try Searcher(directory: dir); Issue.record("opened") } catch let e as MaildexError {
-            #expect(e.kind == .unsupportedFormat && e.formatVersion == 99)
-            #expect(e.message.contains("format 99; rebuild the index with maildex index"), "\(e)")
-            #expect(e.exitStatus == 2)
+        do { _ = try Searcher(directory: dir); Issue.record("opened", sourceLocation: sourceLocation) } catch let e as MaildexError {
+            #expect(e.kind == .unsupportedFormat && e.formatVersion == version, sourceLocation: sourceLocation)
+            #expect(e.message.contains("format \(version); rebuild the index with maildex index"), "\(e)", sourceLocation: sourceLocation)
+            #expect(e.exitStatus == 2, sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("\(error)", sourceLocation: sourceLocation)
         }
+    }
+
+    @Test func aSegmentOfAnotherFormatIsRefusedWithWhatToDo() throws {
+        Self.expectRefused(try Self.withSegmentFormat(99), version: 99)
     }
 
     /// Format 3 (before servers, message trails and the terms of states) is refused: its
     /// terms cannot answer `server:`, `tls:`, `status:`, `direction:` or `auth:`, nor its
     /// store a session's messages.
     @Test func theFormat3IndexIsRefusedWithWhatToDo() throws {
-        let dir = try Self.copyOfFormat(3)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        do { _ = try Searcher(directory: dir); Issue.record("opened") } catch let e as MaildexError {
-            #expect(e.kind == .unsupportedFormat && e.formatVersion == 3)
-            #expect(e.message.contains("format 3; rebuild the index with maildex index"), "\(e)")
-            #expect(e.exitStatus == 2)
-        }
+        Self.expectRefused(try Self.copyOfFormat(3), version: 3)
     }
 
     @Test func aManifestOfAnotherFormatIsRefusedWithWhatToDo() throws {
