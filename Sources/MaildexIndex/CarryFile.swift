@@ -6,7 +6,7 @@ import MaildexSessionize
 /// The sessions a run left open, for the next run to continue (FORMAT.md, "Carry file").
 ///
 /// Layout: magic `MDXCARY1`, u32 version, u32 count; per session: u8 opened,
-/// u8 pending kind (0 none, 1 MAIL, 2 RCPT, 3 STARTTLS, 4 other) and a blob (the
+/// u8 pending kind (0 none, 1 MAIL, 2 RCPT, 3 STARTTLS, 4 other, 5 AUTH) and a blob (the
 /// address for 1 and 2), a blob with the last record's time, a blob with the
 /// session as a store block payload (SessionCodec); then the CRC-32C of all
 /// bytes before it (u32).
@@ -25,6 +25,7 @@ enum CarryFile {
             case .rcpt(let a)?: w.u8(2); w.blob(a)
             case .startTLS?: w.u8(3); w.blob([])
             case .other?: w.u8(4); w.blob([])
+            case .auth(let a)?: w.u8(5); w.blob(a)
             }
             w.blob(c.lastTime)
             w.blob(SessionCodec.encodeBlock([c.session][...]).bytes)
@@ -48,7 +49,7 @@ enum CarryFile {
                     let opened = try r.u8() != 0
                     let kind = try r.u8()
                     let arg = try r.blob()
-                    let pending: PendingCommand? = [nil, .mail(arg), .rcpt(arg), .startTLS, .other][Int(min(kind, 4))]
+                    let pending: PendingCommand? = [nil, .mail(arg), .rcpt(arg), .startTLS, .other, .auth(arg)][Int(min(kind, 5))]
                     let lastTime = try r.blob()
                     let block = try r.blob()
                     let session = try block.withUnsafeBytes { b -> Session in

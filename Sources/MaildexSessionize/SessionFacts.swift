@@ -67,6 +67,9 @@ package enum PendingCommand: Equatable, Sendable {
     case mail([UInt8])
     case rcpt([UInt8])
     case startTLS
+    /// `AUTH PLAIN`/`AUTH LOGIN` with its initial response: the account it names,
+    /// the session's once the server answers 2xx.
+    case auth([UInt8])
     case other
 }
 

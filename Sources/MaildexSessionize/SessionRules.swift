@@ -362,6 +362,8 @@ package enum SessionRules {
             if Bytes.hasPrefixCI(p, j, e, "TO:") { f.pending = .rcpt(address(p, j + 3, e)); return }
         } else if Bytes.hasPrefixCI(p, s, e, "STARTTLS") {
             f.pending = .startTLS; return
+        } else if Bytes.hasPrefixCI(p, s, e, "AUTH "), let account = authAccount(p, s + 5, e) {
+            f.pending = .auth(account); return
         }
         f.pending = .other
     }
@@ -393,6 +395,56 @@ package enum SessionRules {
         }
     }
 
+    /// The account of `AUTH PLAIN <base64>` (authzid NUL authcid NUL password: the
+    /// authcid) or `AUTH LOGIN <base64>` (the user name), lowercased; nil for other
+    /// mechanisms, no initial response, or one that is not base64.
+    static func authAccount(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> [UInt8]? {
+        var j = s
+        while j < e, p[j] == 32 { j += 1 }
+        let plain = Bytes.hasPrefixCI(p, j, e, "PLAIN "), login = Bytes.hasPrefixCI(p, j, e, "LOGIN ")
+        guard plain || login else { return nil }
+        j += 6
+        while j < e, p[j] == 32 { j += 1 }
+        var k = j
+        while k < e, p[k] != 32 { k += 1 }
+        guard let decoded = base64(p, j, k) else { return nil }
+        let field: ArraySlice<UInt8>
+        if plain {
+            let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return nil }
+            field = parts[1]
+        } else {
+            field = decoded[...]
+        }
+        guard !field.isEmpty, field.count <= 256, !field.contains(where: { $0 < 33 }) else { return nil }
+        return field.map(Bytes.lower)
+    }
+
+    /// Standard base64 (padding optional), or nil.
+    static func base64(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> [UInt8]? {
+        guard e > s, e - s <= 1024 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity((e - s) * 3 / 4)
+        var acc: UInt32 = 0, bits = 0
+        for i in s..<e {
+            let c = p[i]
+            let v: UInt32
+            switch c {
+            case 65...90: v = UInt32(c - 65)
+            case 97...122: v = UInt32(c - 71)
+            case 48...57: v = UInt32(c + 4)
+            case 43: v = 62
+            case 47: v = 63
+            case 61: continue
+            default: return nil
+            }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 { bits -= 8; out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits))) }
+        }
+        return out
+    }
+
     static func response(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ f: Fragment) {
         guard e - s >= 3, RecordParser.isDigit(p[s]), RecordParser.isDigit(p[s + 1]), RecordParser.isDigit(p[s + 2])
         else { return }
@@ -412,6 +464,7 @@ package enum SessionRules {
             if (200..<300).contains(code) { facts.to.append(a) }
             else if (400..<600).contains(code) { facts.rejected.append(a) }
         case .startTLS: if (200..<300).contains(code) { facts.tls = true }
+        case .auth(let a): if (200..<300).contains(code), facts.auth == nil { facts.auth = a }
         case .other: break
         }
     }

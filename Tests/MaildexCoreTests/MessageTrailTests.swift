@@ -159,4 +159,49 @@ import Testing
         for n in 45...48 { wanted.append("1999-04-28.log:\(n):" + String(file[n - 1])) }
         #expect(Array(shown.suffix(5)) == wanted)
     }
+
+    /// A logged `AUTH PLAIN`/`AUTH LOGIN` with its initial response names the account once
+    /// the server accepts it (235); a refused one (535) or no initial response does not.
+    @Test func aLoggedAuthCommandGivesTheAccount() throws {
+        let dir = TestData.temporaryDirectory("auth-log")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func session(_ n: Int, _ command: String, _ reply: String) -> String {
+            let id = String(format: "%06d", n)
+            return """
+            10:00:0\(n).000 5 SMTPI-\(id)([192.0.2.\(n)]) connected from [192.0.2.\(n)]:4000\(n)
+            10:00:0\(n).001 4 SMTPI-\(id)([192.0.2.\(n)]) cmd: EHLO client\(n)
+            10:00:0\(n).002 4 SMTPI-\(id)(client\(n)) cmd: \(command)
+            10:00:0\(n).003 4 SMTPI-\(id)(client\(n)) rsp: \(reply)
+            10:00:0\(n).004 5 SMTPI-\(id)(client\(n)) releasing stream
+
+            """
+        }
+        let log = session(1, "AUTH PLAIN AFVzZXI3QEV4YW1wbGUuY29tAHNlY3JldA==", "235 authentication succeeded")
+            + session(2, "AUTH LOGIN dXNlcjg=", "235 ok")
+            + session(3, "AUTH PLAIN AFVzZXI3QEV4YW1wbGUuY29tAHNlY3JldA==", "535 authentication failed")
+            + session(4, "AUTH PLAIN", "334 ")
+            + session(5, "AUTH PLAIN not*base64", "235 ok")
+        try log.write(toFile: dir + "/2026-01-05.log", atomically: true, encoding: .utf8)
+        let (files, _) = InputFiles.discover([dir])
+        let found = FileSetReader.sessions(of: files).sessions
+        #expect(found.map { $0.facts.auth.map { String(decoding: $0, as: UTF8.self) } } == ["user7@example.com", "user8", nil, nil, nil])
+        // Through the index: the term; and a command whose reply is in the next day's
+        // file, indexed by the next run (the command waits in the carry file).
+        try """
+        23:59:59.000 5 SMTPI-000009([192.0.2.9]) connected from [192.0.2.9]:40009
+        23:59:59.500 4 SMTPI-000009([192.0.2.9]) cmd: AUTH PLAIN AGNhcnJpZWRAZXhhbXBsZS5jb20AcHc=
+
+        """.write(toFile: dir + "/2026-01-05_23-00.log", atomically: true, encoding: .utf8)
+        try """
+        00:00:00.100 4 SMTPI-000009([192.0.2.9]) rsp: 235 ok
+        00:00:00.200 5 SMTPI-000009([192.0.2.9]) releasing stream
+
+        """.write(toFile: dir + "/2026-01-06.log", atomically: true, encoding: .utf8)
+        _ = try index([dir + "/2026-01-05.log", dir + "/2026-01-05_23-00.log"], into: dir + "/idx")
+        _ = try index([dir + "/2026-01-06.log"], into: dir + "/idx")
+        let searcher = try Searcher(directory: dir + "/idx")
+        #expect(try searcher.count(try Query.parse(["auth:USER7@example.com"])) == 1)
+        #expect(try searcher.count(try Query.parse(["auth:user8"])) == 1)
+        #expect(try searcher.count(try Query.parse(["auth:carried@example.com", "status:complete"])) == 1)
+    }
 }
