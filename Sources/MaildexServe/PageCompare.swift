@@ -79,6 +79,10 @@ async function compare(ids, q, gen) {
   fact("time", (x) => x.start + "–" + (x.end || "?"));
   fact("duration", (x) => x.end ? (seconds(x.end) - seconds(x.start)) + " s" : "?");
   fact("complete", (x) => x.complete ? "yes" : "no");
+  fact("server", (x) => x.server || "");
+  fact("direction", (x) => x.direction || "in");
+  fact("TLS", (x) => x.tls ? "yes" : "no");
+  fact("account", (x) => x.auth || "");
   fact("source", (x) => x.source.file + " lines " + x.source.firstLine + "–" + x.source.lastLine);
   const pa = phases(la.lines), pb = phases(lb.lines);
   const keys = [];

@@ -47,7 +47,7 @@ enum Page {
       <thead><tr>
         <th class="pick-col" title="Pick for comparison (x)">⇔</th><th>date</th><th>time</th><th>line id</th><th>peer</th>
         <th>HELO</th><th>sender</th><th>recipients</th><th>rejected</th><th>msgs</th><th>complete</th>
-        <th>server</th><th>dir</th><th>TLS</th>
+        <th title="server · out (sent by it) · TLS">via</th>
       </tr></thead>
       <tbody></tbody>
     </table>

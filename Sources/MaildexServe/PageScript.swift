@@ -125,8 +125,8 @@ function drawRows(sessions, s) {
       el("td", { text: x.to.join(", ") }), el("td", { text: x.rejected.join(", ") }),
       el("td", { text: String(x.messages.length), title: x.messages.join(", ") }),
       el("td", { text: x.complete ? "yes" : "no", class: x.complete ? "ok" : "warn" }),
-      el("td", { text: x.server || "" }), el("td", { text: x.direction || "in" }),
-      el("td", { text: x.tls ? "yes" : "no" }));
+      el("td", { text: [x.server, x.direction === "out" ? "out" : "", x.tls ? "TLS" : ""].filter((v) => v).join(" · "),
+                 title: "server " + (x.server || "(none)") + ", " + (x.direction === "out" ? "sent by it" : "received") + ", " + (x.tls ? "over TLS" : "no TLS") }));
     if (x.id === s.open) tr.classList.add("open");
     tr.addEventListener("click", (ev) => { if (ev.target !== box) openRow(x.id); });
     tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") openRow(x.id); });

@@ -243,7 +243,7 @@ class PageTests(unittest.TestCase):
         rows = self.rows()
         self.assertEqual(len(rows), 1)
         cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]
-        self.assertEqual(cells[-3:], ["relay", "out", "no"])
+        self.assertEqual(cells[-1], "relay · out")
         before = self.ready_stamp()
         rows[0].click()
         self.wait_render(before)
@@ -280,6 +280,8 @@ class PageTests(unittest.TestCase):
         self.assertIn("differs", facts["peer"].get_attribute("class"))
         self.assertIn("differs", facts["HELO"].get_attribute("class"))
         self.assertNotIn("differs", facts["recipients"].get_attribute("class"))
+        self.assertEqual(facts["direction"].find_elements(By.TAG_NAME, "td")[0].text, "in")
+        self.assertNotIn("differs", facts["TLS"].get_attribute("class"))
         helo = self.browser.find_element(By.CSS_SELECTOR, "#compare-table tr[data-phase=helo]")
         self.assertTrue(helo.find_elements(By.CSS_SELECTOR, ".line.differs"))
         cells = helo.find_elements(By.TAG_NAME, "td")
