@@ -106,8 +106,10 @@ struct TermBatch {
         let date = s.date
         s.server?.withUnsafeBytes { v in t.begin(.server); Terms.writeLoweredKey(v, to: &t); commit(t, session: n) }
         s.facts.auth?.withUnsafeBytes { v in t.begin(.auth); Terms.writeLoweredKey(v, to: &t); commit(t, session: n) }
-        for flag in SessionFlag.of(complete: s.complete, facts: s.facts) {
-            flag.key.withUnsafeBytes { v in t.begin(.flag); t.append(v); commit(t, session: n) }
+        SessionFlag.forEach(complete: s.complete, facts: s.facts) { flag in
+            // The raw values are literals: their bytes are read in place.
+            var value = flag.rawValue
+            value.withUTF8 { v in t.begin(.flag); t.append(UnsafeRawBufferPointer(v)); commit(t, session: n) }
         }
         if let p = s.facts.peer { t.begin(.peer); Terms.writePeerKey(p, to: &t); commit(t, session: n) }
         t.begin(.date); Terms.writeDateKey(date, to: &t); commit(t, session: n)

@@ -50,13 +50,15 @@ public enum SessionFlag: String, CaseIterable, Sendable {
 
     public var key: [UInt8] { Array(rawValue.utf8) }
 
-    /// The flags a session with these facts has.
-    package static func of(complete: Bool, facts: SessionFacts) -> [SessionFlag] {
-        var out: [SessionFlag] = [facts.tls ? .tlsYes : .tlsNo, complete ? .complete : .incomplete,
-                                  facts.outbound ? .outbound : .inbound]
-        if !facts.rejected.isEmpty { out.append(.rejected) }
-        if facts.accepted { out.append(.accepted) }
-        return out
+    /// Calls `body` with each flag a session with these facts has (no array: the
+    /// index writer calls it once a session).
+    @inline(__always)
+    package static func forEach(complete: Bool, facts: SessionFacts, _ body: (SessionFlag) -> Void) {
+        body(facts.tls ? .tlsYes : .tlsNo)
+        body(complete ? .complete : .incomplete)
+        body(facts.outbound ? .outbound : .inbound)
+        if !facts.rejected.isEmpty { body(.rejected) }
+        if facts.accepted { body(.accepted) }
     }
 }
 

@@ -116,7 +116,6 @@ public final class Searcher: @unchecked Sendable {
     public func render(_ result: SearchResult, as rendering: Rendering, firstPosition: Int = 0, caching: Bool = true,
                        messages: Bool = false, to write: ([UInt8]) throws -> Void) throws {
         let index = result.index
-        let sourceName = { (id: UInt32) in index.sourceName(id) }
         try budget.withThreads { threads in
             // Byte offsets are looked up only where they are printed.
             try index.forEachBatch(result.numbers, threads: threads, resolvingOffsets: rendering == .evidence, caching: caching) { at, batch in
@@ -127,13 +126,8 @@ public final class Searcher: @unchecked Sendable {
                     let first = firstPosition + at + from, part = batch[from..<to]
                     let texts = Parallel.map(part.count, threads: threads) { k -> Result<[UInt8], Error> in
                         Result {
-                            let session = part[part.startIndex + k]
-                            var view = SessionView(session: session, sourceName: sourceName, server: index.server(of: session))
-                            if messages {
-                                view.withMessages = true
-                                view.trail = try index.trail(of: session, resolvingOffsets: rendering == .evidence, caching: caching)
-                            }
-                            return view.rendered(rendering, position: first + k, sources: index.sources)
+                            try index.view(of: part[part.startIndex + k], messages: messages, resolvingOffsets: rendering == .evidence,
+                                           caching: caching).rendered(rendering, position: first + k, sources: index.sources)
                         }
                     }
                     for t in texts { try write(try t.get()) }

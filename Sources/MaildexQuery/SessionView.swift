@@ -255,3 +255,16 @@ public struct SessionView {
         return lines
     }
 }
+
+extension IndexReader {
+    /// A session as a front shows it: with its server, and with `messages` its trail
+    /// (`trail(of:)`, with byte offsets when `resolvingOffsets`).
+    public func view(of session: Session, messages: Bool, resolvingOffsets: Bool = true, caching: Bool = true) throws -> SessionView {
+        var view = SessionView(session: session, sourceName: { self.sourceName($0) }, server: server(of: session))
+        if messages {
+            view.withMessages = true
+            view.trail = try trail(of: session, resolvingOffsets: resolvingOffsets, caching: caching)
+        }
+        return view
+    }
+}

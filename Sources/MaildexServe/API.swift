@@ -144,28 +144,18 @@ struct API: Sendable {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> [UInt8]? in
             guard let (session, index) = try s.session(n) else { return nil }
-            let view = try Self.view(session, index, messages: messages)
+            let view = try index.view(of: session, messages: messages)
             return Array("{\"id\":\"\(n)\",".utf8) + view.rendered(.json, position: 0, sources: index.sources).dropFirst()
         }
         guard let body else { throw APIError.notFound("no session \(id) in this index", hint: "ids are the `id` values of /api/v1/sessions") }
         return Self.json(bytes: body)
     }
 
-    /// A session as the CLI shows it: with its server, and with `messages` its trail.
-    static func view(_ session: Session, _ index: IndexReader, messages: Bool) throws -> SessionView {
-        var view = SessionView(session: session, sourceName: { index.sourceName($0) }, server: index.server(of: session))
-        if messages {
-            view.withMessages = true
-            view.trail = try index.trail(of: session)
-        }
-        return view
-    }
-
     func evidence(_ id: String, messages: Bool) async throws -> Response {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> [UInt8]? in
             guard let (session, index) = try s.session(n) else { return nil }
-            return try Self.view(session, index, messages: messages).rendered(.evidence, position: 0, sources: index.sources)
+            return try index.view(of: session, messages: messages).rendered(.evidence, position: 0, sources: index.sources)
         }
         guard let body else { throw APIError.notFound("no session \(id) in this index", hint: "ids are the `id` values of /api/v1/sessions") }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store",
@@ -178,7 +168,7 @@ struct API: Sendable {
         let n = try Self.number(id), s = searcher
         let body = try await pool.run { () throws -> String? in
             guard let (session, index) = try s.session(n) else { return nil }
-            let view = try Self.view(session, index, messages: true)
+            let view = try index.view(of: session, messages: true)
             func lines(of session: Session?) -> String {
                 var lines = [String]()
                 if let session {
