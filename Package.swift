@@ -56,9 +56,11 @@ let package = Package(
         stage("MaildexSessionize", ["MaildexSupport", "MaildexParse", "MaildexRead"]),
         stage("MaildexIndex", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize", "CPlatform"]),
         stage("MaildexQuery", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize", "MaildexIndex"]),
+        // Sessions out to ClickHouse: the Native and JSONEachRow export, the query language as SQL.
+        stage("MaildexExport", ["MaildexSupport", "MaildexParse", "MaildexSessionize", "MaildexIndex", "MaildexQuery"]),
         // Every stage's public API as one module, for the fuzz and benchmark packages.
         .target(name: "MaildexCore", dependencies: ["MaildexSupport", "MaildexParse", "MaildexRead",
-                                                    "MaildexSessionize", "MaildexIndex", "MaildexQuery"]),
+                                                    "MaildexSessionize", "MaildexIndex", "MaildexQuery", "MaildexExport"]),
         // The corpus generator: test data with its ground truth. Not part of the engine.
         stage("MaildexGenerate", ["MaildexSupport", "MaildexParse", "MaildexRead", "MaildexSessionize"]),
         // The HTTP front (`maildex serve`): the API and the web page, on Hummingbird. A

@@ -8,6 +8,8 @@ swift test --skip-build
 # `maildex serve`: the API against the real server, the page in headless Chromium
 # (installs python3-venv, selenium, chromium and chromium-driver if missing).
 scripts/test-web.sh
+# `maildex export` and `maildex sql` against embedded ClickHouse (chdb, in .build/ch-venv).
+scripts/test-clickhouse.sh
 # The searcher shared by eight threads while runs commit and merge, under ThreadSanitizer
 # (a build folder of its own: every module is instrumented).
 swift test --scratch-path .build-tsan --sanitize=thread --filter SearcherTests

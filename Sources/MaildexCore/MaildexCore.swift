@@ -7,3 +7,4 @@
 @_exported import MaildexSessionize
 @_exported import MaildexIndex
 @_exported import MaildexQuery
+@_exported import MaildexExport

@@ -262,24 +262,39 @@ public final class IndexReader: @unchecked Sendable {
     /// as one `Session` value whose lines are those records in log order (by the date
     /// of their files, then the files' order, then line), or nil if it has none.
     public func trail(of s: Session, threads: Int = 1, resolvingOffsets: Bool = true, caching: Bool = true) throws -> Session? {
+        try trail(of: s, rows: nil, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching)
+    }
+
+    /// The same, keeping the message-record rows it decodes in `rows` for the next
+    /// sessions (an export asks for the trails of every session, and neighbours share
+    /// their rows: one row holds a parse chunk's records).
+    public func trail(of s: Session, rows: TrailRows?, threads: Int = 1, resolvingOffsets: Bool = true,
+                      caching: Bool = true) throws -> Session? {
         guard !s.facts.messages.isEmpty else { return nil }
         let server = server(of: s)
         var numbers = [[UInt64]]()
         for id in s.facts.messages { numbers.append(try lookup(Terms.term(.trail, .lowered, id))) }
         let found = PostingList.union(numbers)
         guard !found.isEmpty else { return nil }
-        let records = try sessions(located: found.map { n in
+        let missing = found.filter { rows?.row($0) == nil }
+        let decoded = try sessions(located: missing.map { n in
             guard let row = try entry(n) else { throw MaildexError(.notFound, "message trail \(n) is not in the index") }
             return row
-        }, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching).filter { self.server(of: $0) == server }
+        }, threads: threads, resolvingOffsets: resolvingOffsets, caching: caching).map { TrailRows.Row($0, server: self.server(of: $0)) }
+        var byNumber = [UInt64: TrailRows.Row]()
+        for r in decoded { byNumber[r.records.number] = r; rows?.keep(r) }
         // Each holds a chunk's records about messages: keep those about this session's.
         let wanted = Set(s.facts.messages.compactMap(SessionRules.messageKey))
-        let pieces = records.map { r -> Session in
-            let keys = SessionRules.messageKeys(of: r)
-            var kept = r
-            kept.lines = r.lines.indices.filter { keys[$0].map(wanted.contains) ?? false }.map { r.lines[$0] }
+        let pieces = found.compactMap { n -> Session? in
+            guard let r = byNumber[n] ?? rows?.row(n), r.server == server else { return nil }
+            var lines = [Int]()
+            for k in wanted { lines += r.lines[k] ?? [] }
+            guard !lines.isEmpty else { return nil }
+            lines.sort()
+            var kept = r.records
+            kept.lines = lines.map { r.records.lines[$0] }
             return kept
-        }.filter { !$0.lines.isEmpty }
+        }
         return Self.joined(pieces, sources: sources)
     }
 
@@ -313,4 +328,68 @@ public final class IndexReader: @unchecked Sendable {
 
     /// Reads and checks every byte of every segment.
     public func verifyAll() throws { for s in segments { try s.verifyAll() } }
+}
+
+/// Message-record rows (`IndexReader.trail(of:rows:)`) decoded for one session and kept
+/// for the next: the most recent `capacity` rows, each with its lines grouped by the
+/// message they are about. One caller at a time.
+public final class TrailRows {
+    struct Row {
+        var records: Session
+        var server: String?
+        /// Lines (indices into `records.lines`) per message key (`SessionRules.messageKey`).
+        var lines: [UInt64: [Int]]
+
+        init(_ records: Session, server: String?) {
+            self.records = records
+            self.server = server
+            var lines = [UInt64: [Int]]()
+            for (i, key) in SessionRules.messageKeys(of: records).enumerated() { if let key { lines[key, default: []].append(i) } }
+            self.lines = lines
+        }
+    }
+
+    public let capacity: Int
+    private var rows = [UInt64: Row]()
+    private var order = [UInt64]()
+
+    public init(capacity: Int = 64) { self.capacity = max(1, capacity) }
+
+    func row(_ n: UInt64) -> Row? { rows[n] }
+
+    func keep(_ r: Row) {
+        let n = r.records.number
+        if rows.updateValue(r, forKey: n) == nil { order.append(n) }
+        if order.count > capacity { rows[order.removeFirst()] = nil }
+    }
+}
+
+extension IndexReader {
+    /// The numbers of the sessions the manifest's carry files hold: those still open when
+    /// each server's last run ended, which its next run may continue under the same
+    /// numbers.
+    public func carriedNumbers() throws -> [UInt64] {
+        var out = [UInt64]()
+        for name in manifest.carryFiles {
+            for c in try CarryFile.load(directory + "/" + name) { out.append(c.session.number) }
+        }
+        return out.sorted()
+    }
+
+    /// The numbers of the rows numbered from `lower` up to (not including) `upper`, in
+    /// any segment, sorted, each once (a row a later segment replaces is counted once).
+    /// Sessions are numbered below `SessionStitcher.trailBase`, message-record rows from it.
+    public func numbers(from lower: UInt64, below upper: UInt64) throws -> [UInt64] {
+        var found = Set<UInt64>()
+        for s in segments {
+            var i = try s.firstRow(atLeast: lower)
+            while i < s.entryCount {
+                let n = try s.number(at: i)
+                if n >= upper { break }
+                found.insert(n)
+                i += 1
+            }
+        }
+        return found.sorted()
+    }
 }

@@ -18,7 +18,7 @@ struct Maildex: ParsableCommand {
           maildex serve --index idx          # the web page at http://127.0.0.1:8025/
         """,
         version: "0.1.0",
-        subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Serve.self, Compact.self, Verify.self, Bench.self, Sessions.self, DebugParse.self]
+        subcommands: [Generate.self, Index.self, QueryCommand.self, Stats.self, Serve.self, Compact.self, Verify.self, Bench.self, Sessions.self, Export.self, SQL.self, DebugParse.self]
     )
 
     /// Runs the command, as `ParsableCommand.main()` does, except that bad usage (an
