@@ -151,7 +151,7 @@ public struct ExportState: Equatable, Sendable {
 
     /// The state in `path`, or nil if there is no such file.
     public static func load(_ path: String) throws -> ExportState? {
-        guard let bytes = try? MappedFileBytes.read(path) else {
+        guard let bytes = try? SmallFile.read(path) else {
             if access(path, F_OK) != 0 { return nil }
             throw MaildexError(.io, "\(path): cannot read the export state", path: path)
         }
@@ -202,28 +202,9 @@ public struct ExportState: Equatable, Sendable {
 
     /// Writes the state to `path` atomically (a temporary file, fsynced, renamed).
     public func store(_ path: String) throws {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw MaildexError.io(tmp, errno: errno, "cannot write the export state: \(String(cString: strerror(errno)))") }
-        let bytes = Array(encoded().utf8)
-        var at = 0
-        while at < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + at, bytes.count - at) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd); unlink(tmp)
-                throw MaildexError.io(tmp, errno: e, "cannot write the export state: \(String(cString: strerror(e)))")
-            }
-            at += n
-        }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard synced, rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw MaildexError.io(path, errno: e, "cannot write the export state: \(String(cString: strerror(e)))")
-        }
+        let f = try AtomicFile(path: path)
+        try f.write(Array(encoded().utf8))
+        try f.commit()
     }
 }
 
@@ -269,9 +250,9 @@ extension SessionExporter {
     }
 }
 
-/// A small file's bytes (read(2), not mapped: the state file is rewritten in place by
-/// rename, and is a few lines).
-enum MappedFileBytes {
+/// A small file's bytes, read with read(2) (the state file is a few lines, replaced by
+/// rename).
+enum SmallFile {
     static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw MaildexError.io(path, errno: errno, "cannot open") }

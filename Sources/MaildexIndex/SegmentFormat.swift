@@ -63,7 +63,7 @@ extension MaildexError {
 }
 
 /// An output file written through a buffer, then fsynced and renamed into place.
-final class AtomicFile {
+package final class AtomicFile {
     let finalPath: String
     let temporaryPath: String
     private var fd: Int32
@@ -77,7 +77,7 @@ final class AtomicFile {
     /// `bytes_per_sync`). A segment of a 500 MB day is 70 MB; its fsync took 0.1 s.
     static let writebackStep: UInt64 = 8 << 20
 
-    init(path: String) throws {
+    package init(path: String) throws {
         finalPath = path
         temporaryPath = path + ".tmp"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -87,7 +87,7 @@ final class AtomicFile {
 
     deinit { if fd >= 0 { close(fd); unlink(temporaryPath) } }
 
-    func write(_ bytes: some Collection<UInt8>) throws {
+    package func write(_ bytes: some Collection<UInt8>) throws {
         buffer.append(contentsOf: bytes)
         position += UInt64(bytes.count)
         if buffer.count >= 1 << 20 { try drain() }
@@ -121,7 +121,7 @@ final class AtomicFile {
     }
 
     /// Flushes, fsyncs, renames into place and fsyncs the directory.
-    func commit() throws {
+    package func commit() throws {
         try drain()
         guard fsync(fd) == 0 else { throw MaildexError.io(temporaryPath, errno: errno, "fsync: \(String(cString: strerror(errno)))") }
         // A file system may report a failed write only at close (NFS).
