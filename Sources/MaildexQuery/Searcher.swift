@@ -124,13 +124,20 @@ public final class Searcher: @unchecked Sendable {
                     var to = from, size = 0
                     while to < batch.count, to == from || size + batch[to].text.count <= 32 << 20 { size += batch[to].text.count; to += 1 }
                     let first = firstPosition + at + from, part = batch[from..<to]
-                    let texts = Parallel.map(part.count, threads: threads) { k -> Result<[UInt8], Error> in
-                        Result {
-                            try index.view(of: part[part.startIndex + k], messages: messages, resolvingOffsets: rendering == .evidence,
-                                           caching: caching).rendered(rendering, position: first + k, sources: index.sources)
+                    // A thread per run of neighbours, which share the message-record rows
+                    // their trails are cut from (decoded once per run, in its `TrailRows`).
+                    let runs = messages ? min(threads, part.count) : part.count
+                    let texts = Parallel.map(runs, threads: threads) { r -> [Result<[UInt8], Error>] in
+                        let rows = messages ? TrailRows() : nil
+                        return (r * part.count / runs..<(r + 1) * part.count / runs).map { k in
+                            Result {
+                                try index.view(of: part[part.startIndex + k], messages: messages, trailRows: rows,
+                                               resolvingOffsets: rendering == .evidence, caching: caching)
+                                    .rendered(rendering, position: first + k, sources: index.sources)
+                            }
                         }
                     }
-                    for t in texts { try write(try t.get()) }
+                    for run in texts { for t in run { try write(try t.get()) } }
                     from = to
                 }
             }

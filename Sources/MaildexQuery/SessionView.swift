@@ -258,12 +258,14 @@ public struct SessionView {
 
 extension IndexReader {
     /// A session as a front shows it: with its server, and with `messages` its trail
-    /// (`trail(of:)`, with byte offsets when `resolvingOffsets`).
-    public func view(of session: Session, messages: Bool, resolvingOffsets: Bool = true, caching: Bool = true) throws -> SessionView {
+    /// (`trail(of:)`, with byte offsets when `resolvingOffsets`; `trailRows` keeps the
+    /// message-record rows decoded for the next session's trail).
+    public func view(of session: Session, messages: Bool, trailRows: TrailRows? = nil, resolvingOffsets: Bool = true,
+                     caching: Bool = true) throws -> SessionView {
         var view = SessionView(session: session, sourceName: { self.sourceName($0) }, server: server(of: session))
         if messages {
             view.withMessages = true
-            view.trail = try trail(of: session, resolvingOffsets: resolvingOffsets, caching: caching)
+            view.trail = try trail(of: session, rows: trailRows, resolvingOffsets: resolvingOffsets, caching: caching)
         }
         return view
     }
