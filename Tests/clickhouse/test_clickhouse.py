@@ -208,6 +208,20 @@ class ClickHouseTests(unittest.TestCase):
         count = select(self.db, "SELECT count() AS n FROM maildex.sessions FINAL")[0]["n"]
         self.assertEqual(int(count), len(self.all))
 
+    def test_the_cluster_schema_has_the_same_table(self):
+        # cluster.sql must stand alone, so it repeats schema.sql's table: columns, skip
+        # indexes, partitioning, key and settings must stay the same (only the engines differ).
+        def table(path):
+            lines = [l.split("--")[0].strip() for l in path.read_text().splitlines()]
+            lines = [l for l in lines if l]
+            start = next(i for i, l in enumerate(lines) if l.startswith("CREATE TABLE"))
+            end = next(i for i, l in enumerate(lines) if i > start and l.endswith(";"))
+            return [l for l in lines[start + 1:end + 1] if not l.startswith("ENGINE")]
+        cluster = SCHEMA.with_name("cluster.sql")
+        self.assertEqual(table(SCHEMA), table(cluster))
+        self.assertIn("ReplicatedReplacingMergeTree(", cluster.read_text())
+        self.assertIn("ENGINE = ReplacingMergeTree(revision, is_deleted)", SCHEMA.read_text())
+
     def test_every_kind_of_query_finds_the_same_sessions(self):
         found = 0
         empty = 0
