@@ -218,12 +218,21 @@ extension Indexer {
             for (step, seconds) in sink.finishSeconds { report.phaseSeconds["finish." + step, default: 0] += seconds }
         }
 
-        /// Notes the lines before the first record of each file that had any.
+        /// Notes the unparsed lines: those before the first record of a file, and lines
+        /// that begin with a time but are no record (the first 100 runs of them).
         func noteUnparsed() {
-            for r in sessionizer.unparsedReports {
+            let shown = 100
+            for r in sessionizer.unparsedReports.prefix(shown) {
                 let name = sourcePaths[r.source] ?? "?"
-                report.notes.append("\(name): at byte \(r.offset): \(r.lines) line(s) before the first record (counted as unparsed)")
+                if r.damaged {
+                    let more = r.lines > 1 ? ", with \(r.lines - 1) line(s) after it" : ""
+                    report.notes.append("\(name): at byte \(r.offset): a line that begins with a time but is no record\(more) (counted as unparsed; it ends the record above)")
+                } else {
+                    report.notes.append("\(name): at byte \(r.offset): \(r.lines) line(s) before the first record (counted as unparsed)")
+                }
             }
+            let more = max(0, sessionizer.unparsedReports.count - shown) + sessionizer.unparsedReportsLeftOut
+            if more > 0 { report.notes.append("\(more) more run(s) of unparsed lines (not listed)") }
         }
 
         /// Commits the run: the manifest lists its segments.

@@ -26,7 +26,8 @@ public struct RecordHeader: Sendable, Equatable {
 ///
 /// It never allocates and never reads outside `[start, end)`. Any input is
 /// accepted: a line that does not begin with a timestamp is not a record (the
-/// caller treats it as a continuation of the record above).
+/// caller treats it as a continuation of the record above), and one that begins with a
+/// time but does not parse (`beginsWithTime`) is a damaged record.
 public enum RecordParser {
     @inline(__always) package static func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
 
@@ -52,6 +53,18 @@ public enum RecordParser {
             guard after == 32 || after == 13 else { return 0 }
         }
         return n
+    }
+
+    /// Whether the line at `start` begins with a time (`HH:MM:SS` and then a space, a
+    /// `.` or the line's end), record or not: a line that does but is no record (no
+    /// level digit, no tag, binary bytes) is a damaged record, not a continuation line.
+    @inline(__always)
+    public static func beginsWithTime(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        guard end - start >= 8 else { return false }
+        let b = p.baseAddress!.assumingMemoryBound(to: UInt8.self) + start
+        guard isDigit(b[0]), isDigit(b[1]), b[2] == 58, isDigit(b[3]), isDigit(b[4]), b[5] == 58,
+              isDigit(b[6]), isDigit(b[7]) else { return false }
+        return end - start == 8 || b[8] == 32 || b[8] == 46 || b[8] == 13
     }
 
     /// Whether the line at `start` begins a record.

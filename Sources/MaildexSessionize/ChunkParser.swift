@@ -19,6 +19,11 @@ final class ChunkResult {
     /// stitcher gives them to the record they continue, if any; the rest are unparsed.
     var leading: [LineRef] = []
     var unparsed: Int { leading.count }
+    /// Lines that begin with a time but are no record (`12:23:35 ` and binary bytes, no
+    /// level digit, no tag): each with the lines after it that begin with no time
+    /// (`offset` in the window). They are unparsed, and they end the record above: a
+    /// session's transcript never gains them.
+    var malformed: [(offset: UInt32, lines: Int)] = []
     /// What the chunk's last line belongs to; nil when the chunk holds no record.
     var endsIn: LineOwner? = nil
 }
@@ -53,6 +58,8 @@ public enum ChunkParser {
         var trailFragment: Unmanaged<Fragment>? = nil
         var trailIDs = Set<UInt64>()
         var seenRecord = false
+        // In a malformed record's lines (`result.malformed`'s last).
+        var inMalformed = false
         let base = p.baseAddress!
         var pos = range.lowerBound
         let end = range.upperBound
@@ -64,8 +71,11 @@ public enum ChunkParser {
             } else {
                 lineEnd = end
             }
-            if let h = (firstLineContinues && lineIndex == 0) ? nil : RecordParser.parse(p, pos, lineEnd) {
+            let mayStart = !(firstLineContinues && lineIndex == 0)
+            let header = mayStart ? RecordParser.parse(p, pos, lineEnd) : nil
+            if let h = header, !h.tag.isEmpty {
                 seenRecord = true
+                inMalformed = false
                 records += 1
                 if let (key, marker) = SessionRules.channel(p, h) {
                     let fragment: Unmanaged<Fragment>
@@ -120,11 +130,18 @@ public enum ChunkParser {
                 } else {
                     last = nil
                 }
+            } else if mayStart, header != nil || RecordParser.beginsWithTime(p, pos, lineEnd) {
+                seenRecord = true
+                inMalformed = true
+                last = nil
+                result.malformed.append((UInt32(pos), 1))
             } else if let f = last {
                 f._withUnsafeGuaranteedRef { f in
                     f.lines.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
                     f.bytes += lineEnd - pos
                 }
+            } else if inMalformed {
+                result.malformed[result.malformed.count - 1].lines += 1
             } else if !seenRecord {
                 result.leading.append(LineRef(lineInChunk: lineIndex, offset: UInt32(pos), length: UInt32(lineEnd - pos)))
             }

@@ -28,8 +28,25 @@ public final class Sessionizer {
     public let chunkSize: Int
     let stitcher: SessionStitcher
     public private(set) var counts = ParseCounts()
-    /// Lines that were no record and followed none: (source, byte offset of the first).
-    public private(set) var unparsedReports: [(source: UInt32, offset: UInt64, lines: Int)] = []
+    /// Unparsed lines, a run at a time: lines that were no record and followed none
+    /// (`damaged` false), or a line that begins with a time but is no record with the
+    /// lines after it (`damaged` true): the source, the byte offset of the first line in
+    /// its stream, and the number of lines. The first `maxReports` are kept; the rest
+    /// are counted in `unparsedReportsLeftOut`.
+    public private(set) var unparsedReports: [UnparsedRun] = []
+    public private(set) var unparsedReportsLeftOut = 0
+    public static let maxReports = 1000
+
+    public struct UnparsedRun: Sendable, Equatable {
+        public var source: UInt32
+        public var offset: UInt64
+        public var lines: Int
+        public var damaged: Bool
+    }
+
+    private func report(_ r: UnparsedRun) {
+        if unparsedReports.count < Self.maxReports { unparsedReports.append(r) } else { unparsedReportsLeftOut += 1 }
+    }
 
     /// Where the length of every line goes, for the current file's line table (the
     /// index's); nil when nobody asks.
@@ -90,7 +107,12 @@ public final class Sessionizer {
             }
             if orphans > 0 {
                 counts.unparsed += UInt64(orphans)
-                unparsedReports.append((window.source, window.streamOffset + UInt64(r.leading[first].offset), orphans))
+                report(UnparsedRun(source: window.source, offset: window.streamOffset + UInt64(r.leading[first].offset),
+                                   lines: orphans, damaged: false))
+            }
+            for m in r.malformed {
+                counts.unparsed += UInt64(m.lines)
+                report(UnparsedRun(source: window.source, offset: window.streamOffset + UInt64(m.offset), lines: m.lines, damaged: true))
             }
             _ = i
         }

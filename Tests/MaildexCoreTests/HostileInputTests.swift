@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MaildexSupport
 @testable import MaildexParse
@@ -143,6 +144,43 @@ import Testing
         #expect(r.counts.records == 2)
         #expect(r.sessions.count == 1)
         #expect(r.sessions[0].complete)
+    }
+
+    /// A line that begins with a time but is no record (binary bytes, no level digit, no
+    /// tag) is unparsed, with the lines after it, and ends the record above: a session's
+    /// transcript never gains it, even after its `Stream Disposed`.
+    @Test(arguments: ["12:23:35 \u{01}\u{02}\u{7F}binary", "12:23:35 X SMTP-509() Input Line: RSET", "12:23:35 5 ",
+                      "12:23:35", "12:23:35.1234 junk"])
+    func lineWithATimeThatIsNoRecordIsUnparsed(_ damaged: String) {
+        let open = "21:30:41 5 SMTP-509() Stream Created\n21:30:42 4 SMTP-509() Input Line: HELO a\n"
+        let close = "21:30:43 5 SMTP-509() Stream Disposed\n"
+        // After the session's last line, then with a continuation line after it.
+        var r = run(Array((open + close + damaged + "\n").utf8))
+        #expect(r.counts.unparsed == 1)
+        #expect(r.counts.records == 3)
+        #expect(r.sessions.count == 1 && r.sessions[0].lines.count == 3 && r.sessions[0].complete)
+        r = run(Array((open + close + damaged + "\nmore junk\n\n21:30:44 5 SMTP-510() Stream Created\n").utf8), chunkSize: 40)
+        #expect(r.counts.unparsed == 3)
+        #expect(r.sessions.count == 2 && r.sessions.allSatisfy { $0.lines.count == ($0.channel.id == 509 ? 3 : 1) })
+        // Inside a session: the session keeps its records, not the damaged line.
+        r = run(Array((open + damaged + "\n" + close).utf8))
+        #expect(r.counts.unparsed == 1)
+        #expect(r.sessions.count == 1 && r.sessions[0].lines.count == 3 && r.sessions[0].complete)
+        #expect(!r.sessions[0].lines.indices.contains { r.sessions[0].bytes(ofLine: $0).starts(with: Array("12:23:35".utf8)) })
+    }
+
+    /// An index run names the file and byte offset of such a line.
+    @Test func indexRunNotesALineWithATimeThatIsNoRecord() throws {
+        let dir = TestData.temporaryDirectory("damaged-record")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        let head = "21:30:41 5 SMTP-509() Stream Created\n21:30:43 5 SMTP-509() Stream Disposed\n"
+        let text = head + "12:23:35 \u{01}\u{02}\n\u{03}\n21:30:44 5 SMTP-510() Stream Created\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: dir + "/logs/2020-01-01.log"))
+        let report = try Indexer.run(directory: dir + "/idx", paths: [dir + "/logs/2020-01-01.log"], options: Indexer.Options())
+        #expect(report.unparsed == 2)
+        #expect(report.notes.contains { $0.contains("2020-01-01.log: at byte \(head.utf8.count): a line that begins with a time but is no record, with 1 line(s) after it") },
+                "\(report.notes)")
     }
 
     @Test func crlfLineEnds() throws {
