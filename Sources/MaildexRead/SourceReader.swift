@@ -9,8 +9,15 @@ import MaildexParse
 
 /// How to read input files.
 public struct ReadOptions: Sendable {
-    /// Memory-map plain files (else `read(2)` them in windows).
+    /// Memory-map files at rest (else `read(2)` every file: plain ones in windows).
     public var useMmap = true
+    /// A file modified less than this many seconds before it is opened (or dated in the
+    /// future) is read with `read(2)` even when `useMmap`: a log still being written may
+    /// be truncated or rotated under maildex, and touching a mapped page past a truncated
+    /// end kills the process (SIGBUS). Only files at rest are mapped.
+    public var restSeconds = 600
+    /// The time now (seconds since 1970), for `restSeconds`; tests set it.
+    public var now: @Sendable () -> Int = { Int(time(nil)) }
     /// Bytes of log text handed to the parser at once.
     public var windowSize = 64 << 20
     /// Worker threads for parallel frame decompression.
@@ -43,6 +50,8 @@ public struct ReadSummary: Sendable {
     public var frames = 0
     /// A problem that stopped reading part-way: everything before it was read.
     public var error: IOError? = nil
+    /// The file was memory-mapped (else read with `read(2)`).
+    public var mapped = false
 }
 
 /// Reads one input file as a series of windows of log text, each ending at a record
@@ -69,12 +78,28 @@ public enum SourceReader {
     public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
         let isZstd = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
-        if !isZstd && !options.useMmap { return try readPlainStreaming(path, source, date, options, body) }
-        // Under `--no-mmap` an archive is read into memory (it is a few times smaller than
-        // its text), so that a file truncated under maildex cannot raise SIGBUS.
-        let file = try MappedFile(path: path, mapped: options.useMmap)
-        if isZstd { return try readZstd(file, source, date, options, body) }
-        return try readPlainMapped(file, source, date, options, body)
+        let map = options.useMmap && atRest(path, options)
+        if !isZstd && !map { return try readPlainStreaming(path, source, date, options, body) }
+        // A file not mapped is an archive read into memory (it is a few times smaller
+        // than its text), so that a file truncated under maildex cannot raise SIGBUS.
+        let file = try MappedFile(path: path, mapped: map)
+        var summary = isZstd ? try readZstd(file, source, date, options, body) : try readPlainMapped(file, source, date, options, body)
+        summary.mapped = file.mapped
+        return summary
+    }
+
+    /// Whether `path` was last modified at least `options.restSeconds` ago (so it may be
+    /// mapped). A file that cannot be examined is not at rest: opening it reports why.
+    static func atRest(_ path: String, _ options: ReadOptions) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        #if canImport(Darwin)
+        let modified = Int(st.st_mtimespec.tv_sec)
+        #else
+        let modified = Int(st.st_mtim.tv_sec)
+        #endif
+        let age = options.now() - modified
+        return age >= options.restSeconds
     }
 
     /// The number of the next window's first line, given `line` = this window's first

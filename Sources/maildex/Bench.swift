@@ -143,7 +143,7 @@ struct Bench: ParsableCommand {
     /// Indexes `input` into a fresh `output` in a child process.
     func index(_ s: Setup, _ input: String, _ output: String, threads: Int) -> Subprocess.Result {
         _ = Subprocess.run(["rm", "-rf", output])
-        return Subprocess.run([s.me, "index", "--index", output, "--threads", String(threads), "--json", input], capture: true)
+        return Subprocess.run([s.me, "index", "--index", output, "--threads", String(threads), "--json", "--map-after", "0", input], capture: true)
     }
 
     /// The plain-log indexing figures the machine's are compared with.

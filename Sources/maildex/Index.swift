@@ -53,8 +53,11 @@ struct Index: ParsableCommand {
     @Option(help: ArgumentHelp("Bytes of log text parsed and written as one batch.", visibility: .hidden))
     var windowSize: Int = ReadOptions().windowSize
 
-    @Flag(help: "Read plain files with read(2) instead of mapping them (for logs still being written).")
+    @Flag(help: "Read every file with read(2) instead of mapping it.")
     var noMmap = false
+
+    @Option(help: ArgumentHelp("Map only files last modified at least this long ago; read newer ones (a log still being written may be truncated under maildex) with read(2).", valueName: "seconds"))
+    var mapAfter: Int = ReadOptions().restSeconds
 
     @Flag(help: "Do not merge the newest small segments after the run (merge by hand with `maildex compact`).")
     var noMerge = false
@@ -67,6 +70,7 @@ struct Index: ParsableCommand {
         o.threads = max(1, threads)
         o.chunkSize = max(4096, chunkSize)
         o.read.useMmap = !noMmap
+        o.read.restSeconds = max(0, mapAfter)
         if noMerge { o.mergePolicy = nil }
         if let server {
             guard Indexer.validServerName(server) else {

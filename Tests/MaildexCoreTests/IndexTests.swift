@@ -41,6 +41,7 @@ func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int
     o.read.windowSize = windowSize
     o.read.maxWindow = maxWindow
     o.read.useMmap = useMmap
+    o.read.restSeconds = 0  // the files were just written: map them all the same
     o.read.wholeFrameLimit = wholeFrameLimit
     o.read.streamHeadroom = streamHeadroom
     o.segmentPostingsLimit = postingsLimit

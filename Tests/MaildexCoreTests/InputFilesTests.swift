@@ -95,4 +95,35 @@ import Testing
         let error = try #require(summary.error)
         #expect(error.offset == 40_000 && error.message.contains("shrank"), "\(error)")
     }
+
+    /// By default a file modified in the last `restSeconds` is read, not mapped: truncated
+    /// under maildex (today's log, rotated), it is an error at the byte where it ended
+    /// rather than SIGBUS. The same file at rest is mapped.
+    @Test func aFileStillBeingWrittenIsReadNotMappedByDefault() throws {
+        let work = TestData.temporaryDirectory("fresh")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let path = work + "/2026-01-01.log"
+        var text = ""
+        for i in 0..<4000 { text += "10:00:\(String(format: "%02d", i % 60)) 5 SMTP-\(i)() Stream Created\n" }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let date = CivilDate(iso: "2026-01-01")!
+        var options = ReadOptions()
+        options.windowSize = 16 << 10
+        #expect(options.useMmap)
+        var later = options
+        later.now = { Int(time(nil)) + 601 }
+        #expect(try SourceReader.read(path: path, source: 0, date: date, options: later) { _ in 0 }.mapped)
+        var truncated = false
+        let summary = try SourceReader.read(path: path, source: 0, date: date, options: options) { window in
+            if !truncated { truncated = true; #expect(truncate(path, 40_000) == 0) }
+            return 0
+        }
+        #expect(!summary.mapped && truncated)
+        #expect(summary.plainBytes == 40_000)
+        #expect(try #require(summary.error).offset == 40_000)
+        // A file dated in the future is not at rest either.
+        var earlier = options
+        earlier.now = { Int(time(nil)) - 3600 }
+        #expect(try !SourceReader.read(path: path, source: 0, date: date, options: earlier) { _ in 0 }.mapped)
+    }
 }

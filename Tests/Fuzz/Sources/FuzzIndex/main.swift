@@ -20,6 +20,7 @@ func fuzzIndex(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     o.read.windowSize = knobs.size(64...4096, small: 1...64)
     o.read.maxWindow = knobs.size(512...8192, small: 2...512)
     o.read.useMmap = knobs.next(0...1) == 0
+    o.read.restSeconds = 0  // map the file just written
     o.mergePolicy = nil
     let how = "\(o.threads) threads, chunks of \(o.chunkSize), windows \(o.read.windowSize)/\(o.read.maxWindow), mmap \(o.read.useMmap)"
     do {

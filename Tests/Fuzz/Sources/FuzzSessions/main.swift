@@ -45,6 +45,7 @@ func fuzzSessions(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     for mmap in [true, false] {
         var o = windows()
         o.useMmap = mmap
+        o.restSeconds = 0  // map the file just written
         read(Fuzz.fileName, bytes, o, mmap ? "mapped, windows \(o.windowSize)/\(o.maxWindow)" : "read, windows \(o.windowSize)/\(o.maxWindow)")
     }
 
