@@ -326,8 +326,17 @@ public final class IndexReader: @unchecked Sendable {
                        complete: false, facts: first.facts, text: text, lines: lines)
     }
 
-    /// Reads and checks every byte of every segment.
-    public func verifyAll() throws { for s in segments { try s.verifyAll() } }
+    /// Reads and checks every byte of every segment, and of every carry file (the
+    /// sessions the next run continues: whole-file CRC-32C).
+    public func verifyAll() throws {
+        for s in segments { try s.verifyAll() }
+        _ = try verifyCarryFiles()
+    }
+
+    /// Reads and checks every carry file: each one's name and number of sessions.
+    public func verifyCarryFiles() throws -> [(name: String, sessions: Int)] {
+        try manifest.carryFiles.map { ($0, try CarryFile.load(directory + "/" + $0).count) }
+    }
 }
 
 /// Message-record rows (`IndexReader.trail(of:rows:)`) decoded for one session and kept

@@ -27,6 +27,8 @@ struct Verify: ParsableCommand {
                 let parts = s.sectionSizes.map { "\($0.name) \(formatBytes($0.bytes))" }.joined(separator: ", ")
                 emit("\(s.name): \(s.sessionCount) sessions, \(s.termCount) terms, \(s.blockCount) blocks, \(formatBytes(UInt64(s.fileSize))): \(parts)")
             }
+            let carried = try reader.verifyCarryFiles()
+            for (name, sessions) in carried { emit("\(name): \(sessions) sessions open at the end of the last run") }
             // Not damage, but a gap in the evidence: maildex before 2026-11-30 recorded no
             // digest for `.zst` files.
             let undigested = reader.sources.values.filter { !$0.hasDigest && !$0.partial }.map(\.name).sorted()

@@ -98,6 +98,22 @@ extension IndexTests {
         #expect(!(try QueryEngine(index: reader).matches(day3)).isEmpty)
     }
 
+    /// `verify` reads the carry files too (found by scripts/torture.sh: a damaged carry
+    /// file passed it, and only the next run refused it).
+    @Test func verifyRefusesADamagedCarryFile() throws {
+        let (logs, _) = try TestData.generate("carry-damage", dialect: .stalker, days: 1, sessionsPerDay: 300, recordLines: false)
+        let dir = TestData.temporaryDirectory("carry-damage-idx")
+        defer { try? FileManager.default.removeItem(atPath: logs); try? FileManager.default.removeItem(atPath: dir) }
+        _ = try index([logs], into: dir)
+        let name = try #require(try IndexReader(directory: dir).manifest.carryFiles.first, "a day's run leaves the sessions open at midnight")
+        try IndexReader(directory: dir).verifyAll()
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        bytes[bytes.count / 2] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+        let error = try #require(throws: IndexError.self) { try IndexReader(directory: dir).verifyAll() }
+        #expect("\(error)".contains(name), "\(error)")
+    }
+
     @Test func aSegmentForgedWithValidChecksumsIsAnErrorNotACrash() throws {
         // Checksums catch damage; a file forged with correct checksums must still be
         // refused by the readers' own bounds checks.

@@ -76,10 +76,7 @@ import Testing
         // an error names the byte where the file ended.
         let work = TestData.temporaryDirectory("shrink")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let path = work + "/2026-01-01.log"
-        var text = ""
-        for i in 0..<4000 { text += "10:00:\(String(format: "%02d", i % 60)) 5 SMTP-\(i)() Stream Created\n" }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let path = try writeRecords(in: work)
         var options = ReadOptions()
         options.useMmap = false
         options.windowSize = 16 << 10
@@ -102,10 +99,7 @@ import Testing
     @Test func aFileStillBeingWrittenIsReadNotMappedByDefault() throws {
         let work = TestData.temporaryDirectory("fresh")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let path = work + "/2026-01-01.log"
-        var text = ""
-        for i in 0..<4000 { text += "10:00:\(String(format: "%02d", i % 60)) 5 SMTP-\(i)() Stream Created\n" }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let path = try writeRecords(in: work)
         let date = CivilDate(iso: "2026-01-01")!
         var options = ReadOptions()
         options.windowSize = 16 << 10
@@ -125,5 +119,15 @@ import Testing
         var earlier = options
         earlier.now = { Int(time(nil)) - 3600 }
         #expect(try !SourceReader.read(path: path, source: 0, date: date, options: earlier) { _ in 0 }.mapped)
+    }
+
+    /// `DIR/2026-01-01.log`: 4,000 one-line records (about 150 KB).
+    func writeRecords(in dir: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/2026-01-01.log"
+        var text = ""
+        for i in 0..<4000 { text += "10:00:\(String(format: "%02d", i % 60)) 5 SMTP-\(i)() Stream Created\n" }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
     }
 }
