@@ -70,12 +70,15 @@ answers() { "$BIN" query --index "$1" --json --messages since:1970-01-01 2>/dev/
 # A random number of milliseconds below $1.
 below() { echo $(( (RANDOM * 32768 + RANDOM) % ($1 > 0 ? $1 : 1) )); }
 ms() { date +%s%3N; }
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+# The number of sessions of an index.
+sessions() { "$BIN" query --index "$1" --count since:1970-01-01; }
 # run_killed MS CMD...: runs CMD, kills it with SIGKILL after MS milliseconds if still running.
 run_killed() {
   local delay=$1; shift
   "$@" > /dev/null 2>&1 &
   local pid=$!
-  sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+  sleep_ms "$delay"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -201,8 +204,7 @@ if want log-truncated; then
     cut_at=$(below "$(stat -c %s "$log")")
     "$BIN" index --index "$idx" "$log" > /dev/null 2> "$WORK/err" &
     pid=$!
-    delay=$(below "$span")
-    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+    sleep_ms "$(below "$span")"
     truncate -s "$cut_at" "$log"
     set +e; wait $pid; rc=$?; set -e
     if [ $rc -ge 128 ] || { [ $rc -ne 0 ] && [ $rc -ne 1 ]; }; then fail log-truncated "$trial" "index exit $rc: $(head -c 300 "$WORK/err")"; continue; fi
@@ -217,7 +219,7 @@ if want log-growing; then
   size=$(stat -c %s "$WORK/whole.log")
   ref=$WORK/grow-ref; mkdir -p "$WORK/grow-ref-logs"; cp "$WORK/whole.log" "$WORK/grow-ref-logs/2026-01-01.log"
   t0=$(ms); "$BIN" index --index "$ref" "$WORK/grow-ref-logs/2026-01-01.log" > /dev/null 2>&1; span=$(( $(ms) - t0 ))
-  href=$("$BIN" query --index "$ref" --json since:1970-01-01 | python3 -c 'import json,sys; print(sum(1 for _ in sys.stdin))')
+  href=$(sessions "$ref")
   for trial in $(seq "$TRIALS"); do
     log=$WORK/grow/2026-01-01.log; rm -rf "$WORK/grow"; mkdir -p "$WORK/grow"
     first=$(( size / 4 + $(below $((size / 2))) ))
@@ -225,14 +227,13 @@ if want log-growing; then
     idx=$WORK/grow-idx; rm -rf "$idx"
     "$BIN" index --index "$idx" "$log" > /dev/null 2> "$WORK/err" &
     pid=$!
-    delay=$(below "$span")
-    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+    sleep_ms "$(below "$span")"
     tail -c +$((first + 1)) "$WORK/whole.log" >> "$log"
     set +e; wait $pid; rc=$?; set -e
     if [ $rc -ne 0 ]; then fail log-growing "$trial" "index exit $rc: $(head -c 300 "$WORK/err")"; continue; fi
     "$BIN" verify --index "$idx" > /dev/null 2> "$WORK/err" || { fail log-growing "$trial" "verify: $(head -c 300 "$WORK/err")"; continue; }
     "$BIN" index --index "$idx" "$log" > /dev/null 2> "$WORK/err" || { fail log-growing "$trial" "the second run: $(head -c 300 "$WORK/err")"; continue; }
-    n=$("$BIN" query --index "$idx" --json since:1970-01-01 | python3 -c 'import json,sys; print(sum(1 for _ in sys.stdin))')
+    n=$(sessions "$idx")
     [ "$n" = "$href" ] || fail log-growing "$trial" "after the second run $n sessions, an index of the whole file $href"
   done
   record log-growing "$TRIALS" "$FAILED" "a log appended to at a random moment of its run, then indexed again: as many sessions as the whole file"

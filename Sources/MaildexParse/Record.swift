@@ -37,8 +37,7 @@ public enum RecordParser {
     public static func timestampLength(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int {
         guard end - start >= 10 else { return 0 }
         let b = p.baseAddress!.assumingMemoryBound(to: UInt8.self) + start
-        guard isDigit(b[0]), isDigit(b[1]), b[2] == 58, isDigit(b[3]), isDigit(b[4]), b[5] == 58,
-              isDigit(b[6]), isDigit(b[7]) else { return 0 }
+        guard isClock(b) else { return 0 }
         var n = 8
         if b[8] == 46 {  // '.'
             var k = 9
@@ -55,6 +54,13 @@ public enum RecordParser {
         return n
     }
 
+    /// Whether `b[0..<8]` is `HH:MM:SS` (digits and colons; the caller checked the length).
+    @inline(__always)
+    static func isClock(_ b: UnsafePointer<UInt8>) -> Bool {
+        isDigit(b[0]) && isDigit(b[1]) && b[2] == 58 && isDigit(b[3]) && isDigit(b[4]) && b[5] == 58
+            && isDigit(b[6]) && isDigit(b[7])
+    }
+
     /// Whether the line at `start` begins with a time (`HH:MM:SS` and then a space, a
     /// `.` or the line's end), record or not: a line that does but is no record (no
     /// level digit, no tag, binary bytes) is a damaged record, not a continuation line.
@@ -62,8 +68,7 @@ public enum RecordParser {
     public static func beginsWithTime(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
         guard end - start >= 8 else { return false }
         let b = p.baseAddress!.assumingMemoryBound(to: UInt8.self) + start
-        guard isDigit(b[0]), isDigit(b[1]), b[2] == 58, isDigit(b[3]), isDigit(b[4]), b[5] == 58,
-              isDigit(b[6]), isDigit(b[7]) else { return false }
+        guard isClock(b) else { return false }
         return end - start == 8 || b[8] == 32 || b[8] == 46 || b[8] == 13
     }
 

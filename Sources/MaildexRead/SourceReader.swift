@@ -91,15 +91,8 @@ public enum SourceReader {
     /// Whether `path` was last modified at least `options.restSeconds` ago (so it may be
     /// mapped). A file that cannot be examined is not at rest: opening it reports why.
     static func atRest(_ path: String, _ options: ReadOptions) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        #if canImport(Darwin)
-        let modified = Int(st.st_mtimespec.tv_sec)
-        #else
-        let modified = Int(st.st_mtim.tv_sec)
-        #endif
-        let age = options.now() - modified
-        return age >= options.restSeconds
+        guard let version = FileVersion.of(path) else { return false }
+        return options.now() - Int(version.modifiedNanoseconds / 1_000_000_000) >= options.restSeconds
     }
 
     /// The number of the next window's first line, given `line` = this window's first
