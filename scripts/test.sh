@@ -12,7 +12,7 @@ scripts/test-web.sh
 scripts/test-clickhouse.sh
 # Fault campaigns, a few trials each (the full run: Benchmarks/RELIABILITY.md). A log that
 # grows between runs is not continued yet (issue #20): that campaign is left out here.
-scripts/torture.sh --quick --skip log-growing
+scripts/torture.sh --quick
 # The searcher shared by eight threads while runs commit and merge, under ThreadSanitizer
 # (a build folder of its own: every module is instrumented).
 swift test --scratch-path .build-tsan --sanitize=thread --filter SearcherTests

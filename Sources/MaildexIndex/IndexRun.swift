@@ -19,6 +19,8 @@ extension Indexer {
         let clock: Stopwatch
         let progress: ((Progress) -> Void)?
         let todo: [InputFile]
+        /// Files that grew since a run before indexed their start, by path: where to read on.
+        let starts: [String: ReadStart]
         let diskTotal: UInt64
         var manifest: Manifest
         var report: Report
@@ -38,9 +40,9 @@ extension Indexer {
 
         /// Sets up the sessionizer (resuming the last run's carry when it continues here),
         /// the first segment and the write pipeline.
-        init(directory: String, manifest: Manifest, report: Report, todo: [InputFile], options: Options,
-             clock: Stopwatch, progress: ((Progress) -> Void)?) throws {
-            self.directory = directory; self.report = report; self.todo = todo
+        init(directory: String, manifest: Manifest, report: Report, todo: [InputFile], starts: [String: ReadStart],
+             options: Options, clock: Stopwatch, progress: ((Progress) -> Void)?) throws {
+            self.directory = directory; self.report = report; self.todo = todo; self.starts = starts
             self.options = options; self.clock = clock; self.progress = progress
             var manifest = manifest
             diskTotal = todo.reduce(0) { $0 + $1.size }
@@ -95,8 +97,11 @@ extension Indexer {
             let id = nextSource
             sourcePaths[id] = file.path
             let linesBefore = sessionizer.counts.lines, plainBefore = plainDone
+            let start = starts[file.path]
+            if let start { lineTable.begin(offset: start.offset, line: start.line) }
             do {
-                let summary = try SourceReader.read(path: file.path, source: id, date: file.stamp!.date, options: readOptions) { window in
+                let summary = try SourceReader.read(path: file.path, source: id, date: file.stamp!.date, options: readOptions,
+                                                    from: start) { window in
                     try self.feed(window, of: file, index: i)
                 }
                 try recordRead(file, id: id, summary, linesBefore: linesBefore)
@@ -136,6 +141,12 @@ extension Indexer {
             let sink = self.sink
             let stamp = file.stamp!
             if let e = summary.error { report.errors.append(e) }
+            if summary.heldBack > 0 {
+                report.notes.append("\(file.path): still being written: indexed up to byte \(summary.fileBytes); the \(summary.heldBack) byte(s) after its last line end wait for the next run")
+            }
+            if summary.startOffset > 0 {
+                report.notes.append("\(file.path): has grown since it was indexed: read on from byte \(summary.startOffset)")
+            }
             nextSource += 1
             // The file's tables go to the segment that takes its last sessions, after them.
             let table = lineTable.take()
@@ -146,7 +157,7 @@ extension Indexer {
             let source = SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: size,
                                       mtime: file.mtime, sha256: Indexer.digest(summary), plainBytes: summary.plainBytes,
                                       frames: UInt32(summary.frames), indexedAt: Int64(time(nil)), partial: summary.error != nil,
-                                      server: options.server)
+                                      server: options.server, continues: starts[file.path] != nil)
             let lines = sessionizer.counts.lines - linesBefore
             // A file that gave no line before its error is not recorded: nothing in the
             // index comes from it, and a later run tries it again.
@@ -176,7 +187,7 @@ extension Indexer {
                 sink.writer.add(source: SourceRecord(id: id, name: file.name, path: file.path, date: stamp.date, size: file.size,
                                                      mtime: file.mtime, sha256: [], plainBytes: plainDone - plainBefore,
                                                      frames: 0, indexedAt: Int64(time(nil)), partial: true,
-                                                     server: options.server), lines: lines)
+                                                     server: options.server, continues: starts[file.path] != nil), lines: lines)
             }
             nextSource += 1
         }

@@ -84,14 +84,14 @@ public final class Indexer {
         let manifest = try Manifest.load(directory: directory) ?? Manifest()
         removeStaleFiles(directory, manifest)
         var report = Report()
-        let todo = try filesToIndex(paths, directory: directory, manifest: manifest, options: options, report: &report)
+        let (todo, starts) = try filesToIndex(paths, directory: directory, manifest: manifest, options: options, report: &report)
         if todo.isEmpty {
             report.seconds = clock.seconds
             report.indexBytes = indexSize(directory, manifest)
             report.segments = manifest.segments.count
             return report
         }
-        let run = try IndexRun(directory: directory, manifest: manifest, report: report, todo: todo,
+        let run = try IndexRun(directory: directory, manifest: manifest, report: report, todo: todo, starts: starts,
                                options: options, clock: clock, progress: progress)
         for (i, file) in todo.enumerated() { try run.readFile(file, index: i) }
         try run.drainWriter()
@@ -103,37 +103,61 @@ public final class Indexer {
         return run.finalReport()
     }
 
-    /// Discovers the files of `paths` and keeps those to index: not indexed already, and
-    /// with a date. The others are counted as skipped or reported.
+    /// Discovers the files of `paths` and keeps those to index: not indexed already (or
+    /// grown since, to be read on from where the last run stopped: `starts`, by path),
+    /// and with a date. The others are counted as skipped or reported.
     static func filesToIndex(_ paths: [String], directory: String, manifest: Manifest, options: Options,
-                             report: inout Report) throws -> [InputFile] {
+                             report: inout Report) throws -> (todo: [InputFile], starts: [String: ReadStart]) {
         let known = try indexedSources(directory, manifest, server: options.server)
         let found = InputFiles.discover(paths, defaultDate: options.defaultDate)
         report.errors += found.errors
         var todo = [InputFile]()
+        var starts = [String: ReadStart]()
         for f in found.files {
             guard f.stamp != nil else {
                 report.errors.append(IOError(path: f.path, offset: nil, message: "no date in the file name (YYYY-MM-DD...); give one with --date"))
                 continue
             }
             if let k = known[f.name] {
-                noteIndexedAlready(f, k, &report)
+                if let start = indexedAlready(f, k, &report) {
+                    starts[f.path] = start
+                    todo.append(f)
+                }
                 continue
             }
             todo.append(f)
         }
-        return todo
+        return (todo, starts)
     }
 
-    /// What is indexed already of `server`'s files: the source records of the live
-    /// segments, by file name (two servers' files of one name are two files).
-    static func indexedSources(_ directory: String, _ manifest: Manifest, server: String?) throws -> [String: SourceRecord] {
-        var known: [String: SourceRecord] = [:]
-        for seg in manifest.segments {
-            let reader = try SegmentReader.open(directory + "/" + seg)
-            for s in try reader.sources() where s.server == server { known[s.name] = s }
+    /// What is indexed already of `server`'s files: by file name (two servers' files of
+    /// one name are two files), the newest source record of the live segments (a file
+    /// that grew between runs has a record per run that read it) and the number of the
+    /// last line indexed of it.
+    static func indexedSources(_ directory: String, _ manifest: Manifest, server: String?) throws -> [String: Indexed] {
+        var known: [String: Indexed] = [:]
+        let readers = try manifest.segments.map { try SegmentReader.open(directory + "/" + $0) }
+        for reader in readers {
+            for s in try reader.sources() where s.server == server {
+                if let k = known[s.name], k.record.id > s.id { continue }
+                known[s.name] = Indexed(record: s, lastLine: 0)
+            }
+        }
+        // A file's line table may sit in another segment than its record (after a merge).
+        let names = Dictionary(known.map { ($0.value.record.id, $0.key) }, uniquingKeysWith: { a, _ in a })
+        for reader in readers {
+            for source in try reader.lineTableSources().keys {
+                if let name = names[source], let r = try reader.lineRange(source: source) { known[name]!.lastLine = r.upperBound }
+            }
         }
         return known
+    }
+
+    /// A file indexed already: its newest source record, and its last line indexed
+    /// (0 for none).
+    struct Indexed {
+        var record: SourceRecord
+        var lastLine: UInt64
     }
 
     /// A server name: 1 to 64 bytes of letters, digits, `.`, `-` and `_`, so that it is
@@ -144,7 +168,35 @@ public final class Indexer {
         }
     }
 
-    /// A file of a name already indexed (as `k`) is not indexed again: skipped when it is
+    /// A file of a name already indexed (as `known`) is not indexed again: skipped when it
+    /// is the same file, else reported; but a plain file that has only grown since (its
+    /// first bytes are those indexed, and they ended with a line) is read on from there:
+    /// returns where.
+    static func indexedAlready(_ f: InputFile, _ known: Indexed, _ report: inout Report) -> ReadStart? {
+        let k = known.record
+        if !k.partial, k.frames == 0, k.hasDigest, f.size > k.size, !isZstdName(f.name) {
+            do {
+                let (hasher, last) = try prefixHash(of: f.path, count: k.size)
+                if hasher.copy().finish() == k.sha256 {
+                    if k.size == 0 || last == 10 {
+                        return ReadStart(offset: k.size, line: known.lastLine + 1, hasher: hasher)
+                    }
+                    report.errors.append(IOError(path: f.path, offset: k.size, message:
+                        "has grown since it was indexed, but the \(k.size) bytes indexed then did not end with a line end (it was read whole as a file at rest); what follows cannot be added to that line in this index: rebuild it"))
+                    return nil
+                }
+            } catch {
+                report.errors.append(error as? IOError ?? IOError(path: f.path, offset: nil, message: "\(error)"))
+                return nil
+            }
+        }
+        noteIndexedAlready(f, k, &report)
+        return nil
+    }
+
+    static func isZstdName(_ name: String) -> Bool { name.hasSuffix(".zst") || name.hasSuffix(".zstd") }
+
+    /// A file of a name already indexed (as `k`) and not grown since: skipped when it is
     /// the same file, else reported.
     static func noteIndexedAlready(_ f: InputFile, _ k: SourceRecord, _ report: inout Report) {
         if k.partial {
@@ -217,6 +269,27 @@ public final class Indexer {
         let live = Set(manifest.segments + manifest.carryFiles)
         for n in names where (n.hasPrefix("seg-") || n.hasPrefix("carry-")) && !live.contains(n) { unlink(directory + "/" + n) }
         for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
+    }
+
+    /// A hasher that has hashed the first `count` bytes of a file (read as `sha256(of:)`
+    /// reads), and the last of them; a file shorter than that gives a digest of what it holds.
+    static func prefixHash(of path: String, count: UInt64) throws -> (SHA256Hasher, last: UInt8?) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
+        defer { close(fd) }
+        let h = SHA256Hasher()
+        let buffer = OwnedBytes(count: 1 << 20)
+        var done: UInt64 = 0
+        var last: UInt8? = nil
+        while done < count {
+            let want = Int(min(UInt64(buffer.count), count - done))
+            let n = try readFully(fd, into: buffer.pointer, count: want, path: path, offset: done)
+            h.update(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
+            if n > 0 { last = buffer.pointer.load(fromByteOffset: n - 1, as: UInt8.self) }
+            done += UInt64(n)
+            if n < want { break }
+        }
+        return (h, last)
     }
 
     /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so

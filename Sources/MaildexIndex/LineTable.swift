@@ -13,6 +13,9 @@ import MaildexSessionize
 /// byte a line of the file, compressed to less.
 enum LineTable {
     static let linesPerBlock = 4096
+    /// Set in a table's lines-per-block word when a u64 first line follows (a maildex
+    /// from before it reads the word as too many lines per block: malformed, not misread).
+    static let continuesFlag: UInt32 = 1 << 31
 
     /// Collects the line lengths of one file, in order, as they are parsed; each full
     /// block is compressed at once, so a file of 20 million lines holds about 15 MB, not 80.
@@ -23,6 +26,14 @@ enum LineTable {
         /// Offset of the first line of `pending`.
         private var offset: UInt64 = 0
         private(set) var lineCount = 0
+        /// The number of the table's first line: 1, or the line after those an earlier
+        /// run indexed of a file that has grown since.
+        private(set) var firstLine: UInt64 = 1
+
+        init() {}
+
+        /// The table of a file read from byte `offset` on, where line `line` starts.
+        init(offset: UInt64, line: UInt64) { self.offset = offset; firstLine = line }
         private var compressor: Zstd.BlockCompressor? = nil
 
         /// The next length appended is the rest of the last line.
@@ -64,12 +75,16 @@ enum LineTable {
         }
 
         /// The table's bytes: u32 source, u64 lines, u32 lines per block, u32 blocks;
-        /// per block u64 offset of its first line and u32 compressed length; then the
-        /// blocks (varint lengths, zstd).
+        /// for a table whose first line is not line 1, `LineTable.continuesFlag` set in
+        /// the lines per block and a u64 first line after them; per block u64 offset of
+        /// its first line and u32 compressed length; then the blocks (varint lengths, zstd).
         mutating func encode(source: UInt32) -> [UInt8] {
             seal()
-            var w = ByteWriter(capacity: 20 + blocks.count * 12 + blocks.reduce(0) { $0 + $1.bytes.count })
-            w.u32(source); w.u64(UInt64(lineCount)); w.u32(UInt32(LineTable.linesPerBlock)); w.u32(UInt32(blocks.count))
+            var w = ByteWriter(capacity: 28 + blocks.count * 12 + blocks.reduce(0) { $0 + $1.bytes.count })
+            let continues = firstLine != 1
+            w.u32(source); w.u64(UInt64(lineCount))
+            w.u32(UInt32(LineTable.linesPerBlock) | (continues ? LineTable.continuesFlag : 0)); w.u32(UInt32(blocks.count))
+            if continues { w.u64(firstLine) }
             for b in blocks { w.u64(b.offset); w.u32(UInt32(b.bytes.count)) }
             for b in blocks { w.raw(b.bytes) }
             return w.bytes
@@ -86,11 +101,15 @@ enum LineTable {
             defer { builder = Builder() }
             return builder
         }
+        /// The next file is read from byte `offset`, where line `line` starts.
+        func begin(offset: UInt64, line: UInt64) { builder = Builder(offset: offset, line: line) }
     }
 
     /// One source's table, as read from a segment.
     struct Entry {
         var lines: UInt64
+        /// The number of the table's first line (1 but for a file that grew, `Builder`).
+        var firstLine: UInt64
         var perBlock: Int
         /// Per block: offset of its first line, and its compressed bytes' range in the table.
         var blocks: [(offset: UInt64, bytes: Range<Int>)]
@@ -99,8 +118,10 @@ enum LineTable {
     /// Parses one table (as `Builder.encode` wrote it).
     static func entry(_ t: UnsafeRawBufferPointer) throws -> (source: UInt32, entry: Entry) {
         var r = ByteReader(t)
-        let source = try r.u32(), lines = try r.u64(), perBlock = Int(try r.u32()), blocks = Int(try r.u32())
-        guard perBlock > 0, perBlock <= 1 << 20, blocks <= t.count / 12,
+        let source = try r.u32(), lines = try r.u64(), word = try r.u32(), blocks = Int(try r.u32())
+        let perBlock = Int(word & ~continuesFlag)
+        let firstLine = word & continuesFlag != 0 ? try r.u64() : 1
+        guard perBlock > 0, perBlock <= 1 << 20, blocks <= t.count / 12, firstLine >= 1, firstLine < 1 << 48,
               lines <= UInt64(blocks) * UInt64(perBlock) else { throw ByteReader.OutOfBounds() }
         var heads = [(UInt64, Int)]()
         for _ in 0..<blocks { heads.append((try r.u64(), Int(try r.u32()))) }
@@ -110,7 +131,7 @@ enum LineTable {
             list.append((offset, r.position..<(r.position + length)))
             r.position += length
         }
-        return (source, Entry(lines: lines, perBlock: perBlock, blocks: list))
+        return (source, Entry(lines: lines, firstLine: firstLine, perBlock: perBlock, blocks: list))
     }
 
     /// The start offset of each line of a block, from its compressed lengths (every
@@ -184,6 +205,19 @@ extension SegmentReader {
         }
     }
 
+    /// The numbers of the first and last lines of `source`'s table, or nil if this segment
+    /// holds none (or the table is empty).
+    func lineRange(source: UInt32) throws -> ClosedRange<UInt64>? {
+        guard let range = try lineTableSources()[source] else { return nil }
+        do {
+            let (id, e) = try LineTable.entry(try bytes(.lineTables, range))
+            guard id == source else { throw ByteReader.OutOfBounds() }
+            return e.lines == 0 ? nil : e.firstLine...(e.firstLine + e.lines - 1)
+        } catch is ByteReader.OutOfBounds {
+            throw IndexError.corrupt(file.path, "line table of source \(source) is malformed")
+        }
+    }
+
     /// The raw bytes of a source's line table (for `compact`).
     func encodedLineTable(_ source: UInt32) throws -> [UInt8]? {
         guard let range = try lineTableSources()[source] else { return nil }
@@ -212,10 +246,10 @@ extension SegmentReader {
                 cacheLock.with { lineTableEntries[source] = entry }
                 e = entry
             }
-            guard line >= 1, line <= e.lines else {
-                throw IndexError.corrupt(file.path, "line \(line) of source \(source) is past the end of its line table")
+            guard line >= e.firstLine, line - e.firstLine < e.lines else {
+                throw IndexError.corrupt(file.path, "line \(line) of source \(source) is outside its line table")
             }
-            let index = Int(line - 1), b = index / e.perBlock
+            let index = Int(line - e.firstLine), b = index / e.perBlock
             let block = e.blocks[b]
             let t = try bytes(.lineTables, (range.lowerBound + block.bytes.lowerBound)..<(range.lowerBound + block.bytes.upperBound))
             return (LineBlock(source: source, block: b, bytes: t, first: block.offset,

@@ -179,7 +179,7 @@ public final class SegmentReader: @unchecked Sendable {
             guard id == source else { throw IndexError.corrupt(file.path, "line table of source \(source) names source \(id)") }
             // Every block decoded whole, each line's length read.
             for b in entry.blocks.indices {
-                guard let (block, _) = try lineBlock(source: source, line: UInt64(b * entry.perBlock + 1)) else { continue }
+                guard let (block, _) = try lineBlock(source: source, line: entry.firstLine + UInt64(b * entry.perBlock)) else { continue }
                 _ = try offsets(block)
             }
         }

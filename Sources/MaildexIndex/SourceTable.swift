@@ -31,20 +31,30 @@ public struct SourceRecord: Sendable, Equatable {
     public var partial: Bool
     /// The server whose log the file is (`index --server NAME`); nil when the run named none.
     public var server: String?
+    /// This record continues an earlier one of the same file, which had grown since that
+    /// was read (a plain file only): the run read bytes `firstOffset..<size`, and the
+    /// digest covers the whole file up to `size`. Stored as bit 30 of the frames field.
+    public var continues: Bool
+    /// Where this record's reading began: 0, or the size of the file when a run before
+    /// indexed it (`continues`).
+    public var firstOffset: UInt64 { continues ? size - min(size, plainBytes) : 0 }
 
     public init(id: UInt32, name: String, path: String, date: CivilDate, size: UInt64, mtime: Int64, sha256: [UInt8],
-                plainBytes: UInt64, frames: UInt32, indexedAt: Int64, partial: Bool = false, server: String? = nil) {
+                plainBytes: UInt64, frames: UInt32, indexedAt: Int64, partial: Bool = false, server: String? = nil,
+                continues: Bool = false) {
         self.server = server
         self.id = id; self.name = name; self.path = path; self.date = date; self.size = size; self.mtime = mtime
         self.sha256 = sha256; self.plainBytes = plainBytes; self.frames = frames & Self.framesMask; self.indexedAt = indexedAt
-        self.partial = partial
+        self.partial = partial; self.continues = continues
     }
 
-    static let framesMask: UInt32 = 0x7FFF_FFFF
+    static let framesMask: UInt32 = 0x3FFF_FFFF
+    static let partialBit: UInt32 = 1 << 31
+    static let continuesBit: UInt32 = 1 << 30
 
     func encode(into w: inout ByteWriter) {
         w.u32(id); w.i32(date.daysSinceEpoch); w.u64(size); w.i64(mtime); w.raw(sha256.count == 32 ? sha256 : [UInt8](repeating: 0, count: 32))
-        w.u64(plainBytes); w.u32(frames & Self.framesMask | (partial ? ~Self.framesMask : 0)); w.i64(indexedAt)
+        w.u64(plainBytes); w.u32(frames & Self.framesMask | (partial ? Self.partialBit : 0) | (continues ? Self.continuesBit : 0)); w.i64(indexedAt)
         w.blob(Array(name.utf8)); w.blob(Array(path.utf8)); w.blob(Array((server ?? "").utf8))
     }
 
@@ -54,8 +64,8 @@ public struct SourceRecord: Sendable, Equatable {
         let name = String(decoding: try r.blob(), as: UTF8.self), path = String(decoding: try r.blob(), as: UTF8.self)
         let server = String(decoding: try r.blob(), as: UTF8.self)
         return SourceRecord(id: id, name: name, path: path, date: date, size: size, mtime: mtime, sha256: sha,
-                            plainBytes: plain, frames: frames & framesMask, indexedAt: at, partial: frames & ~framesMask != 0,
-                            server: server.isEmpty ? nil : server)
+                            plainBytes: plain, frames: frames & framesMask, indexedAt: at, partial: frames & partialBit != 0,
+                            server: server.isEmpty ? nil : server, continues: frames & continuesBit != 0)
     }
 }
 

@@ -214,6 +214,8 @@ extension SessionView {
         let layout = src.frames > 0 ? " (zstd, \(src.frames) frames; offsets are in the decompressed text)"
             : src.name.hasSuffix(".zst") ? " (zstd; offsets are in the decompressed text)" : ""
         let partial = src.partial ? "; INDEXED IN PART: reading stopped at an error after these bytes" : ""
-        return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(layout)\(partial), path \(src.path)\n"
+        let part = src.continues && !src.partial
+            ? " from byte \(src.firstOffset) (the file had grown since its first \(src.firstOffset) bytes were indexed; the digest covers all \(src.size))" : ""
+        return "# source \(src.name): sha256 \(digest), \(src.size) bytes on disk, \(src.plainBytes) bytes of log text\(part)\(layout)\(partial), path \(src.path)\n"
     }
 }

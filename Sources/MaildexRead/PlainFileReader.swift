@@ -10,12 +10,15 @@ import MaildexParse
 /// Reading plain files: memory-mapped windows cut in place, or `read(2)` windows under `--no-mmap`.
 extension SourceReader {
     static func readPlainMapped(_ file: MappedFile, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
-                                _ body: (Window) throws -> UInt64) throws -> ReadSummary {
+                                _ start: ReadStart?, _ body: (Window) throws -> UInt64) throws -> ReadSummary {
         let all = file.bytes
-        let hasher = SHA256Hasher()
+        let hasher = start?.hasher ?? SHA256Hasher()
         var summary = ReadSummary()
-        var at = 0, previous = 0, released = 0
-        var line: UInt64 = 1
+        let first = Int(start?.offset ?? 0)
+        guard first <= all.count else { throw shrank(file.path, from: UInt64(first), to: UInt64(all.count)) }
+        summary.startOffset = UInt64(first)
+        var at = first, previous = first, released = first
+        var line: UInt64 = start?.line ?? 1
         var continues = false
         while at < all.count {
             var end = all.count
@@ -46,43 +49,75 @@ extension SourceReader {
             previous = at
             at = end
         }
-        summary.plainBytes = UInt64(all.count)
+        summary.plainBytes = UInt64(all.count - first)
         summary.fileBytes = UInt64(all.count)
         summary.sha256 = hasher.finish()
         return summary
     }
 
+    /// With `holdBack`, the bytes after the file's last `\n` are neither read nor hashed
+    /// (`ReadSummary.heldBack`).
     static func readPlainStreaming(_ path: String, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
+                                   _ start: ReadStart?, holdBack: Bool,
                                    _ body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         defer { close(fd) }
         var st = stat()
         let sizeWhenOpened = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
-        let hasher = SHA256Hasher()
-        let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
-        let buffer = OwnedBytes(count: options.windowSize)
         var summary = ReadSummary()
+        let first = start?.offset ?? 0
+        if first > 0 {
+            guard first <= sizeWhenOpened, lseek(fd, off_t(first), SEEK_SET) == off_t(first) else {
+                throw shrank(path, from: first, to: sizeWhenOpened)
+            }
+        }
+        summary.startOffset = first
+        let hasher = start?.hasher ?? SHA256Hasher()
+        let assembler = WindowAssembler(source: source, date: date, maxWindow: options.maxWindow, body: body)
+        assembler.offset = first
+        assembler.line = start?.line ?? 1
+        let buffer = OwnedBytes(count: options.windowSize)
+        // Under `holdBack`: the bytes after the last `\n` read so far, not yet passed on.
+        var tail = [UInt8]()
+        var read: UInt64 = 0
         while true {
             let n: Int
             do {
-                n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: summary.plainBytes)
+                n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: first + read)
             } catch let e as IOError {
                 summary.error = e
                 break
             }
             if n == 0 { break }
+            read += UInt64(n)
             let piece = UnsafeRawBufferPointer(start: buffer.pointer, count: n)
-            hasher.update(piece)
-            try assembler.add([piece])
-            summary.plainBytes += UInt64(n)
+            if holdBack {
+                let end = SourceReader.lineEnd(piece, before: n, after: 0)
+                let ended = end > 0 && piece[end - 1] == 10
+                if !ended {
+                    tail += piece
+                } else {
+                    let head = UnsafeRawBufferPointer(rebasing: piece[..<end])
+                    tail.withUnsafeBytes { hasher.update($0) }
+                    hasher.update(head)
+                    try tail.withUnsafeBytes { try assembler.add([$0, head]) }
+                    summary.plainBytes += UInt64(tail.count + end)
+                    tail = Array(piece[end...])
+                }
+            } else {
+                hasher.update(piece)
+                try assembler.add([piece])
+                summary.plainBytes += UInt64(n)
+            }
             if n < buffer.count { break }
         }
         try assembler.finish()
-        if summary.error == nil, summary.plainBytes < sizeWhenOpened {
-            summary.error = shrank(path, from: sizeWhenOpened, to: summary.plainBytes)
+        summary.heldBack = UInt64(tail.count)
+        if summary.error == nil, first + read < sizeWhenOpened {
+            summary.error = shrank(path, from: sizeWhenOpened, to: first + read)
         }
-        summary.fileBytes = summary.plainBytes
+        summary.fileBytes = first + summary.plainBytes
         summary.sha256 = hasher.finish()
         return summary
     }

@@ -52,6 +52,25 @@ public struct ReadSummary: Sendable {
     public var error: IOError? = nil
     /// The file was memory-mapped (else read with `read(2)`).
     public var mapped = false
+    /// Where this read began: 0, or the bytes indexed by an earlier run (`ReadStart`).
+    public var startOffset: UInt64 = 0
+    /// Bytes after the last `\n` of a file still being written, left unread for the next
+    /// run (`SourceReader.read`): the server may be writing that line.
+    public var heldBack: UInt64 = 0
+}
+
+/// Where to go on reading a plain file that an earlier run indexed up to `offset` and
+/// that has grown since (today's log, still being written).
+public struct ReadStart: @unchecked Sendable {
+    /// The bytes indexed before; they end with a `\n`.
+    public var offset: UInt64
+    /// The number of the first line after them.
+    public var line: UInt64
+    /// A hasher that has hashed those bytes, so the digest recorded covers the whole file.
+    public var hasher: SHA256Hasher
+    public init(offset: UInt64, line: UInt64, hasher: SHA256Hasher) {
+        self.offset = offset; self.line = line; self.hasher = hasher
+    }
 }
 
 /// Reads one input file as a series of windows of log text, each ending at a record
@@ -75,15 +94,22 @@ public enum SourceReader {
     }
 
     /// Calls `body` with each window; `body` returns the number of lines in it.
-    public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions,
+    ///
+    /// A plain file not at rest (modified in the last `options.restSeconds`) is read up to
+    /// its last `\n` only: the server may be in the middle of writing the line after it,
+    /// which the next run reads whole (`ReadSummary.heldBack`). With `start`, a plain file
+    /// is read from there on (a file that grew since an earlier run indexed its start).
+    public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions, from start: ReadStart? = nil,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
         let isZstd = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
-        let map = options.useMmap && atRest(path, options)
-        if !isZstd && !map { return try readPlainStreaming(path, source, date, options, body) }
+        precondition(start == nil || !isZstd, "a zstd archive is read whole")
+        let rest = atRest(path, options)
+        let map = options.useMmap && rest
+        if !isZstd && !map { return try readPlainStreaming(path, source, date, options, start, holdBack: !rest, body) }
         // A file not mapped is an archive read into memory (it is a few times smaller
         // than its text), so that a file truncated under maildex cannot raise SIGBUS.
         let file = try MappedFile(path: path, mapped: map)
-        var summary = isZstd ? try readZstd(file, source, date, options, body) : try readPlainMapped(file, source, date, options, body)
+        var summary = isZstd ? try readZstd(file, source, date, options, body) : try readPlainMapped(file, source, date, options, start, body)
         summary.mapped = file.mapped
         return summary
     }

@@ -58,6 +58,7 @@ public final class SessionStitcher {
 
     /// What the last line stitched belongs to (within the current file).
     private var lastLineOwner: LineOwner? = nil
+    private var lastLineSource: UInt32? = nil
 
     /// Adds one parsed chunk (its fragments in order) from `window`. Returns how many of
     /// the chunk's lines before its first record continue a record of an earlier window
@@ -67,6 +68,9 @@ public final class SessionStitcher {
     @discardableResult
     func add(_ chunk: ChunkResult, window: Window, chunkFirstLine: UInt64) -> Int {
         var continued = 0
+        // A new file (or the part of one that grew since a run before): its first lines
+        // continue nothing of the file before.
+        if window.source != lastLineSource { lastLineOwner = nil; lastLineSource = window.source }
         if !chunk.leading.isEmpty, window.streamOffset > 0, let owner = lastLineOwner {
             switch owner {
             case .noSession:

@@ -19,6 +19,13 @@ public final class SHA256Hasher {
 
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    /// A hasher in the same state, to go on from here without finishing this one.
+    public func copy() -> SHA256Hasher {
+        let other = SHA256Hasher()
+        EVP_MD_CTX_copy_ex(other.context, context)
+        return other
+    }
+
     /// The digest; the hasher must not be used afterwards.
     public func finish() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)

@@ -32,7 +32,7 @@ func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int
            maxWindow: Int = SourceReader.maxWindow, useMmap: Bool = true,
            postingsLimit: Int = 24_000_000, date: CivilDate? = nil,
            wholeFrameLimit: Int = ReadOptions().wholeFrameLimit, streamHeadroom: Int = ReadOptions().streamHeadroom,
-           mergePolicy: MergePolicy? = nil, server: String? = nil) throws -> Indexer.Report {
+           mergePolicy: MergePolicy? = nil, server: String? = nil, restSeconds: Int = 0) throws -> Indexer.Report {
     var o = Indexer.Options()
     o.mergePolicy = mergePolicy
     o.server = server
@@ -41,7 +41,7 @@ func index(_ paths: [String], into dir: String, threads: Int = 2, chunkSize: Int
     o.read.windowSize = windowSize
     o.read.maxWindow = maxWindow
     o.read.useMmap = useMmap
-    o.read.restSeconds = 0  // the files were just written: map them all the same
+    o.read.restSeconds = restSeconds  // 0: the files were just written: map them all the same
     o.read.wholeFrameLimit = wholeFrameLimit
     o.read.streamHeadroom = streamHeadroom
     o.segmentPostingsLimit = postingsLimit
