@@ -113,9 +113,16 @@ extension SourceReader {
             return f.compressedSize > limit / 4
         }
 
-        /// The error of a frame that failed to decompress.
+        /// The error of a frame that failed to decompress: reading stops there (the line
+        /// numbers after a lost frame cannot be known, and evidence gives no guessed
+        /// number), and the message says how much of the archive that leaves unread.
         func corrupt(_ f: Zstd.Frame, _ e: Error) -> IOError {
-            IOError(path: file.path, offset: UInt64(f.offset), message: "corrupt zstd frame: \(e)")
+            let k = frames.firstIndex { $0.offset == f.offset } ?? 0
+            let rest = frames[k...]
+            let declared = rest.allSatisfy { $0.contentSize != nil }
+                ? ", \(rest.reduce(0) { $0 + $1.contentSize! }) bytes of log text as they declare" : ""
+            return IOError(path: file.path, offset: UInt64(f.offset), message:
+                "corrupt zstd frame: \(e); reading stops here: frame \(k + 1) of \(frames.count), it and the \(rest.count - 1) after it (\(all.count - f.offset) bytes of the archive\(declared)) are not indexed")
         }
 
         /// Streams frame `f` on its own.

@@ -160,11 +160,22 @@ let probeQueries: [[String]] = [
         let r = try index([work + "/s"], into: work + "/is-damaged", windowSize: 200_000)
         #expect(r.errors.count == 1 && r.errors.contains { $0.description.contains(victim) && $0.description.contains("at byte \(damaged.offset)") },
                 "\(r.errors)")
+        // Reading stops at the damaged frame (README, "index"): the message says how much
+        // is left unread, and nothing after the frame is indexed.
+        let message = r.errors.first?.message ?? ""
+        let after = frames.suffix(from: frames.count / 2)
+        #expect(message.contains("reading stops here: frame \(frames.count / 2 + 1) of \(frames.count)"), "\(message)")
+        #expect(message.contains("\(after.reduce(0) { $0 + $1.contentSize! }) bytes of log text"), "\(message)")
         let kept = try allSessions(work + "/is-damaged")
         #expect(kept.count > 0 && kept.count < reference.count)
         let source = try IndexReader(directory: work + "/is-damaged").sources.values.first { $0.path == victim }
         #expect(source?.partial == true)
-        #expect(source?.plainBytes == UInt64(frames.prefix(frames.count / 2).reduce(0) { $0 + $1.contentSize! }))
+        let before = UInt64(frames.prefix(frames.count / 2).reduce(0) { $0 + $1.contentSize! })
+        #expect(source?.plainBytes == before)
+        #expect(kept.allSatisfy { s in s.lines.allSatisfy { $0.source != source!.id || $0.byteOffset < before } })
+        // Indexed again, the file is not read a second time: its sessions are in the index.
+        let again = try index([work + "/s"], into: work + "/is-damaged", windowSize: 200_000)
+        #expect(again.files == 0 && again.notes.contains { $0.contains("indexed in part only") })
     }
 
     @Test func storedSessionsEqualTheSessionsOfASequentialRead() throws {
