@@ -14,6 +14,10 @@
 #         and many-frame zstd logs, onto an index holding the first days. After each: verify
 #         passes; the index answers exactly as before the run or as after it; the same
 #         command run again completes it, answering as after.
+#   kill-merge
+#         kill -9 during the merge that ends an `index` run (10 segments): verify passes, the
+#         index answers as after the run (its files were committed first), and the same
+#         command run again finishes the merge.
 #   kill-compact
 #         kill -9 at a random moment of `compact` of a many-segment index: verify passes,
 #         the answers are unchanged, compact again completes.
@@ -29,6 +33,11 @@
 #         indexing onto a small tmpfs that fills up: exit 2 naming the index, the previous
 #         index answering as before; with room again, the same command completes.
 #         Needs root (mount); skipped otherwise.
+#   serve (scripts/torture_serve.py: serve-load, serve-slowloris, serve-malformed)
+#         wrk with 64 connections (60 s; quick 15 s; SERVE_SECONDS) while index runs commit
+#         and merge and a compact rewrites the index: no failed request, the heap flat;
+#         400 (quick 200) connections sending a header every 1.5 s while ordinary requests
+#         are answered; 43 kinds of malformed request, each a 4xx, the server alive after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,6 +128,39 @@ kill_index_campaign() {  # NAME COMPRESSION
 want kill-index-plain && kill_index_campaign kill-index-plain none
 want kill-index-zstd && kill_index_campaign kill-index-zstd zstd
 want kill-index-frames && kill_index_campaign kill-index-frames zstd-frames
+
+if want kill-merge; then
+  # Ten small days, nine indexed a run each: the tenth run's merge takes the ten segments.
+  logs=$WORK/logs-merge
+  "$BIN" generate --out "$logs" --days 10 --sessions-per-day $((PER_DAY / 3)) --seed 3 > /dev/null
+  touch -d '2 hours ago' "$logs"/*
+  base=$WORK/merge-base
+  for f in $(ls "$logs"/* | head -9); do "$BIN" index --index "$base" "$f" > /dev/null 2>&1; done
+  cp -a "$base" "$WORK/merge-span"
+  "$BIN" index --index "$WORK/merge-span" "$logs" > /dev/null 2> "$WORK/merge-err" &
+  pid=$!
+  until grep -q merging "$WORK/merge-err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+  t0=$(ms); wait $pid; span=$(( $(ms) - t0 ))
+  grep -q merging "$WORK/merge-err" || { echo "torture: the tenth run did not merge" >&2; exit 2; }
+  after_hash=$(answers "$WORK/merge-span"); segs=$(ls "$WORK/merge-span" | grep -c '^seg-')
+  FAILED=0
+  for trial in $(seq "$TRIALS"); do
+    idx=$WORK/merge-trial; rm -rf "$idx"; cp -a "$base" "$idx"
+    "$BIN" index --index "$idx" "$logs" > /dev/null 2> "$WORK/err" &
+    pid=$!
+    until grep -q merging "$WORK/err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+    sleep_ms "$(below $((span * 11 / 10)))"
+    kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+    if ! "$BIN" verify --index "$idx" > /dev/null 2> "$WORK/err"; then fail kill-merge "$trial" "verify after kill: $(head -c 300 "$WORK/err")"; continue; fi
+    # The run's files were committed before its merge began.
+    [ "$(answers "$idx")" = "$after_hash" ] || { fail kill-merge "$trial" "answers differ from a run without the kill"; continue; }
+    if ! "$BIN" index --index "$idx" "$logs" > /dev/null 2> "$WORK/err"; then fail kill-merge "$trial" "the run again: $(head -c 300 "$WORK/err")"; continue; fi
+    [ "$(answers "$idx")" = "$after_hash" ] || { fail kill-merge "$trial" "the run again answers differently"; continue; }
+    n=$(ls "$idx" | grep -c '^seg-'); left=$(ls "$idx" | grep -c '\.tmp$' || true)
+    [ "$n" = "$segs" ] && [ "$left" = 0 ] || fail kill-merge "$trial" "the run again left $n segments and $left temporary files (a run without the kill: $segs, 0)"
+  done
+  record kill-merge "$TRIALS" "$FAILED" "the merge of 10 segments that ends an index run ($span ms), killed at 0-110% of it; the run again finishes the merge"
+fi
 
 if want kill-compact; then
   logs=$WORK/logs-none; [ -d "$logs" ] || make_logs "$logs" none
@@ -272,6 +314,18 @@ if want full-disk; then
   else
     record full-disk 0 0 "skipped: mounting a tmpfs needs root"
   fi
+fi
+
+if want serve; then
+  # wrk from Debian, when it is missing and we may install it.
+  if ! command -v wrk > /dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get > /dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } > /dev/null 2>&1 || true
+  fi
+  while IFS= read -r line; do
+    IFS='|' read -r c t f n <<< "$line"
+    record "$c" "$t" "$f" "$n"
+  done < <(python3 scripts/torture_serve.py --bin "$BIN" --work "$WORK" $([ $QUICK = 1 ] && echo --quick) ${SERVE_SECONDS:+--seconds "$SERVE_SECONDS"} \
+           || echo "serve|1|1|scripts/torture_serve.py failed")
 fi
 
 echo

@@ -37,6 +37,8 @@ extension Indexer {
         var diskDone: UInt64 = 0
         var plainDone: UInt64 = 0
         var sourcePaths: [UInt32: String] = [:]
+        /// The carry files the manifest named when the run began.
+        let carriesAtStart: Set<String>
 
         /// Sets up the sessionizer (resuming the last run's carry when it continues here),
         /// the first segment and the write pipeline.
@@ -45,6 +47,7 @@ extension Indexer {
             self.directory = directory; self.report = report; self.todo = todo; self.starts = starts
             self.options = options; self.clock = clock; self.progress = progress
             var manifest = manifest
+            carriesAtStart = Set(manifest.carryFiles)
             diskTotal = todo.reduce(0) { $0 + $1.size }
             let sessionizer = Sessionizer(threads: options.threads, chunkSize: options.chunkSize,
                                           firstSessionNumber: manifest.nextSession, firstTrailNumber: manifest.nextTrail)
@@ -254,24 +257,14 @@ extension Indexer {
             manifest.nextSource = nextSource
             manifest.segments += sink.finished
             try manifest.store(directory: directory)
+            // The carry files this run's replace: no manifest names them now.
+            for name in carriesAtStart.subtracting(manifest.carryFiles) { unlink(directory + "/" + name) }
         }
 
-        /// Merges the newest segments as `options.mergePolicy` says, if it says.
+        /// Merges the newest segments as `options.mergePolicy` says, if it says: a second
+        /// step after the run's files are in the index (`Indexer.mergeTiers`).
         func mergeTiers() {
-            if let policy = options.mergePolicy {
-                // The run's files are in the index now; merging is a second step, committed on its
-                // own. If it fails, the index stays as the run left it (whatever the merge wrote
-                // is not in the manifest, and the next run deletes it), and the next run tries again.
-                do {
-                    try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy, threads: options.threads,
-                                             postingsLimit: options.mergePostingsLimit, report: &report.merged,
-                                             starting: options.mergeStarting)
-                } catch {
-                    report.errors.append(IOError(path: directory, offset: nil, message:
-                        "merging the newest segments after the run failed: \(error); this run's files are indexed and the index is usable as it stands; the next run tries the merge again"))
-                }
-                report.phaseSeconds["merge", default: 0] += report.merged.seconds
-            }
+            Indexer.mergeTiers(directory: directory, manifest: &manifest, options: options, report: &report)
         }
 
         /// The run's report, with its totals.

@@ -86,6 +86,10 @@ public final class Indexer {
         var report = Report()
         let (todo, starts) = try filesToIndex(paths, directory: directory, manifest: manifest, options: options, report: &report)
         if todo.isEmpty {
+            // Nothing new; but a merge that an earlier run did not finish (killed, or the
+            // disk full) is done now, so that the same command run again completes it.
+            var manifest = manifest
+            mergeTiers(directory: directory, manifest: &manifest, options: options, report: &report)
             report.seconds = clock.seconds
             report.indexBytes = indexSize(directory, manifest)
             report.segments = manifest.segments.count
@@ -290,6 +294,22 @@ public final class Indexer {
             if n < want { break }
         }
         return (h, last)
+    }
+
+    /// Merges the newest segments as `options.mergePolicy` says, if it says. The merge is
+    /// committed on its own: if it fails, the index stays as it was (whatever the merge
+    /// wrote is not in the manifest, and the next run deletes it), and the next run tries again.
+    static func mergeTiers(directory: String, manifest: inout Manifest, options: Options, report: inout Report) {
+        guard let policy = options.mergePolicy else { return }
+        do {
+            try Compactor.mergeTiers(directory: directory, manifest: &manifest, policy: policy, threads: options.threads,
+                                     postingsLimit: options.mergePostingsLimit, report: &report.merged,
+                                     starting: options.mergeStarting)
+        } catch {
+            report.errors.append(IOError(path: directory, offset: nil, message:
+                "merging the newest segments failed: \(error); the files are indexed and the index is usable as it stands; the next run tries the merge again"))
+        }
+        report.phaseSeconds["merge", default: 0] += report.merged.seconds
     }
 
     /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so

@@ -71,6 +71,14 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if request.method != .get && request.method != .head {
             response = Self.errorResponse(APIError(.methodNotAllowed, "\(request.method) is not served: maildex serve is read-only", hint: "use GET"))
             response.headers[.allow] = "GET, HEAD"
+        } else if Self.headerBytes(request.headers) > Self.maxHeaderBytes {
+            response = Self.errorResponse(APIError(.requestHeaderFieldsTooLarge,
+                "the request's header fields hold \(Self.headerBytes(request.headers)) bytes; this server reads at most \(Self.maxHeaderBytes)",
+                hint: "send the terms in q, not in headers"))
+            response.headers[.connection] = "close"
+        } else if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].map { $0 != "0" } ?? false) {
+            response = Self.errorResponse(APIError(.badRequest, "a \(request.method) request takes no body", hint: "send the terms in q"))
+            response.headers[.connection] = "close"
         } else {
             do { response = try await next(request, context) } catch {
                 response = Self.errorResponse(APIError.from(error))
@@ -82,6 +90,14 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.record(request: Metrics.now() - start, status: Int(response.status.code))
         }
         return response
+    }
+
+    /// The most bytes of header fields a request may carry (names, values, and `: ` and
+    /// CRLF each): 32 KiB, as web servers allow; the HTTP parser's own bound is 80 KiB.
+    static var maxHeaderBytes: Int { 32 << 10 }
+
+    static func headerBytes(_ fields: HTTPFields) -> Int {
+        fields.reduce(0) { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 }
     }
 
     static func errorResponse(_ e: APIError) -> Response {

@@ -137,6 +137,16 @@ extension IndexTests {
         try FileManager.default.copyItem(atPath: corpus.files[0].path, toPath: extra)
         let r = try Indexer.run(directory: nightly, paths: [extra], options: o)
         #expect(r.merged.merges == 0 && r.segments == 2)
+        // A merge left undone (here: a run without a policy; or one killed in its merge) is
+        // done by the next run with a policy, even with no new file.
+        o.mergePolicy = MergePolicy(factor: 2, floorBytes: 1 << 40, maxSegmentBytes: .max, maxMergeBytes: .max)
+        let again = try Indexer.run(directory: nightly, paths: [logs], options: o)
+        #expect(again.files == 0 && again.errors.isEmpty)
+        #expect(again.merged.merges == 1 && again.segments == 1)
+        try IndexReader(directory: nightly).verifyAll()
+        // Each run removed the carry file it replaced: only the manifest's are left.
+        let left = try FileManager.default.contentsOfDirectory(atPath: nightly).filter { $0.hasPrefix("carry-") }
+        #expect(left == (try IndexReader(directory: nightly)).manifest.carryFiles)
     }
 
     @Test(arguments: [24_000_000, 1_000])

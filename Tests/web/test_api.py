@@ -673,6 +673,37 @@ class ErrorTests(APITestCase):
                 self.assertAlive()
 
 
+    def raw_status(self, raw):
+        with socket.create_connection((SERVER.host, SERVER.port), timeout=10) as sock:
+            sock.sendall(raw)
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", answer)
+        return int(m.group(1)) if m else None
+
+    def test_oversized_headers(self):
+        # Under the HTTP parser's own bound (80 KiB) but over the server's (32 KiB): 431.
+        big = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n"
+        self.assertEqual(self.raw_status(big), 431)
+        many = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 40) for i in range(800)) + b"\r\n"
+        self.assertEqual(self.raw_status(many), 431)
+        # A few KiB of headers are fine.
+        self.assertEqual(self.raw_status(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " + b"a" * 4000 + b"\r\n\r\n"), 200)
+        self.assertAlive()
+
+    def test_a_get_with_a_body_is_refused(self):
+        for raw in (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                    b"GET /api/v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"):
+            with self.subTest(raw=raw):
+                self.assertEqual(self.raw_status(raw), 400)
+        self.assertEqual(self.raw_status(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"), 200)
+        self.assertAlive()
+
+
 class ConnectionTests(APITestCase):
     def test_client_gone_during_export(self):
         path = "/api/v1/export?" + qs(q="since:1900-01-01")
