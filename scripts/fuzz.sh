@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes maildex with libFuzzer and AddressSanitizer (the targets are in Tests/Fuzz):
 #
-#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive] [SECONDS|replay] [libFuzzer options...]
+#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive|FuzzManifest|FuzzCarry|FuzzQuery] [SECONDS|replay] [libFuzzer options...]
 #
 # `replay` runs the target once over its seeds only (scripts/test.sh does, for each target).
 #
@@ -9,9 +9,14 @@
 #   whatever the chunks, windows, threads and reading (mapped, read(2), zstd frames).
 # FuzzIndex: any bytes, indexed, give those sessions back, each found by its terms.
 # FuzzArchive: any bytes as a .zst archive read as libzstd streams it, or one clear error.
+# FuzzManifest: any bytes as MANIFEST: one naming only the index's own files, the same
+#   stored and loaded again, or an error naming the file.
+# FuzzCarry: any bytes as a carry file: sessions that round-trip and resume, or an error.
+# FuzzQuery: any bytes as query terms: a query that runs, with SQL whose literals are all
+#   quoted, or a syntax error.
 #
 # The corpus grows in .build/fuzz/corpus-TARGET (seeded from Tests/Fuzz/Seeds, or
-# Tests/Fuzz/SeedArchives for FuzzArchive); a failing
+# Tests/Fuzz/SeedArchives, SeedManifests, SeedCarries, SeedQueries); a failing
 # input is written to .build/fuzz/ as crash-*, and `.build/fuzz/TARGET FILE` replays it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +28,12 @@ swift build --package-path Tests/Fuzz --scratch-path .build/fuzz-build -c releas
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -g -Xswiftc -use-ld=lld --product "$target"
 mkdir -p ".build/fuzz/corpus-$target"
 seeds=../../Tests/Fuzz/Seeds
-[ "$target" = FuzzArchive ] && seeds=../../Tests/Fuzz/SeedArchives
+case "$target" in
+  FuzzArchive) seeds=../../Tests/Fuzz/SeedArchives ;;
+  FuzzManifest) seeds=../../Tests/Fuzz/SeedManifests ;;
+  FuzzCarry) seeds=../../Tests/Fuzz/SeedCarries ;;
+  FuzzQuery) seeds=../../Tests/Fuzz/SeedQueries ;;
+esac
 cp .build/fuzz-build/release/"$target" .build/fuzz/"$target"
 cd .build/fuzz
 # Swift's own crash backtracer and ASan get in each other's way; ASan reports.

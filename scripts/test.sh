@@ -18,6 +18,6 @@ scripts/torture.sh --quick
 swift test --scratch-path .build-tsan --sanitize=thread --filter SearcherTests
 # The fuzz targets, built with libFuzzer and AddressSanitizer, over their seeds (inputs
 # that once failed among them): they must build and pass. Fuzzing itself: scripts/fuzz.sh.
-for target in FuzzSessions FuzzIndex FuzzArchive; do
+for target in FuzzSessions FuzzIndex FuzzArchive FuzzManifest FuzzCarry FuzzQuery; do
   scripts/fuzz.sh "$target" replay
 done

@@ -10,11 +10,11 @@ import MaildexSessionize
 /// address for 1 and 2), a blob with the last record's time, a blob with the
 /// session as a store block payload (SessionCodec); then the CRC-32C of all
 /// bytes before it (u32).
-enum CarryFile {
+public enum CarryFile {
     static let magic: [UInt8] = Array("MDXCARY1".utf8)
     static let version: UInt32 = 2
 
-    static func encode(_ sessions: [CarriedSession]) -> [UInt8] {
+    public static func encode(_ sessions: [CarriedSession]) -> [UInt8] {
         var w = ByteWriter()
         w.raw(magic); w.u32(version); w.u32(UInt32(sessions.count))
         for c in sessions {
@@ -34,7 +34,9 @@ enum CarryFile {
         return w.bytes
     }
 
-    static func decode(_ bytes: [UInt8], path: String) throws -> [CarriedSession] {
+    /// The sessions of a carry file's bytes, or an error naming `path` (corrupt, or of
+    /// another format).
+    public static func decode(_ bytes: [UInt8], path: String) throws -> [CarriedSession] {
         guard bytes.count >= 20, Array(bytes[0..<8]) == magic else { throw IndexError.corrupt(path, "not a carry file") }
         let body = Array(bytes[0..<(bytes.count - 4)])
         let crc = bytes[(bytes.count - 4)...].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }

@@ -90,10 +90,10 @@ public struct Manifest: Equatable, Sendable {
             case "generation": m.generation = UInt64(parts.last ?? "") ?? 0
             case "next-session": m.nextSession = UInt64(parts.last ?? "") ?? 0
             case "next-source": m.nextSource = UInt32(parts.last ?? "") ?? 0
-            case "segment": if parts.count == 2 { m.segments.append(parts[1]) }
-            case "carry": if parts.count == 2 { m.carry = parts[1] }
+            case "segment": if parts.count == 2 { m.segments.append(try ownFile(parts[1], "seg-", ".mdx", path)) }
+            case "carry": if parts.count == 2 { m.carry = try ownFile(parts[1], "carry-", ".bin", path) }
             case "next-trail": m.nextTrail = max(UInt64(parts.last ?? "") ?? 0, SessionStitcher.trailBase)
-            case "server-carry": if parts.count == 3 { m.carries[parts[1]] = parts[2] }
+            case "server-carry": if parts.count == 3 { m.carries[parts[1]] = try ownFile(parts[2], "carry-", ".bin", path) }
             case "server-last-stamp":
                 if parts.count == 4, let d = CivilDate(iso: parts[2]), let mins = Int(parts[3]) {
                     m.stamps[parts[1]] = FileNameStamp(date: d, minuteOfDay: mins)
@@ -107,6 +107,18 @@ public struct Manifest: Equatable, Sendable {
         }
         guard sawHeader else { throw IndexError.corrupt(path, "manifest has no header") }
         return m
+    }
+
+    /// `name` when it is a file name maildex writes (`seg-000012.mdx`, `carry-000012.bin`):
+    /// a manifest names files of its own directory only, so that no reader opens, and no
+    /// merge deletes, a path it was handed (`../../etc/passwd`).
+    static func ownFile(_ name: String, _ prefix: String, _ suffix: String, _ path: String) throws -> String {
+        let digits = name.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count > prefix.utf8.count + suffix.utf8.count,
+              digits.count <= 20, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            throw IndexError.corrupt(path, "manifest names \(Array(name.utf8).count > 80 ? String(name.prefix(80)) + "..." : name) as a file of the index; its files are named \(prefix)NNNNNN\(suffix)")
+        }
+        return name
     }
 
     /// The manifest in `directory`; nil when the directory holds no index yet.

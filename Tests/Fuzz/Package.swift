@@ -34,6 +34,24 @@ let package = Package(
             name: "FuzzArchive",
             dependencies: ["FuzzSupport", .product(name: "MaildexCore", package: "maildex")]
         ),
+        // Any bytes as an index's MANIFEST: a manifest naming only the index's own files,
+        // the same when stored and loaded again, or an error naming the file.
+        .executableTarget(
+            name: "FuzzManifest",
+            dependencies: ["FuzzSupport", .product(name: "MaildexCore", package: "maildex")]
+        ),
+        // Any bytes as a carry file: sessions that round-trip and that a run resumes
+        // without a crash, or an error naming the file.
+        .executableTarget(
+            name: "FuzzCarry",
+            dependencies: ["FuzzSupport", .product(name: "MaildexCore", package: "maildex")]
+        ),
+        // Any bytes as query text: a query or a syntax error; a query runs, and its
+        // ClickHouse SQL quotes every literal.
+        .executableTarget(
+            name: "FuzzQuery",
+            dependencies: ["FuzzSupport", .product(name: "MaildexCore", package: "maildex")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

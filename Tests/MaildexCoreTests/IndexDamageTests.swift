@@ -100,6 +100,27 @@ extension IndexTests {
 
     /// `verify` reads the carry files too (found by scripts/torture.sh: a damaged carry
     /// file passed it, and only the next run refused it).
+    @Test func aManifestNamingFilesOutsideTheIndexIsRefused() throws {
+        // With a valid checksum (forged, or written by hand): no reader opens, and no merge
+        // deletes, a file the manifest names outside the index's own kinds.
+        let dir = TestData.temporaryDirectory("manifest-names")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for bad in ["segment ../../etc/passwd", "segment seg-1.mdx/../x", "carry /tmp/x", "server-carry mx01 carry-1.bin.bak",
+                    "segment seg-.mdx", "segment seg-00a1.mdx"] {
+            var body = "maildex-manifest 1\ngeneration 1\n\(bad)\n"
+            body += "checksum \(String(CRC32C.checksum(Array(body.utf8)), radix: 16))\n"
+            try Data(body.utf8).write(to: URL(fileURLWithPath: dir + "/MANIFEST"))
+            #expect(throws: MaildexError.self, "\(bad)") { _ = try Manifest.load(directory: dir) }
+            do { _ = try Manifest.load(directory: dir) } catch let e as MaildexError {
+                #expect(e.kind == .corrupt && e.path == dir + "/MANIFEST" && e.message.contains("as a file of the index"), "\(e)")
+            }
+        }
+        var good = "maildex-manifest 1\ngeneration 1\nsegment seg-000001.mdx\ncarry carry-000001.bin\n"
+        good += "checksum \(String(CRC32C.checksum(Array(good.utf8)), radix: 16))\n"
+        try Data(good.utf8).write(to: URL(fileURLWithPath: dir + "/MANIFEST"))
+        #expect(try Manifest.load(directory: dir)?.segments == ["seg-000001.mdx"])
+    }
+
     @Test func verifyRefusesADamagedCarryFile() throws {
         let (logs, _) = try TestData.generate("carry-damage", dialect: .stalker, days: 1, sessionsPerDay: 300, recordLines: false)
         let dir = TestData.temporaryDirectory("carry-damage-idx")
