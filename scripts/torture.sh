@@ -92,9 +92,9 @@ run_killed() {
   wait "$pid" 2>/dev/null || true
 }
 
-# Logs: 4 days of Stalker, a little over 10 MB (quick) or 40 MB; the first 2 days are the
+# Logs: 4 days of Stalker, a little over 10 MB (quick) or 14 MB (the full run: its 50 trials of each fit in an hour); the first 2 days are the
 # index as it was before each run.
-PER_DAY=$([ $QUICK = 1 ] && echo 6000 || echo 20000)
+PER_DAY=$([ $QUICK = 1 ] && echo 6000 || echo 8000)
 make_logs() {  # DIR COMPRESSION
   "$BIN" generate --out "$1" --days 4 --sessions-per-day "$PER_DAY" --seed 5 --compress "$2" > /dev/null
   touch -d '2 hours ago' "$1"/*

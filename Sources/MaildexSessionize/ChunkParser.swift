@@ -102,6 +102,7 @@ public enum ChunkParser {
                         f.bytes += lineEnd - pos
                         f.lastTime = h.time
                         SessionRules.observe(p, h, f)
+                        if f.lines.count == 1 { f.firstOutbound = f.facts.outbound }
                         if marker == .closes { f.closes = true }
                     }
                     if marker == .closes { open.remove(key) }

@@ -86,6 +86,10 @@ package final class Fragment {
     var opens = false
     /// Ended with the channel's closing record.
     var closes = false
+    /// Its first record showed a CommuniGate outbound channel (`SessionRules.observe`):
+    /// what decides whether it opens a channel not seen today, so that the decision does
+    /// not depend on where a chunk was cut (the facts of the whole fragment would).
+    var firstOutbound = false
     /// A session's stretch in one chunk fits in one allocation, not five growths. Not
     /// more: a window of one-line sessions (hostile input) holds this much for every line.
     package var lines = LineList(capacity: 24)

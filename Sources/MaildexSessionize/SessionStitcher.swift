@@ -111,8 +111,10 @@ public final class SessionStitcher {
                 finishTrail(f, window)
                 continue
             }
-            if f.facts.outbound, !f.opens, open[f.key] == nil, !outboundSeen.contains(f.key) {
-                // The first record of an outbound channel not seen before today opens it.
+            if f.firstOutbound, !f.opens, open[f.key] == nil, !outboundSeen.contains(f.key) {
+                // The first record of an outbound channel not seen before today opens it
+                // (when that record shows it is one: not a later record of the fragment,
+                // which a chunk cut elsewhere would have put in another).
                 f.opens = true
             }
             if f.facts.outbound { outboundSeen.insert(f.key) }
