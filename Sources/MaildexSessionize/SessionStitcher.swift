@@ -204,8 +204,15 @@ public final class SessionStitcher {
         var facts = SessionFacts()
         if taking { swap(&facts, &first.facts); first.factsTaken = true } else { facts = first.facts }
         var pending: PendingCommand? = first.sawCommand ? first.pending : nil
+        // A HELO name taken from a channel's name gives way to one a command gives, in a
+        // later fragment as in the same one (`SessionRules.observe`; found by FuzzSessions).
+        var heloFromContext = first.heloFromContext
         for f in fragments.dropFirst() {
             if let p = pending, f.leadingResponse >= 0 { SessionRules.apply(p, f.leadingResponse, &facts); pending = nil }
+            if f.facts.helo != nil {
+                if facts.helo == nil { heloFromContext = f.heloFromContext }
+                else if heloFromContext && !f.heloFromContext { facts.helo = nil; heloFromContext = false }
+            }
             if taking { facts.append(taking: &f.facts); f.factsTaken = true } else { facts.append(f.facts) }
             if f.sawCommand { pending = f.pending } else if f.leadingResponse >= 0 { pending = nil }
         }

@@ -23,4 +23,19 @@ import Testing
             if cut != one { break }
         }
     }
+
+    /// FuzzSessions: a CommuniGate session named by an address-like context in one
+    /// fragment and given its HELO by a command in the next: the command's name wins,
+    /// as it does when both are in one fragment.
+    @Test func aHeloCommandInALaterChunkWinsOverTheChannelsName() throws {
+        let text = try TestData.fixture("helo-from-context.log")
+        let date = CivilDate(iso: "2020-01-01")!
+        let one = Sessionizer.sessions(of: text, date: date, threads: 1, chunkSize: text.count + 1).sessions
+        #expect(one.contains { $0.facts.helo == Array("desk32".utf8) })
+        for chunk in 1...300 {
+            let cut = Sessionizer.sessions(of: text, date: date, threads: 2, chunkSize: chunk).sessions
+            #expect(cut.map(\.facts) == one.map(\.facts), "chunks of \(chunk)")
+            if cut.map(\.facts) != one.map(\.facts) { break }
+        }
+    }
 }
