@@ -146,9 +146,12 @@ if want kill-merge; then
   FAILED=0
   for trial in $(seq "$TRIALS"); do
     idx=$WORK/merge-trial; rm -rf "$idx"; cp -a "$base" "$idx"
-    "$BIN" index --index "$idx" "$logs" > /dev/null 2> "$WORK/err" &
+    # A file of its own, empty before the run starts: the child truncates its stderr only
+    # once it runs, and the last trial's "merging" must not be read as this run's.
+    : > "$WORK/merge-trial-err"
+    "$BIN" index --index "$idx" "$logs" > /dev/null 2>> "$WORK/merge-trial-err" &
     pid=$!
-    until grep -q merging "$WORK/err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+    until grep -q merging "$WORK/merge-trial-err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
     sleep_ms "$(below $((span * 11 / 10)))"
     kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
     if ! "$BIN" verify --index "$idx" > /dev/null 2> "$WORK/err"; then fail kill-merge "$trial" "verify after kill: $(head -c 300 "$WORK/err")"; continue; fi
