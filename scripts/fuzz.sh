@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzes maildex with libFuzzer and AddressSanitizer (the targets are in Tests/Fuzz):
 #
-#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive|FuzzManifest|FuzzCarry|FuzzQuery] [SECONDS|replay] [libFuzzer options...]
+#   scripts/fuzz.sh [FuzzSessions|FuzzIndex|FuzzArchive|FuzzManifest|FuzzCarry|FuzzQuery] [SECONDS|replay|save] [libFuzzer options...]
 #
 # `replay` runs the target once over its seeds only (scripts/test.sh does, for each target).
+# `save` minimizes the corpus into Tests/Fuzz/Corpus/TARGET.tar.zst, which a later campaign
+# (on any machine) starts from; commit it after a campaign.
 #
 # FuzzSessions: any bytes as a day's log give the sessions of one sequential read
 #   whatever the chunks, windows, threads and reading (mapped, read(2), zstd frames).
@@ -35,11 +37,25 @@ case "$target" in
   FuzzQuery) seeds=../../Tests/Fuzz/SeedQueries ;;
 esac
 cp .build/fuzz-build/release/"$target" .build/fuzz/"$target"
+kept=Tests/Fuzz/Corpus/$target.tar.zst
+# The corpus kept from earlier campaigns (minimized), when this machine has none yet.
+if [ -f "$kept" ] && [ -z "$(ls -A ".build/fuzz/corpus-$target")" ]; then
+  tar --zstd -xf "$kept" -C ".build/fuzz/corpus-$target"
+fi
 cd .build/fuzz
 # Swift's own crash backtracer and ASan get in each other's way; ASan reports.
 export SWIFT_BACKTRACE=enable=no
 if [ "$seconds" = replay ]; then
   exec ./"$target" -runs=0 "$@" "$seeds"
+fi
+if [ "$seconds" = save ]; then
+  # Minimizes the corpus (the inputs that add coverage) into Tests/Fuzz/Corpus.
+  rm -rf "min-$target"; mkdir "min-$target"
+  ./"$target" -merge=1 -max_len=16384 -timeout=30 -rss_limit_mb=4096 "$@" "min-$target" "corpus-$target" "$seeds" 2>&1 | tail -2
+  mkdir -p ../../Tests/Fuzz/Corpus
+  tar --zstd -cf "../../$kept" -C "min-$target" .
+  echo "fuzz: kept $(ls "min-$target" | wc -l) inputs in $kept ($(stat -c %s "../../$kept") bytes)"
+  exit 0
 fi
 exec ./"$target" -max_total_time="$seconds" -max_len=16384 -timeout=30 -rss_limit_mb=4096 \
   -print_final_stats=1 "$@" "corpus-$target" "$seeds"
