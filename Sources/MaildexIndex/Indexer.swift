@@ -275,8 +275,9 @@ public final class Indexer {
         for n in names where n.hasSuffix(".tmp") { unlink(directory + "/" + n) }
     }
 
-    /// A hasher that has hashed the first `count` bytes of a file (read as `sha256(of:)`
-    /// reads), and the last of them; a file shorter than that gives a digest of what it holds.
+    /// A hasher that has hashed the first `count` bytes of a file, read with `read(2)` a
+    /// MiB at a time, and the last of them; a file shorter than that gives a digest of what
+    /// it holds.
     static func prefixHash(of path: String, count: UInt64) throws -> (SHA256Hasher, last: UInt8?) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
@@ -315,17 +316,6 @@ public final class Indexer {
     /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so
     /// a file truncated meanwhile gives a different digest, not SIGBUS.
     static func sha256(of path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
-        defer { close(fd) }
-        let h = SHA256Hasher()
-        let buffer = OwnedBytes(count: 1 << 20)
-        var done: UInt64 = 0
-        while true {
-            let n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: done)
-            h.update(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
-            done += UInt64(n)
-            if n < buffer.count { return h.finish() }
-        }
+        try prefixHash(of: path, count: .max).0.finish()
     }
 }
