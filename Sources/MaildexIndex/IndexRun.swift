@@ -102,8 +102,11 @@ extension Indexer {
             let linesBefore = sessionizer.counts.lines, plainBefore = plainDone
             let start = starts[file.path]
             if let start { lineTable.begin(offset: start.offset, line: start.line) }
+            // Only the newest file of a run in order may still be being written.
+            var options = readOptions
+            options.holdBackUnfinished = inOrder && i == todo.count - 1
             do {
-                let summary = try SourceReader.read(path: file.path, source: id, date: file.stamp!.date, options: readOptions,
+                let summary = try SourceReader.read(path: file.path, source: id, date: file.stamp!.date, options: options,
                                                     from: start) { window in
                     try self.feed(window, of: file, index: i)
                 }
@@ -145,7 +148,7 @@ extension Indexer {
             let stamp = file.stamp!
             if let e = summary.error { report.errors.append(e) }
             if summary.heldBack > 0 {
-                report.notes.append("\(file.path): still being written: indexed up to byte \(summary.fileBytes); the \(summary.heldBack) byte(s) after its last line end wait for the next run")
+                report.notes.append("\(file.path): still being written: indexed up to byte \(summary.fileBytes); its last record (\(summary.heldBack) bytes) waits for the next run")
             }
             if summary.startOffset > 0 {
                 report.notes.append("\(file.path): has grown since it was indexed: read on from byte \(summary.startOffset)")

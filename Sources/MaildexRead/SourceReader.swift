@@ -16,6 +16,11 @@ public struct ReadOptions: Sendable {
     /// be truncated or rotated under maildex, and touching a mapped page past a truncated
     /// end kills the process (SIGBUS). Only files at rest are mapped.
     public var restSeconds = 600
+    /// Whether a plain file not at rest is read only up to its last record (`read`); the
+    /// indexer allows it for the newest file of a run in order only, the one the server
+    /// may still be writing (an older one is finished, and a later run that read on from
+    /// its end after a newer file would break the chain of sessions across files).
+    public var holdBackUnfinished = true
     /// The time now (seconds since 1970), for `restSeconds`; tests set it.
     public var now: @Sendable () -> Int = { Int(time(nil)) }
     /// Bytes of log text handed to the parser at once.
@@ -54,8 +59,8 @@ public struct ReadSummary: Sendable {
     public var mapped = false
     /// Where this read began: 0, or the bytes indexed by an earlier run (`ReadStart`).
     public var startOffset: UInt64 = 0
-    /// Bytes after the last `\n` of a file still being written, left unread for the next
-    /// run (`SourceReader.read`): the server may be writing that line.
+    /// The last record of a file still being written, left unread for the next run
+    /// (`SourceReader.read`): the server may still be writing it.
     public var heldBack: UInt64 = 0
 }
 
@@ -96,8 +101,9 @@ public enum SourceReader {
     /// Calls `body` with each window; `body` returns the number of lines in it.
     ///
     /// A plain file not at rest (modified in the last `options.restSeconds`) is read up to
-    /// its last `\n` only: the server may be in the middle of writing the line after it,
-    /// which the next run reads whole (`ReadSummary.heldBack`). With `start`, a plain file
+    /// the start of its last record only: the server may be in the middle of writing it
+    /// (a line, or the continuation lines of a record), and the next run reads it whole
+    /// (`ReadSummary.heldBack`), so that the part it reads on begins with a record. With `start`, a plain file
     /// is read from there on (a file that grew since an earlier run indexed its start).
     public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions, from start: ReadStart? = nil,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
@@ -105,7 +111,9 @@ public enum SourceReader {
         precondition(start == nil || !isZstd, "a zstd archive is read whole")
         let rest = atRest(path, options)
         let map = options.useMmap && rest
-        if !isZstd && !map { return try readPlainStreaming(path, source, date, options, start, holdBack: !rest, body) }
+        if !isZstd && !map {
+            return try readPlainStreaming(path, source, date, options, start, holdBack: !rest && options.holdBackUnfinished, body)
+        }
         // A file not mapped is an archive read into memory (it is a few times smaller
         // than its text), so that a file truncated under maildex cannot raise SIGBUS.
         let file = try MappedFile(path: path, mapped: map)
