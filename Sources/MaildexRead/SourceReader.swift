@@ -16,11 +16,12 @@ public struct ReadOptions: Sendable {
     /// be truncated or rotated under maildex, and touching a mapped page past a truncated
     /// end kills the process (SIGBUS). Only files at rest are mapped.
     public var restSeconds = 600
-    /// Whether a plain file not at rest is read only up to its last record (`read`); the
-    /// indexer allows it for the newest file of a run in order only, the one the server
-    /// may still be writing (an older one is finished, and a later run that read on from
-    /// its end after a newer file would break the chain of sessions across files).
-    public var holdBackUnfinished = true
+    /// Whether a plain file not at rest is read only up to its last record (`read`). Off
+    /// by default (a file is read whole); the indexer, which reads on where a run stopped,
+    /// sets it for the newest file of a run in order only, the one the server may still be
+    /// writing (an older one is finished, and a later run that read on from its end after
+    /// a newer file would break the chain of sessions across files).
+    public var holdBackUnfinished = false
     /// The time now (seconds since 1970), for `restSeconds`; tests set it.
     public var now: @Sendable () -> Int = { Int(time(nil)) }
     /// Bytes of log text handed to the parser at once.

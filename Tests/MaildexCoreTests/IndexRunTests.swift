@@ -105,6 +105,7 @@ extension IndexTests {
         // Tiers of factor 3 whose first bound is twice a day's segment: a day's segment is
         // in tier 0, three days merged are in tier 1, so merges start past older merges.
         var o = Indexer.Options()
+        o.read.restSeconds = 0  // the files were just written: at rest all the same
         o.mergePolicy = nil
         let r1 = try Indexer.run(directory: nightly, paths: [corpus.files[0].path], options: o)
         o.mergePolicy = MergePolicy(factor: 3, floorBytes: 2 * r1.indexBytes, maxSegmentBytes: .max, maxMergeBytes: .max)
@@ -160,6 +161,7 @@ extension IndexTests {
         defer { for d in [logs, batch, nightly] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try index([logs], into: batch)
         var o = Indexer.Options()
+        o.read.restSeconds = 0  // the files were just written: at rest all the same
         o.mergePolicy = nil
         for f in corpus.files.prefix(3) { _ = try Indexer.run(directory: nightly, paths: [f.path], options: o) }
         var manifest = try #require(try Manifest.load(directory: nightly))
@@ -236,6 +238,7 @@ extension IndexTests {
         var notes = [[String]]()
         for f in files {
             var o = Indexer.Options()
+        o.read.restSeconds = 0  // the files were just written: at rest all the same
             o.compactHintSegments = 3
             notes.append(try Indexer.run(directory: dir, paths: [logs + "/" + f], options: o).notes)
         }
@@ -249,6 +252,7 @@ extension IndexTests {
         #expect(shellQuoted("/srv/it's") == "'/srv/it'\\''s'")
         _ = try Compactor.run(directory: dir)
         var o = Indexer.Options()
+        o.read.restSeconds = 0  // the files were just written: at rest all the same
         o.compactHintSegments = 3
         #expect(!(try Indexer.run(directory: dir, paths: [logs], options: o).notes.contains { $0.contains("maildex compact") }))
     }
