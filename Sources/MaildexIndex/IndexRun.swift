@@ -101,7 +101,13 @@ extension Indexer {
             sourcePaths[id] = file.path
             let linesBefore = sessionizer.counts.lines, plainBefore = plainDone
             let start = starts[file.path]
-            if let start { lineTable.begin(offset: start.offset, line: start.line) }
+            if let start {
+                lineTable.begin(offset: start.offset, line: start.line)
+                // Lines the file goes on with before its next record continue the record
+                // the part before ended with (as across windows of one read).
+                let tail = try Indexer.bytes(of: file.path, before: start.offset, count: 64 << 10)
+                tail.withUnsafeBytes { sessionizer.continuing(source: id, after: $0) }
+            }
             // Only the newest file of a run in order may still be being written.
             var options = readOptions
             options.holdBackUnfinished = inOrder && i == todo.count - 1
@@ -148,7 +154,7 @@ extension Indexer {
             let stamp = file.stamp!
             if let e = summary.error { report.errors.append(e) }
             if summary.heldBack > 0 {
-                report.notes.append("\(file.path): still being written: indexed up to byte \(summary.fileBytes); its last record (\(summary.heldBack) bytes) waits for the next run")
+                report.notes.append("\(file.path): still being written: indexed up to byte \(summary.fileBytes); the \(summary.heldBack) byte(s) after its last line end wait for the next run")
             }
             if summary.startOffset > 0 {
                 report.notes.append("\(file.path): has grown since it was indexed: read on from byte \(summary.startOffset)")

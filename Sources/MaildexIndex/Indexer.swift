@@ -315,6 +315,18 @@ public final class Indexer {
 
     /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so
     /// a file truncated meanwhile gives a different digest, not SIGBUS.
+    /// Up to `count` bytes of a file that end at byte `end`.
+    static func bytes(of path: String, before end: UInt64, count: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
+        defer { close(fd) }
+        let from = end - min(end, UInt64(count))
+        guard lseek(fd, off_t(from), SEEK_SET) == off_t(from) else { throw MaildexError.io(path, offset: from, errno: errno) }
+        let buffer = OwnedBytes(count: Int(end - from))
+        let n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: from)
+        return Array(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
+    }
+
     static func sha256(of path: String) throws -> [UInt8] {
         try prefixHash(of: path, count: .max).0.finish()
     }

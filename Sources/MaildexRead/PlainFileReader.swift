@@ -55,9 +55,9 @@ extension SourceReader {
         return summary
     }
 
-    /// With `holdBack`, the file's last record (from the last line that begins one) is
-    /// neither read nor hashed (`ReadSummary.heldBack`): the server may still be writing
-    /// it, a line or a continuation line at a time, and the next run reads it whole.
+    /// With `holdBack`, the bytes after the file's last `\n` are neither read nor hashed
+    /// (`ReadSummary.heldBack`): the server may be writing that line, which the next run
+    /// reads whole.
     static func readPlainStreaming(_ path: String, _ source: UInt32, _ date: CivilDate, _ options: ReadOptions,
                                    _ start: ReadStart?, holdBack: Bool,
                                    _ body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
@@ -79,7 +79,7 @@ extension SourceReader {
         assembler.offset = first
         assembler.line = start?.line ?? 1
         let buffer = OwnedBytes(count: options.windowSize)
-        // Under `holdBack`: the bytes from the last record start read so far, not yet passed on.
+        // Under `holdBack`: the bytes after the last `\n` read so far, not yet passed on.
         var tail = [UInt8]()
         var read: UInt64 = 0
         while true {
@@ -94,14 +94,10 @@ extension SourceReader {
             read += UInt64(n)
             let piece = UnsafeRawBufferPointer(start: buffer.pointer, count: n)
             if holdBack {
-                // Passed on up to the last record start; a tail grown past half a window
-                // with none (no records: not a log) up to its last line end instead.
-                var cut = RecordBoundaries.lastRecordStart(piece)
-                if cut == nil, tail.count + n > options.maxWindow / 2 {
-                    let end = SourceReader.lineEnd(piece, before: n, after: 0)
-                    if end > 0 && piece[end - 1] == 10 { cut = end }
-                }
-                if let cut {
+                // Passed on up to the last line end.
+                let end = SourceReader.lineEnd(piece, before: n, after: 0)
+                if end > 0 && piece[end - 1] == 10 {
+                    let cut = end
                     let head = UnsafeRawBufferPointer(rebasing: piece[..<cut])
                     tail.withUnsafeBytes { hasher.update($0) }
                     hasher.update(head)

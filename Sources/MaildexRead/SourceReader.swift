@@ -16,7 +16,7 @@ public struct ReadOptions: Sendable {
     /// be truncated or rotated under maildex, and touching a mapped page past a truncated
     /// end kills the process (SIGBUS). Only files at rest are mapped.
     public var restSeconds = 600
-    /// Whether a plain file not at rest is read only up to its last record (`read`). Off
+    /// Whether a plain file not at rest is read only up to its last line end (`read`). Off
     /// by default (a file is read whole); the indexer, which reads on where a run stopped,
     /// sets it for the newest file of a run in order only, the one the server may still be
     /// writing (an older one is finished, and a later run that read on from its end after
@@ -60,8 +60,8 @@ public struct ReadSummary: Sendable {
     public var mapped = false
     /// Where this read began: 0, or the bytes indexed by an earlier run (`ReadStart`).
     public var startOffset: UInt64 = 0
-    /// The last record of a file still being written, left unread for the next run
-    /// (`SourceReader.read`): the server may still be writing it.
+    /// The bytes after the last `\n` of a file still being written, left unread for the
+    /// next run (`SourceReader.read`): the server may be writing that line.
     public var heldBack: UInt64 = 0
 }
 
@@ -101,10 +101,9 @@ public enum SourceReader {
 
     /// Calls `body` with each window; `body` returns the number of lines in it.
     ///
-    /// A plain file not at rest (modified in the last `options.restSeconds`) is read up to
-    /// the start of its last record only: the server may be in the middle of writing it
-    /// (a line, or the continuation lines of a record), and the next run reads it whole
-    /// (`ReadSummary.heldBack`), so that the part it reads on begins with a record. With `start`, a plain file
+    /// A plain file not at rest (modified in the last `options.restSeconds`), under
+    /// `options.holdBackUnfinished`, is read up to its last `\n` only: the server may be
+    /// writing the line after it, which the next run reads whole (`ReadSummary.heldBack`). With `start`, a plain file
     /// is read from there on (a file that grew since an earlier run indexed its start).
     public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions, from start: ReadStart? = nil,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {

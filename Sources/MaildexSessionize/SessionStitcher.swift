@@ -60,6 +60,12 @@ public final class SessionStitcher {
     private var lastLineOwner: LineOwner? = nil
     private var lastLineSource: UInt32? = nil
 
+    /// The next window, of `source`, goes on from a line `owner` owns (`Sessionizer.continuing`).
+    func continueLastLine(_ owner: LineOwner, source: UInt32) {
+        lastLineOwner = owner
+        lastLineSource = source
+    }
+
     /// Adds one parsed chunk (its fragments in order) from `window`. Returns how many of
     /// the chunk's lines before its first record continue a record of an earlier window
     /// (a window cut where no record began for a whole window): they are given to that

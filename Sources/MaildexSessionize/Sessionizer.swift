@@ -126,6 +126,16 @@ public final class Sessionizer {
         return done
     }
 
+    /// The next window, of source `source`, goes on from a part of the same file that
+    /// ended with `tail` (its last bytes, read by a run before): lines before its first
+    /// record continue the record `tail` ends with, as they would across windows of one read.
+    public func continuing(source: UInt32, after tail: UnsafeRawBufferPointer) {
+        guard tail.count > 0 else { return }
+        let from = RecordBoundaries.lastRecordStart(tail) ?? 0
+        let r = ChunkParser.parse(tail, from..<tail.count, lengths: false)
+        stitcher.continueLastLine(r.endsIn ?? .noSession, source: source)
+    }
+
     /// Sessions still open, to carry into a later run (they stay open here).
     public func carry() -> [CarriedSession] { stitcher.openSessions() }
 

@@ -117,8 +117,8 @@ import Testing
             return 0
         }
         #expect(!summary.mapped && truncated)
-        // Not at rest: read up to the start of its last record, which the cut left half
-        // written (the server may be writing it): that is left for the next run.
+        // Not at rest: read up to the last line end before the cut; the rest of that line
+        // (the server may be writing it) is left for the next run.
         let text = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         let lastEnd = text.lastIndex(of: 10)! + 1
         #expect(lastEnd < 40_000)
