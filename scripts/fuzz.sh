@@ -38,15 +38,15 @@ case "$target" in
 esac
 cp .build/fuzz-build/release/"$target" .build/fuzz/"$target"
 kept=Tests/Fuzz/Corpus/$target.tar.zst
-# The corpus kept from earlier campaigns (minimized), when this machine has none yet.
-if [ -f "$kept" ] && [ -z "$(ls -A ".build/fuzz/corpus-$target")" ]; then
-  tar --zstd -xf "$kept" -C ".build/fuzz/corpus-$target"
-fi
 cd .build/fuzz
 # Swift's own crash backtracer and ASan get in each other's way; ASan reports.
 export SWIFT_BACKTRACE=enable=no
 if [ "$seconds" = replay ]; then
   exec ./"$target" -runs=0 "$@" "$seeds"
+fi
+# The corpus kept from earlier campaigns (minimized), when this machine has none yet.
+if [ -f "../../$kept" ] && [ -z "$(ls -A "corpus-$target")" ]; then
+  tar --zstd -xf "../../$kept" -C "corpus-$target"
 fi
 if [ "$seconds" = save ]; then
   # Minimizes the corpus (the inputs that add coverage) into Tests/Fuzz/Corpus.

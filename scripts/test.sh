@@ -10,9 +10,11 @@ swift test --skip-build
 scripts/test-web.sh
 # `maildex export` and `maildex sql` against embedded ClickHouse (chdb, in .build/ch-venv).
 scripts/test-clickhouse.sh
-# Fault campaigns, a few trials each (the full run: Benchmarks/RELIABILITY.md). A log that
-# grows between runs is not continued yet (issue #20): that campaign is left out here.
-scripts/torture.sh --quick
+# Fault campaigns, a few trials each (the full run: Benchmarks/RELIABILITY.md). The growing
+# log is left out here until the failure the CI run of 2026-12-08 found (1 trial of 4 in a
+# debug build: answers differ, sessions the same) is understood (issue #20, RELIABILITY.md);
+# its Swift test (GrowingLogTests) runs above.
+scripts/torture.sh --quick --skip log-growing
 # The searcher shared by eight threads while runs commit and merge, under ThreadSanitizer
 # (a build folder of its own: every module is instrumented).
 swift test --scratch-path .build-tsan --sanitize=thread --filter SearcherTests
