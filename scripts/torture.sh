@@ -136,22 +136,24 @@ if want kill-merge; then
   touch -d '2 hours ago' "$logs"/*
   base=$WORK/merge-base
   for f in $(ls "$logs"/* | head -9); do "$BIN" index --index "$base" "$f" > /dev/null 2>&1; done
+  # index_until_merging IDX ERR: starts the run in the background (PID in $pid) and returns
+  # once it says it merges (or has ended). ERR is emptied first: the child truncates its
+  # stderr only once it runs, and an earlier run's "merging" must not be read as this one's.
+  index_until_merging() {
+    : > "$2"
+    "$BIN" index --index "$1" "$logs" > /dev/null 2>> "$2" &
+    pid=$!
+    until grep -q merging "$2" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+  }
   cp -a "$base" "$WORK/merge-span"
-  "$BIN" index --index "$WORK/merge-span" "$logs" > /dev/null 2> "$WORK/merge-err" &
-  pid=$!
-  until grep -q merging "$WORK/merge-err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+  index_until_merging "$WORK/merge-span" "$WORK/merge-err"
   t0=$(ms); wait $pid; span=$(( $(ms) - t0 ))
   grep -q merging "$WORK/merge-err" || { echo "torture: the tenth run did not merge" >&2; exit 2; }
   after_hash=$(answers "$WORK/merge-span"); segs=$(ls "$WORK/merge-span" | grep -c '^seg-')
   FAILED=0
   for trial in $(seq "$TRIALS"); do
     idx=$WORK/merge-trial; rm -rf "$idx"; cp -a "$base" "$idx"
-    # A file of its own, empty before the run starts: the child truncates its stderr only
-    # once it runs, and the last trial's "merging" must not be read as this run's.
-    : > "$WORK/merge-trial-err"
-    "$BIN" index --index "$idx" "$logs" > /dev/null 2>> "$WORK/merge-trial-err" &
-    pid=$!
-    until grep -q merging "$WORK/merge-trial-err" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+    index_until_merging "$idx" "$WORK/merge-trial-err"
     sleep_ms "$(below $((span * 11 / 10)))"
     kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
     if ! "$BIN" verify --index "$idx" > /dev/null 2> "$WORK/err"; then fail kill-merge "$trial" "verify after kill: $(head -c 300 "$WORK/err")"; continue; fi

@@ -105,8 +105,7 @@ extension Indexer {
                 lineTable.begin(offset: start.offset, line: start.line)
                 // Lines the file goes on with before its next record continue the record
                 // the part before ended with (as across windows of one read).
-                let tail = try Indexer.bytes(of: file.path, before: start.offset, count: 64 << 10)
-                tail.withUnsafeBytes { sessionizer.continuing(source: id, after: $0) }
+                start.before.withUnsafeBytes { sessionizer.continuing(source: id, after: $0) }
             }
             // Only the newest file of a run in order may still be being written.
             var options = readOptions

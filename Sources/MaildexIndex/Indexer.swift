@@ -112,7 +112,7 @@ public final class Indexer {
     /// and with a date. The others are counted as skipped or reported.
     static func filesToIndex(_ paths: [String], directory: String, manifest: Manifest, options: Options,
                              report: inout Report) throws -> (todo: [InputFile], starts: [String: ReadStart]) {
-        let known = try indexedSources(directory, manifest, server: options.server)
+        let (known, segments) = try indexedSources(directory, manifest, server: options.server)
         let found = InputFiles.discover(paths, defaultDate: options.defaultDate)
         report.errors += found.errors
         var todo = [InputFile]()
@@ -123,7 +123,8 @@ public final class Indexer {
                 continue
             }
             if let k = known[f.name] {
-                if let start = indexedAlready(f, k, &report) {
+                if var start = indexedAlready(f, k, &report) {
+                    start.line = try lastLine(of: k.id, in: segments) + 1
                     starts[f.path] = start
                     todo.append(f)
                 }
@@ -136,32 +137,25 @@ public final class Indexer {
 
     /// What is indexed already of `server`'s files: by file name (two servers' files of
     /// one name are two files), the newest source record of the live segments (a file
-    /// that grew between runs has a record per run that read it) and the number of the
-    /// last line indexed of it.
-    static func indexedSources(_ directory: String, _ manifest: Manifest, server: String?) throws -> [String: Indexed] {
-        var known: [String: Indexed] = [:]
+    /// that grew between runs has a record per run that read it); and the segments.
+    static func indexedSources(_ directory: String, _ manifest: Manifest, server: String?) throws
+        -> (records: [String: SourceRecord], segments: [SegmentReader]) {
+        var known: [String: SourceRecord] = [:]
         let readers = try manifest.segments.map { try SegmentReader.open(directory + "/" + $0) }
         for reader in readers {
             for s in try reader.sources() where s.server == server {
-                if let k = known[s.name], k.record.id > s.id { continue }
-                known[s.name] = Indexed(record: s, lastLine: 0)
+                if let k = known[s.name], k.id > s.id { continue }
+                known[s.name] = s
             }
         }
-        // A file's line table may sit in another segment than its record (after a merge).
-        let names = Dictionary(known.map { ($0.value.record.id, $0.key) }, uniquingKeysWith: { a, _ in a })
-        for reader in readers {
-            for source in try reader.lineTableSources().keys {
-                if let name = names[source], let r = try reader.lineRange(source: source) { known[name]!.lastLine = r.upperBound }
-            }
-        }
-        return known
+        return (known, readers)
     }
 
-    /// A file indexed already: its newest source record, and its last line indexed
-    /// (0 for none).
-    struct Indexed {
-        var record: SourceRecord
-        var lastLine: UInt64
+    /// The number of the last line indexed of source `id` (0 for none), from its line
+    /// table, which may sit in another segment than its record (after a merge).
+    static func lastLine(of id: UInt32, in segments: [SegmentReader]) throws -> UInt64 {
+        for s in segments { if let r = try s.lineRange(source: id) { return r.upperBound } }
+        return 0
     }
 
     /// A server name: 1 to 64 bytes of letters, digits, `.`, `-` and `_`, so that it is
@@ -172,18 +166,17 @@ public final class Indexer {
         }
     }
 
-    /// A file of a name already indexed (as `known`) is not indexed again: skipped when it
-    /// is the same file, else reported; but a plain file that has only grown since (its
-    /// first bytes are those indexed, and they ended with a line) is read on from there:
-    /// returns where.
-    static func indexedAlready(_ f: InputFile, _ known: Indexed, _ report: inout Report) -> ReadStart? {
-        let k = known.record
-        if !k.partial, k.frames == 0, k.hasDigest, f.size > k.size, !isZstdName(f.name) {
+    /// A file of a name already indexed (as `k`) is not indexed again: skipped when it is
+    /// the same file, else reported; but a plain file that has only grown since (its first
+    /// bytes are those indexed, and they ended with a line) is read on from there: returns
+    /// where (its `line` still to be set).
+    static func indexedAlready(_ f: InputFile, _ k: SourceRecord, _ report: inout Report) -> ReadStart? {
+        if !k.partial, k.frames == 0, k.hasDigest, f.size > k.size, !SourceReader.isZstd(f.name) {
             do {
-                let (hasher, last) = try prefixHash(of: f.path, count: k.size)
+                let (hasher, before) = try prefixHash(of: f.path, count: k.size, keeping: 64 << 10)
                 if hasher.copy().finish() == k.sha256 {
-                    if k.size == 0 || last == 10 {
-                        return ReadStart(offset: k.size, line: known.lastLine + 1, hasher: hasher)
+                    if k.size == 0 || before.last == 10 {
+                        return ReadStart(offset: k.size, line: 0, hasher: hasher, before: before)
                     }
                     report.errors.append(IOError(path: f.path, offset: k.size, message:
                         "has grown since it was indexed, but the \(k.size) bytes indexed then did not end with a line end (it was read whole as a file at rest); what follows cannot be added to that line in this index: rebuild it"))
@@ -197,8 +190,6 @@ public final class Indexer {
         noteIndexedAlready(f, k, &report)
         return nil
     }
-
-    static func isZstdName(_ name: String) -> Bool { name.hasSuffix(".zst") || name.hasSuffix(".zstd") }
 
     /// A file of a name already indexed (as `k`) and not grown since: skipped when it is
     /// the same file, else reported.
@@ -276,25 +267,27 @@ public final class Indexer {
     }
 
     /// A hasher that has hashed the first `count` bytes of a file, read with `read(2)` a
-    /// MiB at a time, and the last of them; a file shorter than that gives a digest of what
-    /// it holds.
-    static func prefixHash(of path: String, count: UInt64) throws -> (SHA256Hasher, last: UInt8?) {
+    /// MiB at a time (no mapping, so a file truncated meanwhile gives a different digest,
+    /// not SIGBUS), and the last `keeping` of those bytes; a file shorter than that gives a
+    /// digest of what it holds.
+    static func prefixHash(of path: String, count: UInt64, keeping: Int = 0) throws -> (SHA256Hasher, kept: [UInt8]) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
         defer { close(fd) }
         let h = SHA256Hasher()
         let buffer = OwnedBytes(count: 1 << 20)
         var done: UInt64 = 0
-        var last: UInt8? = nil
+        var kept = [UInt8]()
         while done < count {
             let want = Int(min(UInt64(buffer.count), count - done))
             let n = try readFully(fd, into: buffer.pointer, count: want, path: path, offset: done)
-            h.update(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
-            if n > 0 { last = buffer.pointer.load(fromByteOffset: n - 1, as: UInt8.self) }
+            let piece = UnsafeRawBufferPointer(start: buffer.pointer, count: n)
+            h.update(piece)
+            if keeping > 0 { kept = n >= keeping ? Array(piece.suffix(keeping)) : Array((kept + piece).suffix(keeping)) }
             done += UInt64(n)
             if n < want { break }
         }
-        return (h, last)
+        return (h, kept)
     }
 
     /// Merges the newest segments as `options.mergePolicy` says, if it says. The merge is
@@ -313,20 +306,7 @@ public final class Indexer {
         report.phaseSeconds["merge", default: 0] += report.merged.seconds
     }
 
-    /// The SHA-256 of a file's bytes, read with `read(2)` a MiB at a time: no mapping, so
-    /// a file truncated meanwhile gives a different digest, not SIGBUS.
-    /// Up to `count` bytes of a file that end at byte `end`.
-    static func bytes(of path: String, before end: UInt64, count: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw MaildexError.io(path, errno: errno) }
-        defer { close(fd) }
-        let from = end - min(end, UInt64(count))
-        guard lseek(fd, off_t(from), SEEK_SET) == off_t(from) else { throw MaildexError.io(path, offset: from, errno: errno) }
-        let buffer = OwnedBytes(count: Int(end - from))
-        let n = try readFully(fd, into: buffer.pointer, count: buffer.count, path: path, offset: from)
-        return Array(UnsafeRawBufferPointer(start: buffer.pointer, count: n))
-    }
-
+    /// The SHA-256 of a file's bytes (`prefixHash` over all of them).
     static func sha256(of path: String) throws -> [UInt8] {
         try prefixHash(of: path, count: .max).0.finish()
     }

@@ -116,7 +116,7 @@ public struct Manifest: Equatable, Sendable {
         let digits = name.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
         guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count > prefix.utf8.count + suffix.utf8.count,
               digits.count <= 20, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
-            throw IndexError.corrupt(path, "manifest names \(Array(name.utf8).count > 80 ? String(name.prefix(80)) + "..." : name) as a file of the index; its files are named \(prefix)NNNNNN\(suffix)")
+            throw IndexError.corrupt(path, "manifest names \(name.utf8.count > 80 ? String(name.prefix(80)) + "..." : name) as a file of the index; its files are named \(prefix)NNNNNN\(suffix)")
         }
         return name
     }

@@ -95,9 +95,8 @@ extension SourceReader {
             let piece = UnsafeRawBufferPointer(start: buffer.pointer, count: n)
             if holdBack {
                 // Passed on up to the last line end.
-                let end = SourceReader.lineEnd(piece, before: n, after: 0)
-                if end > 0 && piece[end - 1] == 10 {
-                    let cut = end
+                let cut = SourceReader.lineEnd(piece, before: n, after: 0)
+                if cut > 0 && piece[cut - 1] == 10 {
                     let head = UnsafeRawBufferPointer(rebasing: piece[..<cut])
                     tail.withUnsafeBytes { hasher.update($0) }
                     hasher.update(head)

@@ -74,8 +74,10 @@ public struct ReadStart: @unchecked Sendable {
     public var line: UInt64
     /// A hasher that has hashed those bytes, so the digest recorded covers the whole file.
     public var hasher: SHA256Hasher
-    public init(offset: UInt64, line: UInt64, hasher: SHA256Hasher) {
-        self.offset = offset; self.line = line; self.hasher = hasher
+    /// Their last bytes (up to 64 KiB): the record the part read before ended with.
+    public var before: [UInt8]
+    public init(offset: UInt64, line: UInt64, hasher: SHA256Hasher, before: [UInt8]) {
+        self.offset = offset; self.line = line; self.hasher = hasher; self.before = before
     }
 }
 
@@ -107,7 +109,7 @@ public enum SourceReader {
     /// is read from there on (a file that grew since an earlier run indexed its start).
     public static func read(path: String, source: UInt32, date: CivilDate, options: ReadOptions, from start: ReadStart? = nil,
                             body: @escaping (Window) throws -> UInt64) throws -> ReadSummary {
-        let isZstd = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
+        let isZstd = Self.isZstd(path)
         precondition(start == nil || !isZstd, "a zstd archive is read whole")
         let rest = atRest(path, options)
         let map = options.useMmap && rest
@@ -121,6 +123,9 @@ public enum SourceReader {
         summary.mapped = file.mapped
         return summary
     }
+
+    /// Whether a file of this name is read as a zstd archive.
+    public static func isZstd(_ path: String) -> Bool { path.hasSuffix(".zst") || path.hasSuffix(".zstd") }
 
     /// Whether `path` was last modified at least `options.restSeconds` ago (so it may be
     /// mapped). A file that cannot be examined is not at rest: opening it reports why.

@@ -60,6 +60,7 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = Metrics.now()
+        let headerBytes = Self.headerBytes(request.headers)
         var response: Response
         if let allowed = allowedHosts, !allowed.contains(Self.hostName(request.head.authority) ?? "") {
             response = Self.errorResponse(APIError(.forbidden, "this server answers requests addressed to its loopback address only (Host: 127.0.0.1, localhost or [::1])",
@@ -71,9 +72,9 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if request.method != .get && request.method != .head {
             response = Self.errorResponse(APIError(.methodNotAllowed, "\(request.method) is not served: maildex serve is read-only", hint: "use GET"))
             response.headers[.allow] = "GET, HEAD"
-        } else if Self.headerBytes(request.headers) > Self.maxHeaderBytes {
+        } else if headerBytes > Self.maxHeaderBytes {
             response = Self.errorResponse(APIError(.requestHeaderFieldsTooLarge,
-                "the request's header fields hold \(Self.headerBytes(request.headers)) bytes; this server reads at most \(Self.maxHeaderBytes)",
+                "the request's header fields hold \(headerBytes) bytes; this server reads at most \(Self.maxHeaderBytes)",
                 hint: "send the terms in q, not in headers"))
             response.headers[.connection] = "close"
         } else if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].map { $0 != "0" } ?? false) {
